@@ -1,0 +1,76 @@
+r"""BGRL: Bootstrapped Graph Latents (Thakoor et al., ICLR 2022).
+
+An online encoder and predictor learn to predict, for every node, the target
+encoder's embedding of the *other* augmented view:
+
+.. math::
+    \mathcal{L} = \Big(1 - \tfrac{1}{N}\sum_i \cos(p^{(1)}_i, t^{(2)}_i)\Big)
+                + \Big(1 - \tfrac{1}{N}\sum_i \cos(p^{(2)}_i, t^{(1)}_i)\Big),
+
+where ``p = predictor(online_encoder(view))`` and ``t = target_encoder(view)``.
+The target encoder gets no gradients: it is an exponential moving average of
+the online encoder, moved by :meth:`BGRL.update_target_network`.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Iterator
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+
+def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
+    """``1 - mean_i cos(prediction_i, target_i)``: 0 when aligned, 2 when opposite."""
+    return 1 - F.cosine_similarity(prediction, target, dim=-1).mean()
+
+
+def symmetric_bootstrap_loss(prediction_1: Tensor, prediction_2: Tensor, target_1: Tensor, target_2: Tensor) -> Tensor:
+    """BGRL's loss: each view's prediction against the target embedding of the other view."""
+    return cosine_loss(prediction_1, target_2) + cosine_loss(prediction_2, target_1)
+
+
+class BGRL(nn.Module):
+    """Online encoder + predictor, and an EMA target encoder.
+
+    Args:
+        encoder: the online encoder, called as ``encoder(x, adj_t, feature_mask)``.
+        predictor: maps online embeddings to predictions of target embeddings.
+    """
+
+    def __init__(self, encoder: nn.Module, predictor: nn.Module) -> None:
+        super().__init__()
+        self.online_encoder = encoder
+        self.predictor = predictor
+        self.target_encoder = copy.deepcopy(encoder)
+        # As in the official code, the target starts from its own random weights, not a copy.
+        self.target_encoder.reset_parameters()
+        self.target_encoder.requires_grad_(False)
+
+    def trainable_parameters(self) -> Iterator[nn.Parameter]:
+        """What the optimizer updates: the online encoder and the predictor, never the target."""
+        yield from self.online_encoder.parameters()
+        yield from self.predictor.parameters()
+
+    @torch.no_grad()
+    def update_target_network(self, momentum: float) -> None:
+        """``target <- momentum * target + (1 - momentum) * online``, parameter by parameter."""
+        for target, online in zip(self.target_encoder.parameters(), self.online_encoder.parameters()):
+            target.lerp_(online.detach(), 1.0 - momentum)
+
+    def forward(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor, mask_2: Tensor | None,
+                num_seeds: int | None = None) -> Tensor:
+        """The symmetric loss for two views of ``x`` (adjacency and feature mask each).
+
+        ``num_seeds``: score only the first ``num_seeds`` nodes (the seed nodes of a
+        mini-batch); all nodes by default.
+        """
+        seeds = slice(num_seeds)
+        online_1 = self.online_encoder(x, adj_1, mask_1)[seeds]
+        online_2 = self.online_encoder(x, adj_2, mask_2)[seeds]
+        with torch.no_grad():
+            target_1 = self.target_encoder(x, adj_1, mask_1)[seeds]
+            target_2 = self.target_encoder(x, adj_2, mask_2)[seeds]
+        return symmetric_bootstrap_loss(self.predictor(online_1), self.predictor(online_2), target_1, target_2)

@@ -1,0 +1,201 @@
+"""Run configuration: nested dictionaries read from YAML, checked against a schema.
+
+Every key a run can use is listed in :data:`DEFAULTS` with its default value, so
+a typo in a YAML file or in ``--set`` is an error rather than a silently ignored
+setting.  The values of :data:`DEFAULTS` are the Cora-tuned ones also written
+out, with comments, in ``configs/cora.yaml`` (a test keeps the two equal).
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import math
+import re
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .errors import GraphSSLError
+
+DEFAULTS: dict[str, Any] = {
+    "encoder": {
+        "layers": [512, 256],
+        "norm": "batch",
+        "activation": "prelu",
+        "weight_standardization": False,
+    },
+    "predictor": {"hidden": 512},
+    "augment": {
+        "drop_edge_1": 0.3,
+        "drop_edge_2": 0.3,
+        "mask_feature_1": 0.3,
+        "mask_feature_2": 0.3,
+    },
+    "optim": {"steps": 1000, "lr": 0.001, "weight_decay": 1.0e-5, "warmup_steps": 100},
+    "ema": {"start": 0.99, "end": 1.0},
+    "werank": {"alpha": 0.0, "squared": False},
+    "probe": {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
+    "train": {"seed": 0, "log_every": 10},
+}
+
+NORMS = ("batch", "layer", "none")
+ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
+
+CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+
+
+# YAML 1.1 (PyYAML) reads "1e-3" as a string; scientific notation without a dot is a number here.
+_EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
+
+
+def _exponents_as_floats(value: Any) -> Any:
+    if isinstance(value, str) and _EXPONENT_NUMBER.match(value):
+        return float(value)
+    if isinstance(value, dict):
+        return {k: _exponents_as_floats(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_exponents_as_floats(v) for v in value]
+    return value
+
+
+def _load_yaml(text: str, where: str) -> Any:
+    try:
+        return _exponents_as_floats(yaml.safe_load(text))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
+
+
+def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = value
+    return flat
+
+
+KNOWN_KEYS = tuple(_flatten(DEFAULTS))
+
+
+def _unknown_key(key: str, where: str) -> GraphSSLError:
+    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
+    return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")
+
+
+def set_key(config: dict[str, Any], key: str, value: Any, where: str = "--set") -> None:
+    """Set a dotted ``key`` (e.g. ``optim.lr``) in ``config``; unknown keys are an error."""
+    if key not in KNOWN_KEYS:
+        raise _unknown_key(key, where)
+    *parents, leaf = key.split(".")
+    node = config
+    for part in parents:
+        node = node[part]
+    node[leaf] = value
+
+
+def merge(config: dict[str, Any], overrides: dict[str, Any], where: str) -> None:
+    """Apply a nested dictionary of overrides (as read from YAML) onto ``config``."""
+    if not isinstance(overrides, dict):
+        raise GraphSSLError(f"{where}: a config must be a mapping of sections to keys; see configs/cora.yaml")
+    for key, value in _flatten(overrides).items():
+        set_key(config, key, value, where)
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split ``KEY=VALUE`` and read VALUE as YAML (so ``[256,256]``, ``0.1`` and ``true`` work)."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key.strip():
+        raise GraphSSLError(f"--set '{text}': expected KEY=VALUE, e.g. --set optim.lr=0.001")
+    return key.strip(), _load_yaml(raw, f"--set {key.strip()}")
+
+
+def config_for_dataset(dataset: str) -> Path | None:
+    """The repository's config for ``dataset`` (``configs/<dataset>.yaml``), if there is one."""
+    path = CONFIG_DIR / f"{dataset}.yaml"
+    return path if path.is_file() else None
+
+
+def load_config(path: str | Path | None = None, assignments: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
+    """Defaults, then the YAML file at ``path`` (if any), then ``KEY=VALUE`` assignments; validated."""
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        path = Path(path)
+        try:
+            text = path.read_text()
+        except OSError as err:
+            raise GraphSSLError(f"--config {path}: cannot read it ({err.strerror}); pass an existing YAML file") from None
+        merge(config, _load_yaml(text, str(path)) or {}, str(path))
+    for assignment in assignments:
+        set_key(config, *parse_assignment(assignment))
+    validate(config)
+    return config
+
+
+def _check(ok: bool, key: str, value: Any, expected: str) -> None:
+    if not ok:
+        raise GraphSSLError(f"config key '{key}' is {value!r}; it must be {expected}")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def validate(config: dict[str, Any]) -> None:
+    """Raise :class:`GraphSSLError` naming the first key whose value cannot work."""
+    flat = _flatten(config)
+    for key, default in _flatten(DEFAULTS).items():
+        value = flat[key]
+        if isinstance(default, bool):
+            _check(isinstance(value, bool), key, value, "true or false")
+        elif _is_int(default):
+            _check(_is_int(value) and value >= 0, key, value, "a whole number >= 0")
+        elif isinstance(default, float) and key != "werank.alpha":  # alpha may be a list; checked below
+            _check(_is_number(value) and value >= 0, key, value, "a number >= 0")
+
+    steps = flat["optim.steps"]
+    _check(steps > 0, "optim.steps", steps, "a whole number > 0 (--steps)")
+    _check(flat["optim.lr"] > 0, "optim.lr", flat["optim.lr"], "a number > 0")
+    for key in ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2"):
+        _check(flat[key] < 1, key, flat[key], "a probability in [0, 1)")
+    for key in ("ema.start", "ema.end"):
+        _check(flat[key] <= 1, key, flat[key], "a momentum in [0, 1]")
+
+    layers = flat["encoder.layers"]
+    _check(isinstance(layers, list) and layers and all(_is_int(n) and n > 0 for n in layers),
+           "encoder.layers", layers, "a non-empty list of layer sizes, e.g. [512, 256]")
+    _check(flat["encoder.norm"] in NORMS, "encoder.norm", flat["encoder.norm"], f"one of {', '.join(NORMS)}")
+    _check(flat["encoder.activation"] in ACTIVATIONS, "encoder.activation", flat["encoder.activation"],
+           f"one of {', '.join(ACTIVATIONS)}")
+    _check(flat["predictor.hidden"] > 0, "predictor.hidden", flat["predictor.hidden"], "a whole number > 0")
+    grid = flat["probe.l2_grid"]
+    _check(isinstance(grid, list) and grid and all(_is_number(v) and v >= 0 for v in grid),
+           "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
+    _check(flat["probe.max_iter"] > 0, "probe.max_iter", flat["probe.max_iter"], "a whole number > 0")
+
+    alpha = flat["werank.alpha"]
+    if isinstance(alpha, list):
+        _check(all(_is_number(a) and a >= 0 for a in alpha), "werank.alpha", alpha,
+               "coefficients >= 0 (one per encoder layer)")
+        if len(alpha) != len(layers):
+            raise GraphSSLError(
+                f"config key 'werank.alpha' has {len(alpha)} coefficients but the encoder has {len(layers)} "
+                f"layers; give one coefficient per layer or a single number for all")
+    else:
+        _check(_is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
+               "a coefficient >= 0 (--werank), or a list with one per encoder layer")
+
+
+def dump_config(config: dict[str, Any]) -> str:
+    """The config as YAML, in the schema's section order."""
+    return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -1,0 +1,17 @@
+"""Errors a user can act on.
+
+The CLI turns each of these into a single line on stderr and the exit status
+named here, never a traceback; library callers catch them like any exception.
+"""
+
+
+class GraphSSLError(Exception):
+    """Bad input: the message names the problem and the fix (exit status 2)."""
+
+    exit_code = 2
+
+
+class DivergenceError(GraphSSLError):
+    """Training produced a non-finite loss or penalty (exit status 3)."""
+
+    exit_code = 3

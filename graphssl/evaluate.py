@@ -1,0 +1,70 @@
+"""Judging embeddings: the linear probe, the rank metrics and the spectra, in one report.
+
+Works on any ``[N, d]`` embedding matrix, so graphssl's evaluation can judge
+embeddings from other models too; :func:`embed` makes them from a trained
+encoder on the un-augmented graph.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import torch
+from torch import Tensor, nn
+
+from .data import Graph
+from .encoders import gcn_adjacency
+from .probe import Accuracy, linear_probe, plain_accuracy
+from .rank import covariance_spectrum, rank_report, singular_values
+from .regularizers import weight_matrices
+
+
+@torch.no_grad()
+def embed(encoder: nn.Module, graph: Graph, device: torch.device | str = "cpu") -> Tensor:
+    """Embeddings of the whole un-augmented graph from ``encoder`` in eval mode (no autograd graph)."""
+    was_training = encoder.training
+    encoder.eval()
+    try:
+        adj_t = gcn_adjacency(graph.edge_index.to(device), graph.num_nodes)
+        return encoder(graph.x.to(device), adj_t)
+    finally:
+        encoder.train(was_training)
+
+
+def weight_spectra(module: nn.Module) -> dict[str, list[float]]:
+    """Singular values of each weight matrix of ``module`` (the matrices WERank acts on)."""
+    return {name: singular_values(weight).tolist() for name, weight in weight_matrices(module).items()}
+
+
+def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any],
+                        accuracy: Accuracy = plain_accuracy) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Probe and rank ``embeddings`` of ``graph``.
+
+    Returns ``(metrics, spectra)``: scalar metrics (accuracies as fractions in
+    [0, 1], chosen L2, rank, RankMe, mean pair cosine, timings) and the
+    embedding singular values and covariance eigenvalues.
+    """
+    if embeddings.dim() != 2 or embeddings.size(0) != graph.num_nodes:
+        raise ValueError(f"expected embeddings of shape [{graph.num_nodes}, d], got {tuple(embeddings.shape)}")
+    start = time.perf_counter()
+    result = linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
+                          l2_grid=probe["l2_grid"], max_iter=probe["max_iter"], accuracy=accuracy)
+    probe_seconds = time.perf_counter() - start
+    ranks = rank_report(embeddings)
+    metrics = {
+        "train_acc": result.accuracy["train"],
+        "val_acc": result.accuracy["valid"],
+        "test_acc": result.accuracy["test"],
+        "probe_l2": result.l2,
+        "probe_seconds": round(probe_seconds, 3),
+        "embedding_dim": embeddings.size(1),
+        "rank": ranks["rank"],
+        "rankme": ranks["rankme"],
+        "mean_pair_cosine": ranks["mean_pair_cosine"],
+    }
+    spectra = {
+        "embedding_singular_values": ranks["singular_values"],
+        "embedding_covariance_eigenvalues": covariance_spectrum(embeddings).tolist(),
+    }
+    return metrics, spectra

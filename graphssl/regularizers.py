@@ -1,0 +1,115 @@
+r"""WERank: weight regularization against rank degradation (Saheb Pasand et al., NeurIPS 2023).
+
+.. math::
+    \mathcal{L}_{reg} = \sum_{l=1}^{L} \alpha_l \, \lVert G_l - I \rVert_F,
+    \qquad G_l = \begin{cases} W_l^\top W_l & d_{in} \ge d_{out} \\ W_l W_l^\top & \text{otherwise} \end{cases}
+
+``G_l`` is the Gram matrix of the *smaller* side of ``W_l``, the
+``min(d_in, d_out)``-square one, whose identity target is reachable: all of
+``W_l``'s singular values equal to 1 makes the penalty exactly zero.  The norm
+is the plain Frobenius norm, as in the paper, or its square (``squared=True``),
+whose gradient does not blow up near the optimum.
+
+The penalty is built from small pure functions (:func:`gram_of_smaller_side`,
+:func:`orthogonality_gap`, :func:`werank_penalty`); :class:`WERank` attaches it
+to any ``torch.nn.Module`` so it can be added to any self-supervised loss.
+"""
+
+from __future__ import annotations
+
+from typing import Sequence
+
+import torch
+from torch import Tensor, nn
+
+
+def gram_of_smaller_side(weight: Tensor) -> Tensor:
+    """``W Wᵀ`` or ``Wᵀ W``, whichever is ``min(rows, cols)`` square."""
+    return weight @ weight.t() if weight.size(0) <= weight.size(1) else weight.t() @ weight
+
+
+def orthogonality_gap(weight: Tensor, squared: bool = False) -> Tensor:
+    """``‖G - I‖_F`` (or its square) for the smaller-side Gram matrix ``G`` of ``weight``."""
+    gap = gram_of_smaller_side(weight)
+    gap.diagonal().sub_(1.0)  # in place: the matrix product's backward does not need its output
+    squares = gap.square().sum()
+    return squares if squared else squares.sqrt()
+
+
+def _per_weight(alpha: float | Sequence[float], count: int) -> list[float]:
+    if isinstance(alpha, (int, float)):
+        return [float(alpha)] * count
+    alpha = [float(a) for a in alpha]
+    if len(alpha) != count:
+        raise ValueError(f"WERank got {len(alpha)} coefficients for {count} weight matrices; "
+                         f"give one per weight matrix or a single number")
+    return alpha
+
+
+def werank_penalty(weights: Sequence[Tensor], alpha: float | Sequence[float], squared: bool = False) -> Tensor:
+    """``Σ_l α_l ‖G_l − I‖_F`` over 2-D ``weights``; ``alpha`` is one float or one per weight.
+
+    Weights with ``α_l = 0`` cost nothing.
+    """
+    if not weights:
+        raise ValueError("WERank needs at least one weight matrix")
+    total = weights[0].new_zeros(())
+    for weight, a in zip(weights, _per_weight(alpha, len(weights))):
+        if weight.dim() != 2:
+            raise ValueError(f"WERank acts on 2-D weight matrices, got a tensor of shape {tuple(weight.shape)}")
+        if a != 0:
+            total = total + a * orthogonality_gap(weight, squared)
+    return total
+
+
+def weight_matrices(module: nn.Module) -> dict[str, Tensor]:
+    """Every 2-D parameter of ``module`` by name, in registration order.
+
+    For a parametrized weight (e.g. weight standardization) this is the raw
+    parameter the optimizer updates, not the tensor the forward pass computes.
+    """
+    return {name: p for name, p in module.named_parameters() if p.dim() == 2}
+
+
+class WERank:
+    """The WERank penalty of a module's weight matrices, attached to any ``torch.nn.Module``.
+
+    Calling the object returns the penalty for the module's *current* weights,
+    ready to be added to a loss.
+
+    Args:
+        module: the network to regularize.
+        alpha: one coefficient for every weight matrix, or one per matrix in order.
+        squared: use ``‖G - I‖_F²`` instead of the paper's ``‖G - I‖_F``.
+        weights: names (from ``module.named_parameters()``) of the matrices to
+            regularize; by default every 2-D parameter, which for layers holding
+            a parametrized weight (e.g. weight standardization) is the raw
+            parameter the optimizer updates.
+    """
+
+    def __init__(self, module: nn.Module, alpha: float | Sequence[float], squared: bool = False,
+                 weights: Sequence[str] | None = None) -> None:
+        params = dict(module.named_parameters())
+        if weights is None:
+            self.names = list(weight_matrices(module))
+        else:
+            unknown = [name for name in weights if name not in params]
+            if unknown:
+                raise ValueError(f"WERank: no parameter named {', '.join(unknown)}; "
+                                 f"choose from {', '.join(params)}")
+            self.names = list(weights)
+        if not self.names:
+            raise ValueError(f"WERank: {type(module).__name__} has no 2-D weight matrices")
+        self.module = module
+        self.alpha = _per_weight(alpha, len(self.names))
+        self.squared = squared
+
+    def weights(self) -> list[Tensor]:
+        params = dict(self.module.named_parameters())
+        return [params[name] for name in self.names]
+
+    def __call__(self) -> Tensor:
+        return werank_penalty(self.weights(), self.alpha, self.squared)
+
+    def __repr__(self) -> str:
+        return f"WERank(alpha={self.alpha}, squared={self.squared}, weights={self.names})"

@@ -1,0 +1,103 @@
+"""`graphssl train` as a user runs it: end to end on the real Cora files, and every bad input."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+import torch
+import yaml
+
+from graphssl.cli import main
+
+TINY = ["--steps", "3", "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--quiet"]
+
+
+def run_cli(args, env, cwd=None):
+    return subprocess.run([sys.executable, "-m", "graphssl", *args], env=env, cwd=cwd, capture_output=True,
+                          text=True, stdin=subprocess.DEVNULL, timeout=300)
+
+
+def test_train_end_to_end_writes_the_run_folder(tmp_path, env):
+    out = tmp_path / "run"
+    proc = run_cli(["train", "--dataset", "cora", "--werank", "0.1", "--out", str(out), *TINY], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "test acc" in proc.stdout and "rank" in proc.stdout
+    metrics = json.loads((out / "metrics.json").read_text())
+    for key in ("dataset", "seed", "steps", "werank", "test_acc", "val_acc", "rank", "rankme", "train_seconds"):
+        assert key in metrics
+    assert metrics["dataset"] == "cora" and metrics["steps"] == 3 and metrics["werank"] == 0.1
+    assert 0 <= metrics["test_acc"] <= 1 and 0 <= metrics["val_acc"] <= 1
+    assert 1 <= metrics["rank"] <= 16 and metrics["embedding_dim"] == 16
+    config = yaml.safe_load((out / "config.yaml").read_text())
+    assert config["werank"]["alpha"] == 0.1 and config["encoder"]["layers"] == [32, 16]
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert state["step"] == 3 and "online_encoder.convs.0.lin.weight" in state["model"]
+    spectra = json.loads((out / "spectra.json").read_text())["final"]
+    assert len(spectra["weights"]) == 2 and len(spectra["embedding_singular_values"]) == 16
+
+
+def test_train_defaults_to_a_new_folder_under_runs(tmp_path, env):
+    proc = run_cli(["train", "--dataset", "cora", *TINY, "--werank", "0"], env, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    (run,) = (tmp_path / "runs").iterdir()
+    assert run.name.startswith("cora-werank0-seed0-") and (run / "metrics.json").is_file()
+
+
+def test_bad_input_in_a_subprocess_is_one_line_and_exit_2(tmp_path, env):
+    proc = run_cli(["train", "--dataset", "coraa", "--out", str(tmp_path / "x")], env)
+    assert proc.returncode == 2
+    assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
+    assert "unknown dataset 'coraa'" in proc.stderr and "cora, citeseer, pubmed" in proc.stderr
+    assert not (tmp_path / "x").exists()
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
+    (["--dataset", "cora", "--set", "optim.lrr=0.1"], "unknown config key 'optim.lrr'"),
+    (["--dataset", "cora", "--werank", "-0.1"], "'werank.alpha' is -0.1"),
+    (["--dataset", "cora", "--werank", "0.1", "0.1", "0.1"], "3 coefficients but the encoder has 2 layers"),
+    (["--dataset", "cora", "--steps", "0"], "'optim.steps' is 0"),
+    (["--dataset", "cora", "--steps", "ten"], "invalid int value: 'ten'"),
+    (["--dataset", "cora", "--device", "tpu:7"], "--device tpu:7"),
+    (["--datset", "cora"], "the following arguments are required: --dataset"),
+])
+def test_bad_train_input_exits_2_with_one_line(args, message, capsys, tmp_path):
+    assert main(["train", *args, "--out", str(tmp_path / "run")]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1 and err.startswith("graphssl: error: ")
+    assert not (tmp_path / "run").exists()
+
+
+def test_malformed_yaml_exits_2(tmp_path, capsys):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim: {lr: 0.1\n")
+    assert main(["train", "--dataset", "cora", "--config", str(bad)]) == 2
+    assert "malformed YAML" in capsys.readouterr().err
+
+
+def test_missing_data_offline_names_the_files_and_folder(tmp_path, capsys, monkeypatch):
+    monkeypatch.setenv("GRAPHSSL_OFFLINE", "1")
+    assert main(["train", "--dataset", "citeseer", "--data-root", str(tmp_path / "empty"),
+                 "--out", str(tmp_path / "run"), *TINY]) == 2
+    err = capsys.readouterr().err
+    assert "ind.citeseer.x" in err and str(tmp_path / "empty" / "Planetoid" / "CiteSeer" / "raw") in err
+    assert err.count("\n") == 1
+
+
+def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys, data_root):
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "metrics.json").write_text("precious")
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), *TINY]) == 2
+    assert "already exists" in capsys.readouterr().err
+    assert (out / "metrics.json").read_text() == "precious"
+
+
+def test_help_lists_the_flags(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["train", "--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    for flag in ("--dataset", "--config", "--set", "--werank", "--steps", "--seed", "--device", "--data-root", "--out"):
+        assert flag in out

@@ -1,0 +1,69 @@
+from pathlib import Path
+
+import pytest
+import yaml
+
+from graphssl.config import DEFAULTS, config_for_dataset, load_config
+from graphssl.errors import GraphSSLError
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def test_cora_yaml_holds_exactly_the_defaults():
+    assert yaml.safe_load((REPO / "configs" / "cora.yaml").read_text()) == DEFAULTS
+    assert config_for_dataset("cora") == REPO / "configs" / "cora.yaml"
+    assert config_for_dataset("no-such-graph") is None
+
+
+def test_every_config_in_the_repository_loads():
+    for path in (REPO / "configs").glob("*.yaml"):
+        load_config(path)
+
+
+def test_set_overrides_with_yaml_values():
+    config = load_config(None, ["optim.lr=1e-3", "encoder.layers=[64, 32]", "werank.alpha=[0.1, 0]",
+                                "encoder.weight_standardization=true"])
+    assert config["optim"]["lr"] == 0.001
+    assert config["encoder"]["layers"] == [64, 32]
+    assert config["werank"]["alpha"] == [0.1, 0]
+    assert config["encoder"]["weight_standardization"] is True
+
+
+@pytest.mark.parametrize("assignments, message", [
+    (["optim.lrr=0.1"], "unknown config key 'optim.lrr'; did you mean 'optim.lr'"),
+    (["werank.alpha=-0.1"], "'werank.alpha' is -0.1"),
+    (["werank.alpha=[0.1, 0.1, 0.1]"], "3 coefficients but the encoder has 2 layers"),
+    (["optim.steps=0"], "'optim.steps' is 0"),
+    (["optim.steps=-5"], "'optim.steps' is -5"),
+    (["augment.drop_edge_1=1.0"], "probability in [0, 1)"),
+    (["encoder.norm=group"], "one of batch, layer, none"),
+    (["encoder.layers=[]"], "non-empty list"),
+    (["optim.lr=fast"], "'optim.lr' is 'fast'"),
+    (["optim.lr"], "expected KEY=VALUE"),
+    (["optim.lr=[1, 2"], "malformed YAML"),
+])
+def test_bad_values_name_the_key_and_the_fix(assignments, message):
+    with pytest.raises(GraphSSLError) as err:
+        load_config(None, assignments)
+    assert message in str(err.value)
+    assert "\n" not in str(err.value)
+
+
+def test_bad_files(tmp_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("optim:\n  lr: [0.1\n")
+    with pytest.raises(GraphSSLError, match="malformed YAML at line"):
+        load_config(bad)
+    typo = tmp_path / "typo.yaml"
+    typo.write_text("optim:\n  stepz: 10\n")
+    with pytest.raises(GraphSSLError, match="unknown config key 'optim.stepz'"):
+        load_config(typo)
+    not_mapping = tmp_path / "list.yaml"
+    not_mapping.write_text("- 1\n- 2\n")
+    with pytest.raises(GraphSSLError, match="must be a mapping"):
+        load_config(not_mapping)
+    with pytest.raises(GraphSSLError, match="cannot read it"):
+        load_config(tmp_path / "missing.yaml")
+    empty = tmp_path / "empty.yaml"
+    empty.write_text("")
+    assert load_config(empty) == load_config(None)

@@ -1,0 +1,105 @@
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from graphssl.encoders import GCNEncoder
+from graphssl.regularizers import WERank, gram_of_smaller_side, orthogonality_gap, weight_matrices, werank_penalty
+
+
+def semi_orthogonal(rows: int, cols: int, seed: int = 0) -> torch.Tensor:
+    q, _ = torch.linalg.qr(torch.randn(max(rows, cols), min(rows, cols), generator=torch.Generator().manual_seed(seed),
+                                       dtype=torch.float64))
+    return q if rows >= cols else q.t()
+
+
+@pytest.mark.parametrize("shape", [(6, 6), (9, 4), (4, 9)])
+def test_penalty_is_zero_for_semi_orthogonal_weights(shape):
+    w = semi_orthogonal(*shape)
+    assert float(werank_penalty([w], 1.0)) == pytest.approx(0.0, abs=1e-12)
+    assert float(werank_penalty([w], 1.0, squared=True)) == pytest.approx(0.0, abs=1e-12)
+
+
+def test_penalty_matches_hand_computation():
+    # W is 2 x 3: the smaller Gram is W Wᵀ (2 x 2).
+    w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]])
+    # W Wᵀ = [[5, 2], [2, 2]];  minus I = [[4, 2], [2, 1]];  ‖·‖_F² = 16 + 4 + 4 + 1 = 25.
+    assert float(orthogonality_gap(w)) == pytest.approx(5.0)
+    assert float(orthogonality_gap(w, squared=True)) == pytest.approx(25.0)
+    assert float(werank_penalty([w, w.t()], [0.5, 2.0])) == pytest.approx(0.5 * 5 + 2.0 * 5)
+
+
+def test_uses_the_smaller_gram_side():
+    w = torch.randn(3, 7, generator=torch.Generator().manual_seed(1))
+    assert gram_of_smaller_side(w).shape == (3, 3)
+    assert gram_of_smaller_side(w.t()).shape == (3, 3)
+    small = torch.linalg.matrix_norm(w @ w.t() - torch.eye(3))
+    large = torch.linalg.matrix_norm(w.t() @ w - torch.eye(7))
+    assert float(orthogonality_gap(w)) == pytest.approx(float(small), rel=1e-5)
+    assert float(orthogonality_gap(w)) != pytest.approx(float(large), rel=1e-2)
+
+
+def test_alpha_per_weight_and_zero_alpha():
+    a, b = torch.randn(4, 5), torch.randn(5, 5)
+    per = werank_penalty([a, b], [0.3, 0.0])
+    assert float(per) == pytest.approx(0.3 * float(orthogonality_gap(a)), rel=1e-6)
+    with pytest.raises(ValueError, match="2 coefficients for 3 weight"):
+        werank_penalty([a, b, b], [0.1, 0.2])
+    with pytest.raises(ValueError, match="2-D"):
+        werank_penalty([torch.randn(3)], 0.1)
+
+
+@pytest.mark.parametrize("squared", [False, True])
+def test_gradient_steps_on_the_penalty_drive_singular_values_to_one(squared):
+    torch.manual_seed(0)
+    w = nn.Parameter(torch.randn(16, 12) * 0.3 + torch.eye(16, 12) * 2)
+    before = torch.linalg.svdvals(w.detach())
+    assert (before - 1).abs().max() > 0.5
+    opt = torch.optim.SGD([w], lr=0.02)
+    # The plain norm's gradient keeps unit size near the optimum, so the step size must decay to settle.
+    decay = torch.optim.lr_scheduler.LambdaLR(opt, lambda step: 1 - step / 2000)
+    for _ in range(2000):
+        opt.zero_grad()
+        werank_penalty([w], 1.0, squared=squared).backward()
+        opt.step()
+        decay.step()
+    after = torch.linalg.svdvals(w.detach())
+    assert (after - 1).abs().max() < 1e-4
+
+
+def test_hook_finds_the_weight_matrices_of_any_module():
+    mlp = nn.Sequential(nn.Linear(8, 16), nn.BatchNorm1d(16), nn.PReLU(), nn.Linear(16, 4))
+    hook = WERank(mlp, 0.1)
+    assert hook.names == ["0.weight", "3.weight"]
+    expected = 0.1 * (orthogonality_gap(mlp[0].weight) + orthogonality_gap(mlp[3].weight))
+    assert float(hook()) == pytest.approx(float(expected), rel=1e-6)
+    # It follows the module's current weights, and gradients reach them.
+    hook().backward()
+    assert mlp[0].weight.grad is not None and mlp[1].weight.grad is None
+
+
+def test_hook_takes_named_weights_and_checks_them():
+    mlp = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4))
+    assert float(WERank(mlp, 1.0, weights=["1.weight"])()) == pytest.approx(float(orthogonality_gap(mlp[1].weight)))
+    with pytest.raises(ValueError, match="no parameter named 2.weight"):
+        WERank(mlp, 1.0, weights=["2.weight"])
+    with pytest.raises(ValueError, match="1 coefficients for 2"):
+        WERank(mlp, [0.1])
+    with pytest.raises(ValueError, match="no 2-D weight"):
+        WERank(nn.PReLU(), 0.1)
+
+
+def test_weight_standardization_penalizes_the_raw_parameter_the_optimizer_updates():
+    """Decision: under weight standardization WERank acts on the raw weights (the
+    optimizer's parameters), not on the standardized weights the forward pass uses."""
+    encoder = GCNEncoder(10, [8, 6], norm="layer", weight_standardization=True)
+    names = list(weight_matrices(encoder))
+    assert names == ["convs.0.lin.parametrizations.weight.original", "convs.1.lin.parametrizations.weight.original"]
+    raw = [encoder.convs[i].lin.parametrizations.weight.original for i in range(2)]
+    hook = WERank(encoder, 0.5)
+    assert float(hook()) == pytest.approx(float(werank_penalty(raw, 0.5)), rel=1e-6)
+    standardized = [encoder.convs[i].lin.weight for i in range(2)]
+    assert not math.isclose(float(hook()), float(werank_penalty(standardized, 0.5)), rel_tol=1e-3)
+    optimizer_params = {id(p) for p in encoder.parameters()}
+    assert all(id(w) in optimizer_params for w in hook.weights())
