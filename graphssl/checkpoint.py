@@ -67,17 +67,22 @@ def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
     atomic_write(path, lambda handle: torch.save(state, handle))
 
 
-def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, as data only."""
+def load_tensor_file(path: str | Path) -> Any:
+    """Whatever a ``torch.save`` file holds, read onto the CPU with ``weights_only=True`` (data, never code)."""
     path = Path(path)
     if not path.is_file():
-        raise GraphSSLError(f"checkpoint {path} does not exist; point to a run folder written by 'graphssl train'")
+        raise GraphSSLError(f"{path} does not exist; point to a file written by graphssl")
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:  # truncated zip, foreign pickle, tampering: all mean "not a usable checkpoint"
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle, tampering: all mean "not usable"
         reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise GraphSSLError(f"checkpoint {path} cannot be loaded safely ({reason}); "
-                            f"it is truncated, corrupt or not a graphssl checkpoint: retrain or restore it") from None
+        raise GraphSSLError(f"{path} cannot be loaded safely ({reason}); "
+                            f"it is truncated, corrupt or not a graphssl file: retrain or restore it") from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, as data only."""
+    state = load_tensor_file(path)
     if not isinstance(state, dict):
         raise GraphSSLError(f"checkpoint {path} is not a graphssl checkpoint (it holds a {type(state).__name__})")
     return state

@@ -11,7 +11,7 @@ import sys
 import warnings
 from typing import Any, Sequence
 
-from .config import config_for_dataset, load_config
+from .config import config_for_dataset, load_config, parse_assignment
 from .errors import GraphSSLError
 
 
@@ -28,7 +28,7 @@ def _add_train(commands: Any) -> None:
                     "(config.yaml, checkpoint.pt, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
                "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
-    p.add_argument("--dataset", required=True, help="cora, citeseer or pubmed")
+    p.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv")
     p.add_argument("--config", metavar="YAML",
                    help="config file (default: configs/<dataset>.yaml if it exists, else configs/cora.yaml)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
@@ -37,16 +37,74 @@ def _add_train(commands: Any) -> None:
                    help="WERank coefficient: one for every encoder layer, or one per layer (0 = plain BGRL)")
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
+    p.add_argument("--checkpoint-every", type=int, metavar="N",
+                   help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint (same config, same folder)")
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $GRAPHSSL_DATA, else ./data)")
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
+def _add_eval(commands: Any) -> None:
+    p = commands.add_parser(
+        "eval", help="re-run the linear probe and rank metrics on a run, or on embeddings from any model",
+        description="Linear evaluation. With RUN_DIR: reload its checkpoint (as data only), recompute the "
+                    "embeddings and probe them (writes RUN_DIR/eval.json). With --embeddings FILE --dataset NAME: "
+                    "probe a .pt or .npy matrix with one row per node, made by any method.")
+    p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a folder written by 'graphssl train'")
+    p.add_argument("--save-embeddings", metavar="FILE", nargs="?", const="",
+                   help="also write the embeddings as a tensor file (default RUN_DIR/embeddings.pt)")
+    p.add_argument("--embeddings", metavar="FILE", help="a .pt or .npy matrix to evaluate instead of a run")
+    p.add_argument("--dataset", help="the dataset the --embeddings rows belong to")
+    p.add_argument("--config", metavar="YAML", help="probe settings for --embeddings (default: built-in)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", metavar="DIR")
+
+
+def _add_bench(commands: Any) -> None:
+    p = commands.add_parser(
+        "bench", help="train a grid (datasets x WERank x config values x seeds) and write its tables",
+        description="Run a grid of trainings and render OUT/table.md and OUT/table.csv (mean ± std over seeds of "
+                    "test accuracy, rank and RankMe; training time; seeds). One JSON per finished run in "
+                    "OUT/results/; running the same command again skips finished runs and resumes a killed one.",
+        epilog="Example: graphssl bench --datasets cora --werank 0 0.1 --seeds 10 "
+               "--set augment.drop_edge_1=0.2,0.5 --out runs/bench-cora")
+    p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME")
+    p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_yaml_value,
+                   help="WERank coefficients to compare, e.g. 0 0.01 0.1 or [0.1,0] (default: the config's)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (0 .. N-1)")
+    p.add_argument("--steps", type=int, help="training steps (optim.steps)")
+    p.add_argument("--set", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2",
+                   help="sweep any config key over comma-separated values; repeatable (a grid)")
+    p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
+    p.add_argument("--out", default="runs/bench", metavar="DIR", help="bench folder (default runs/bench)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--data-root", metavar="DIR")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_plot(commands: Any) -> None:
+    p = commands.add_parser(
+        "plot", help="draw spectra and WERank sweeps as PNGs",
+        description="From run folders: the final embedding spectrum (runs overlaid) and each run's weight spectra "
+                    "over training. From bench folders: accuracy and RankMe against the WERank coefficient.")
+    p.add_argument("folders", nargs="+", metavar="RUN_DIR", help="run or bench folders")
+    p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots, or plots/ for several)")
+
+
+def _yaml_value(text: str) -> Any:
+    return parse_assignment(f"value={text}")[1]
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="graphssl", description="Graph self-supervised learning (BGRL) with WERank.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)
+    _add_eval(commands)
+    _add_bench(commands)
+    _add_plot(commands)
     return parser
 
 
@@ -60,13 +118,28 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         flags.append(f"optim.steps={args.steps}")
     if args.seed is not None:
         flags.append(f"train.seed={args.seed}")
+    if args.checkpoint_every is not None:
+        flags.append(f"train.checkpoint_every={args.checkpoint_every}")
     return load_config(path, flags)
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
     from .data import DATASETS
-    from .train import run_training
+    from .train import resume_training, run_training
 
+    if args.resume is not None:
+        fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
+                                          ("--set", args.assignments), ("--werank", args.werank),
+                                          ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
+                                          ("--checkpoint-every", args.checkpoint_every)) if value]
+        if fixed:
+            raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
+        result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet)
+        print(summary(result.metrics, result.out_dir))
+        return 0
+    if args.dataset is None:
+        raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
+                            "see 'graphssl train --help'")
     if args.dataset.lower() not in DATASETS:
         raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
     config = _train_config(args)
@@ -85,7 +158,51 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
             f"  trained in {metrics['train_seconds']:.1f} s ({metrics['ms_per_step']:.1f} ms/step)  ->  {out_dir}")
 
 
-COMMANDS = {"train": _cmd_train}
+def _print_eval(metrics: dict[str, Any]) -> None:
+    print(f"{metrics['dataset']}: test acc {100 * metrics['test_acc']:.2f}%  (val {100 * metrics['val_acc']:.2f}%, "
+          f"probe L2 {metrics['probe_l2']:g})  rank {metrics['rank']}/{metrics['embedding_dim']}  "
+          f"RankMe {metrics['rankme']:.1f}  mean pair cosine {metrics['mean_pair_cosine']:.3f}")
+
+
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from .linear_eval import evaluate_embedding_file, evaluate_run
+
+    if args.embeddings is not None:
+        if args.run_dir is not None or args.dataset is None:
+            raise GraphSSLError("graphssl eval: give either RUN_DIR, or --embeddings FILE with --dataset NAME")
+        _print_eval(evaluate_embedding_file(args.embeddings, args.dataset, data_root=args.data_root,
+                                            config=args.config))
+        return 0
+    if args.run_dir is None:
+        raise GraphSSLError("graphssl eval: give a RUN_DIR, or --embeddings FILE --dataset NAME")
+    save = None if args.save_embeddings is None else (args.save_embeddings or f"{args.run_dir}/embeddings.pt")
+    metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save)
+    _print_eval(metrics)
+    if save:
+        print(f"embeddings written to {save}")
+    return 0
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_bench
+
+    rows = run_bench(args.datasets, args.out, weranks=args.werank, seeds=args.seeds, steps=args.steps,
+                     sweeps=args.sweeps, config=args.config, data_root=args.data_root, device=args.device,
+                     progress=not args.quiet)
+    print(open(f"{args.out}/table.md").read().rstrip())
+    print(f"{len(rows)} settings -> {args.out}/table.md, {args.out}/table.csv")
+    return 0
+
+
+def _cmd_plot(args: argparse.Namespace) -> int:
+    from .plot import plot
+
+    for path in plot(args.folders, args.out):
+        print(path)
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "plot": _cmd_plot}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -21,12 +21,12 @@ from .errors import GraphSSLError
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {
-        "layers": [512, 256],
-        "norm": "batch",
+        "layers": [256, 128],
+        "norm": "none",
         "activation": "prelu",
         "weight_standardization": False,
     },
-    "predictor": {"hidden": 512},
+    "predictor": {"hidden": 256},
     "augment": {
         "drop_edge_1": 0.3,
         "drop_edge_2": 0.3,
@@ -37,7 +37,7 @@ DEFAULTS: dict[str, Any] = {
     "ema": {"start": 0.99, "end": 1.0},
     "werank": {"alpha": 0.0, "squared": False},
     "probe": {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
-    "train": {"seed": 0, "log_every": 10},
+    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50},
 }
 
 NORMS = ("batch", "layer", "none")

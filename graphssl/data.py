@@ -1,7 +1,10 @@
 """Graphs with a node-classification split, loaded through torch_geometric.
 
 ``load_graph(name, root)`` is the one entry point: Planetoid graphs (cora,
-citeseer, pubmed) with their public split.  Nothing is ever downloaded when
+citeseer, pubmed) with their public split; ogbn-arxiv through ogb's own
+``PygNodePropPredDataset`` (made undirected, the official time split, accuracy
+from ogb's ``Evaluator``); and ``synthetic-arxiv``, a random graph of arxiv's
+size for speed measurements.  Nothing is ever downloaded when
 ``GRAPHSSL_OFFLINE=1``; otherwise a missing dataset is fetched by the library
 that owns it, and a failed fetch becomes one error saying which files to put
 where.
@@ -9,13 +12,15 @@ where.
 
 from __future__ import annotations
 
+import builtins
 import os
+import pickle
 import socket
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 import torch
 from torch import Tensor
@@ -43,6 +48,8 @@ class Graph:
         y: node labels ``[N]``.
         split: node indices under ``"train"``, ``"valid"`` and ``"test"``.
         num_classes: number of label classes.
+        accuracy: ``accuracy(y_true, y_pred)`` when the dataset has an official
+            evaluator (OGB's); ``None`` means plain accuracy.
     """
 
     name: str
@@ -51,6 +58,7 @@ class Graph:
     y: Tensor
     split: dict[str, Tensor]
     num_classes: int
+    accuracy: Callable[[Tensor, Tensor], float] | None = None
 
     @property
     def num_nodes(self) -> int:
@@ -61,7 +69,12 @@ class Graph:
         return self.x.size(1)
 
 
-DATASETS = tuple(PLANETOID)
+OGB = ("ogbn-arxiv",)
+OGB_RAW = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "node_year.csv.gz", "num-node-list.csv.gz",
+           "num-edge-list.csv.gz")
+ARXIV_NODES, ARXIV_EDGES, ARXIV_SPLIT = 169_343, 1_166_243, (90_941, 29_799, 48_603)
+
+DATASETS = (*PLANETOID, *OGB, "synthetic-arxiv")
 
 
 def default_data_root() -> Path:
@@ -98,6 +111,33 @@ def undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
     return to_undirected(remove_self_loops(edge_index)[0], num_nodes=num_nodes)
 
 
+def _load_with_library(name: str, missing: list[str], how: str, folder: Path, construct: Callable[[], Any]) -> Any:
+    """Run a library's dataset constructor; turn a missing-and-undownloadable dataset into one clear error."""
+    if missing and offline():
+        raise GraphSSLError(f"dataset '{name}' not found and GRAPHSSL_OFFLINE is set: {how}")
+    try:
+        with _bounded_download(), _no_prompts(), warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            return construct()
+    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
+        if missing:
+            raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded ({err}): {how}") from None
+        raise GraphSSLError(f"dataset '{name}' in {folder} could not be read ({err}); "
+                            f"delete {folder / 'processed'} to rebuild it from raw/") from None
+
+
+@contextmanager
+def _no_prompts() -> Iterator[None]:
+    """Answer "no" to library questions on stdin (ogb asks whether to delete a dataset folder that lacks its
+    release marker), so a run without a terminal never hangs or dies on EOF; the files are kept."""
+    original = builtins.input
+    builtins.input = lambda prompt="": "n"
+    try:
+        yield
+    finally:
+        builtins.input = original
+
+
 def _load_planetoid(name: str, root: Path) -> Graph:
     from torch_geometric.datasets import Planetoid
 
@@ -105,24 +145,70 @@ def _load_planetoid(name: str, root: Path) -> Graph:
     folder = root / "Planetoid" / title
     raw = folder / "raw"
     missing = [f"ind.{name}.{part}" for part in PLANETOID_RAW if not (raw / f"ind.{name}.{part}").is_file()]
-    have_processed = (folder / "processed" / "data.pt").is_file()
+    if (folder / "processed" / "data.pt").is_file():
+        missing = []
     how = (f"put the Planetoid files {', '.join(missing)} in {raw}/ (see README, 'Offline data'), "
            f"or set --data-root/GRAPHSSL_DATA to a folder that has Planetoid/{title}/raw")
-    if missing and not have_processed and offline():
-        raise GraphSSLError(f"dataset '{name}' not found and GRAPHSSL_OFFLINE is set: {how}")
-    try:
-        with _bounded_download(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            data = Planetoid(str(root / "Planetoid"), title)[0]
-    except (OSError, ValueError, RuntimeError) as err:
-        if missing:
-            raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded ({err}): {how}") from None
-        raise GraphSSLError(f"dataset '{name}' in {folder} could not be read ({err}); "
-                            f"delete {folder / 'processed'} to rebuild it from raw/") from None
+    data = _load_with_library(name, missing, how, folder, lambda: Planetoid(str(root / "Planetoid"), title)[0])
     split = {part: mask.nonzero().view(-1) for part, mask in
              (("train", data.train_mask), ("valid", data.val_mask), ("test", data.test_mask))}
     return Graph(name, as_model_input(data.x), undirected(data.edge_index, data.num_nodes), data.y, split,
                  int(data.y.max()) + 1)
+
+
+def ogb_accuracy(name: str) -> Callable[[Tensor, Tensor], float]:
+    """Accuracy as OGB's own ``Evaluator(name)`` computes it."""
+    from ogb.nodeproppred import Evaluator
+
+    evaluator = Evaluator(name)
+    return lambda y_true, y_pred: float(evaluator.eval({"y_true": y_true.view(-1, 1),
+                                                        "y_pred": y_pred.view(-1, 1)})["acc"])
+
+
+def _load_ogb(name: str, root: Path) -> Graph:
+    from ogb.nodeproppred import PygNodePropPredDataset
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+
+    folder = root / name.replace("-", "_")
+    raw = folder / "raw"
+    missing = [f for f in OGB_RAW if not (raw / f).is_file()]
+    if (folder / "processed" / "geometric_data_processed.pt").is_file():
+        missing = []
+    how = (f"put ogb's {name} files in {folder}/ (raw/{', raw/'.join(OGB_RAW)}, split/time/*.csv.gz and "
+           f"RELEASE_v1.txt, as unzipped from {name.split('-')[1]}.zip of the OGB release), or run once with a "
+           f"network and ogb downloads them there itself")
+
+    def construct() -> Any:
+        # ogb 1.3.6 reads its processed file with a bare torch.load, which torch >= 2.6 restricts to
+        # weights_only: allow-list exactly the PyG data classes that file holds.
+        with torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage]):
+            dataset = PygNodePropPredDataset(name, root=str(root))
+            return dataset[0], dataset.get_idx_split()
+
+    data, split = _load_with_library(name, missing, how, folder, construct)
+    num_nodes = data.num_nodes
+    y = data.y.view(-1)
+    return Graph(name, as_model_input(data.x), undirected(data.edge_index, num_nodes), y,
+                 {part: split[part] for part in ("train", "valid", "test")}, int(y.max()) + 1,
+                 accuracy=ogb_accuracy(name))
+
+
+def synthetic_arxiv(seed: int = 0) -> Graph:
+    """A random graph of ogbn-arxiv's exact size, for measuring speed and memory without the data.
+
+    169,343 nodes; 1,166,243 uniformly random edges, made undirected; 128 Gaussian features; 40 random
+    classes; a random split with arxiv's sizes (90,941 / 29,799 / 48,603).  Fixed ``seed``.
+    """
+    generator = torch.Generator().manual_seed(seed)
+    n = ARXIV_NODES
+    edge_index = torch.randint(n, (2, ARXIV_EDGES), generator=generator)
+    x = torch.randn(n, 128, generator=generator)
+    y = torch.randint(40, (n,), generator=generator)
+    perm = torch.randperm(n, generator=generator)
+    train, valid = ARXIV_SPLIT[0], ARXIV_SPLIT[0] + ARXIV_SPLIT[1]
+    split = {"train": perm[:train], "valid": perm[train:valid], "test": perm[valid:]}
+    return Graph("synthetic-arxiv", x, undirected(edge_index, n), y, split, 40)
 
 
 def load_graph(name: str, root: str | Path | None = None) -> Graph:
@@ -131,4 +217,8 @@ def load_graph(name: str, root: str | Path | None = None) -> Graph:
     root = Path(root) if root is not None else default_data_root()
     if key in PLANETOID:
         return _load_planetoid(key, root)
+    if key in OGB:
+        return _load_ogb(key, root)
+    if key == "synthetic-arxiv":
+        return synthetic_arxiv()
     raise GraphSSLError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")

@@ -15,3 +15,9 @@ class DivergenceError(GraphSSLError):
     """Training produced a non-finite loss or penalty (exit status 3)."""
 
     exit_code = 3
+
+
+class Interrupted(GraphSSLError):
+    """The user stopped the run (Ctrl-C); the message says how to resume (exit status 130)."""
+
+    exit_code = 130

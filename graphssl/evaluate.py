@@ -15,7 +15,7 @@ from torch import Tensor, nn
 
 from .data import Graph
 from .encoders import gcn_adjacency
-from .probe import Accuracy, linear_probe, plain_accuracy
+from .probe import linear_probe, plain_accuracy
 from .rank import covariance_spectrum, rank_report, singular_values
 from .regularizers import weight_matrices
 
@@ -37,19 +37,20 @@ def weight_spectra(module: nn.Module) -> dict[str, list[float]]:
     return {name: singular_values(weight).tolist() for name, weight in weight_matrices(module).items()}
 
 
-def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any],
-                        accuracy: Accuracy = plain_accuracy) -> tuple[dict[str, Any], dict[str, Any]]:
+def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Probe and rank ``embeddings`` of ``graph``.
 
     Returns ``(metrics, spectra)``: scalar metrics (accuracies as fractions in
-    [0, 1], chosen L2, rank, RankMe, mean pair cosine, timings) and the
-    embedding singular values and covariance eigenvalues.
+    [0, 1], by the dataset's official evaluator when it has one; chosen L2,
+    rank, RankMe, mean pair cosine, timings) and the embedding singular values
+    and covariance eigenvalues.
     """
     if embeddings.dim() != 2 or embeddings.size(0) != graph.num_nodes:
         raise ValueError(f"expected embeddings of shape [{graph.num_nodes}, d], got {tuple(embeddings.shape)}")
     start = time.perf_counter()
     result = linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
-                          l2_grid=probe["l2_grid"], max_iter=probe["max_iter"], accuracy=accuracy)
+                          l2_grid=probe["l2_grid"], max_iter=probe["max_iter"],
+                          accuracy=graph.accuracy or plain_accuracy)
     probe_seconds = time.perf_counter() - start
     ranks = rank_report(embeddings)
     metrics = {

@@ -17,10 +17,11 @@ to any ``torch.nn.Module`` so it can be added to any self-supervised loss.
 
 from __future__ import annotations
 
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 from torch import Tensor, nn
+from torch.autograd.function import once_differentiable
 
 
 def gram_of_smaller_side(weight: Tensor) -> Tensor:
@@ -28,12 +29,39 @@ def gram_of_smaller_side(weight: Tensor) -> Tensor:
     return weight @ weight.t() if weight.size(0) <= weight.size(1) else weight.t() @ weight
 
 
+class _OrthogonalityGap(torch.autograd.Function):
+    """``‖G - I‖_F`` (or its square) with a closed-form gradient.
+
+    With ``D = G - I`` (symmetric), ``d‖D‖²/dW`` is ``4 D W`` for ``G = W Wᵀ`` and
+    ``4 W D`` for ``G = Wᵀ W``: one matrix product, where autograd through
+    ``W @ W.t()`` spends two (the penalty's cost is dominated by these products).
+    """
+
+    @staticmethod
+    def forward(ctx: Any, weight: Tensor, squared: bool) -> Tensor:
+        gap = gram_of_smaller_side(weight)
+        gap.diagonal().sub_(1.0)
+        squares = gap.square().sum()
+        value = squares if squared else squares.sqrt()
+        ctx.save_for_backward(weight, gap, value)
+        ctx.squared = squared
+        return value
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, None]:
+        weight, gap, value = ctx.saved_tensors
+        if ctx.squared:
+            scale = 4 * grad
+        else:  # d‖D‖ = d‖D‖² / (2‖D‖); at D = 0 (the optimum) take the zero subgradient
+            scale = torch.where(value > 0, 2 * grad / value, torch.zeros_like(value))
+        direction = gap @ weight if weight.size(0) <= weight.size(1) else weight @ gap
+        return direction * scale, None
+
+
 def orthogonality_gap(weight: Tensor, squared: bool = False) -> Tensor:
     """``‖G - I‖_F`` (or its square) for the smaller-side Gram matrix ``G`` of ``weight``."""
-    gap = gram_of_smaller_side(weight)
-    gap.diagonal().sub_(1.0)  # in place: the matrix product's backward does not need its output
-    squares = gap.square().sum()
-    return squares if squared else squares.sqrt()
+    return _OrthogonalityGap.apply(weight, squared)
 
 
 def _per_weight(alpha: float | Sequence[float], count: int) -> list[float]:

@@ -8,14 +8,18 @@
     print(result.metrics["test_acc"], result.metrics["rank"])
 
 A run folder holds ``config.yaml`` (the effective config, written first),
-``checkpoint.pt`` (online encoder, predictor, target encoder, optimizer, step),
-``metrics.json`` and ``spectra.json`` (written last, only for a finished run).
+``checkpoint.pt`` (online encoder, predictor, target encoder, optimizer,
+random-generator states, step; replaced atomically every
+``train.checkpoint_every`` steps), and ``metrics.json`` and ``spectra.json``,
+written last and only by a run that finished.  ``resume_training(run_dir)``
+continues an interrupted run exactly where its checkpoint left it.
 """
 
 from __future__ import annotations
 
 import math
 import resource
+import sys
 import time
 from dataclasses import dataclass
 from datetime import datetime
@@ -28,12 +32,13 @@ from tqdm import tqdm
 from . import __version__
 from .augment import Augmentation
 from .bgrl import BGRL
-from .checkpoint import save_checkpoint, write_json, write_text
-from .config import dump_config
+from .checkpoint import load_checkpoint, save_checkpoint, write_json, write_text
+from .config import dump_config, validate
 from .data import Graph, load_graph
 from .encoders import GCNEncoder, Predictor, gcn_adjacency
-from .errors import DivergenceError, GraphSSLError
+from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, evaluate_embeddings, weight_spectra
+from .rank import covariance_spectrum
 from .regularizers import WERank
 from .schedulers import CosineMomentum, WarmupCosineLR
 
@@ -76,7 +81,12 @@ def peak_memory_mb(device: torch.device) -> dict[str, float]:
 
 @dataclass
 class Pretrainer:
-    """Holds everything one BGRL step needs; :meth:`step` runs step ``step`` of ``total_steps``."""
+    """Holds everything one BGRL step needs; :meth:`step` runs step ``step`` of ``total_steps``.
+
+    Every source of randomness is torch's global generator, so :meth:`state_dict`
+    (models, optimizer, generator states) is all an exact resume needs: the
+    schedules are pure functions of the step.
+    """
 
     model: BGRL
     graph: Graph
@@ -112,8 +122,24 @@ class Pretrainer:
         self.model.update_target_network(self.momentum(step))
         return loss.item(), penalty.item() if penalty is not None else 0.0
 
-    def state(self, step: int) -> dict[str, Any]:
-        return {"step": step, "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict()}
+    def spectra(self, step: int) -> dict[str, Any]:
+        """Singular values of each online-encoder weight and eigenvalues of the embedding covariance."""
+        embeddings = embed(self.model.online_encoder, self.graph, self.device)
+        return {"step": step, "weights": weight_spectra(self.model.online_encoder),
+                "embedding_covariance": covariance_spectrum(embeddings).tolist()}
+
+    def state_dict(self) -> dict[str, Any]:
+        rng = {"torch": torch.get_rng_state()}
+        if self.device.type == "cuda":
+            rng["cuda"] = torch.cuda.get_rng_state(self.device)
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        torch.set_rng_state(state["rng"]["torch"])
+        if "cuda" in state["rng"] and self.device.type == "cuda":
+            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
 
 
 def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
@@ -147,24 +173,82 @@ class RunResult:
     model: BGRL
 
 
-def pretrain(trainer: Pretrainer, progress: bool = True, desc: str = "") -> dict[str, float]:
-    """Run all steps with a progress bar; returns the final loss, WERank term and timings."""
-    log_every = max(1, trainer.config["train"]["log_every"])
-    loss = penalty = math.nan
-    bar = tqdm(total=trainer.total_steps, desc=desc, unit="step", disable=not progress, dynamic_ncols=True)
-    start = time.perf_counter()
-    with bar:
-        for step in range(trainer.total_steps):
-            loss, penalty = trainer.step(step)
-            if not (math.isfinite(loss) and math.isfinite(penalty)):
-                raise DivergenceError(f"training diverged at step {step}: loss {loss}, WERank {penalty}; "
-                                    f"lower optim.lr or werank.alpha")
-            bar.update(1)
-            if step % log_every == 0 or step == trainer.total_steps - 1:
-                bar.set_postfix(loss=f"{loss:.4f}", werank=f"{penalty:.4f}", refresh=False)
-    seconds = time.perf_counter() - start
-    return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(seconds, 3),
-            "ms_per_step": round(1000 * seconds / trainer.total_steps, 2)}
+def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict[str, Any] | None = None,
+             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Run the remaining steps with a progress bar, checkpointing into ``out``.
+
+    Every ``train.checkpoint_every`` steps, and at the end, ``out/checkpoint.pt``
+    is replaced atomically by the full training state; every
+    ``train.spectra_every`` steps the spectra are recorded.  A non-finite loss or
+    WERank term stops the run (:class:`DivergenceError`) before anything is
+    saved from it.  ``resume`` is a checkpoint to continue from.
+
+    Returns the final loss and WERank term, timings and the spectra history.
+    """
+    train = trainer.config["train"]
+    path = out / CHECKPOINT
+    done = resume["step"] if resume else 0
+    history: list[dict[str, Any]] = resume["spectra"] if resume else []
+    timings = dict(resume["timings"]) if resume else {"train_seconds": 0.0, "step_seconds": 0.0}
+    loss, penalty = (resume["loss"], resume["werank_term"]) if resume else (math.nan, math.nan)
+    if resume:
+        trainer.load_state_dict(resume)
+
+    def save() -> None:
+        save_checkpoint(path, {**trainer.state_dict(), **(metadata or {}), "step": done, "spectra": history,
+                               "timings": timings, "loss": loss, "werank_term": penalty})
+
+    bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step", disable=not progress,
+               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 2.0)
+    loop_start = time.perf_counter()
+    try:
+        with bar:
+            for step in range(done, trainer.total_steps):
+                step_start = time.perf_counter()
+                loss, penalty = trainer.step(step)
+                timings["step_seconds"] += time.perf_counter() - step_start
+                if not (math.isfinite(loss) and math.isfinite(penalty)):
+                    last = f"the last good checkpoint is {path} (step {done})" if path.is_file() else \
+                        "no checkpoint was written before it"
+                    raise DivergenceError(f"training diverged at step {step}: loss {loss}, WERank term {penalty}; "
+                                          f"{last}; lower optim.lr or werank.alpha and train again")
+                done = step + 1
+                bar.update(1)
+                if step % max(train["log_every"], 1) == 0 or done == trainer.total_steps:
+                    bar.set_postfix(loss=f"{loss:.4f}", werank=f"{penalty:.4f}", refresh=False)
+                if train["spectra_every"] and done % train["spectra_every"] == 0:
+                    history.append(trainer.spectra(done))
+                if train["checkpoint_every"] and done % train["checkpoint_every"] == 0 and done < trainer.total_steps:
+                    timings["train_seconds"] += time.perf_counter() - loop_start
+                    loop_start = time.perf_counter()
+                    save()
+    except KeyboardInterrupt:
+        hint = f"resume with: graphssl train --resume {out}" if path.is_file() else "no checkpoint was written yet"
+        raise Interrupted(f"interrupted at step {done}; {hint}") from None
+    timings["train_seconds"] += time.perf_counter() - loop_start
+    save()
+    return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(timings["train_seconds"], 3),
+            "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}
+
+
+def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
+                        progress: bool, resume: dict[str, Any] | None = None) -> RunResult:
+    torch.manual_seed(config["train"]["seed"])
+    model = build_model(config, graph.num_features).to(device)
+    trainer = Pretrainer(model, graph, config, device)
+    metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
+    result = pretrain(trainer, out, progress, resume, metadata)
+    embeddings = embed(model.online_encoder, graph, device)
+    metrics, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
+    spectra["weights"] = weight_spectra(model.online_encoder)
+    metrics = {"dataset": dataset, "seed": config["train"]["seed"], "steps": trainer.total_steps,
+               "werank": config["werank"]["alpha"], **metrics,
+               **{k: v for k, v in result.items() if k != "spectra"},
+               "device": str(device), **peak_memory_mb(device),
+               "graphssl_version": __version__, "torch_version": torch.__version__}
+    write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
+    write_json(out / "metrics.json", metrics)
+    return RunResult(out, metrics, model)
 
 
 def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path | None = None,
@@ -182,22 +266,51 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         graph: an already loaded graph (skips loading ``dataset``).
     """
     torch_device = resolve_device(device)
+    graph = graph if graph is not None else load_graph(dataset, data_root)
     out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config))
     write_text(out / "config.yaml", dump_config(config))
+    return _train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+
+
+def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The checkpoint, config and dataset name of a run folder; ``purpose`` names the flag in errors."""
+    out = Path(run_dir)
+    if not (out / CHECKPOINT).is_file():
+        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
+    state = load_checkpoint(out / CHECKPOINT)
+    try:
+        config, dataset = state["config"], state["dataset"]
+        validate(config)
+        if not isinstance(dataset, str) or not isinstance(state["model"], dict):
+            raise TypeError
+    except (KeyError, TypeError, GraphSSLError):
+        raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint") from None
+    return state, config, dataset
+
+
+def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL, dict[str, Any], str]:
+    """Rebuild a run's BGRL model from its checkpoint (read as data only): ``(model, config, dataset)``."""
+    state, config, dataset = read_run(run_dir, purpose)
+    model = build_model(config, int(state["in_channels"]))
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0][:160]
+        raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config ({reason})") from None
+    return model, config, dataset
+
+
+def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
+                    progress: bool = True, graph: Graph | None = None) -> RunResult:
+    """Continue an interrupted run from its last checkpoint, in the same folder.
+
+    The result equals the uninterrupted run's (bit for bit on CPU): the
+    checkpoint holds the config, models, optimizer and random-generator states.
+    """
+    out = Path(run_dir)
+    if (out / "metrics.json").is_file():
+        raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
+                            f"start a new run instead")
+    state, config, dataset = read_run(out, "--resume")
     graph = graph if graph is not None else load_graph(dataset, data_root)
-    torch.manual_seed(config["train"]["seed"])
-    model = build_model(config, graph.num_features).to(torch_device)
-    trainer = Pretrainer(model, graph, config, torch_device)
-    timings = pretrain(trainer, progress, desc=dataset)
-    save_checkpoint(out / CHECKPOINT, {**trainer.state(trainer.total_steps), "config": config,
-                                       "dataset": dataset, "in_channels": graph.num_features})
-    embeddings = embed(model.online_encoder, graph, torch_device)
-    metrics, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
-    spectra["weights"] = weight_spectra(model.online_encoder)
-    metrics = {"dataset": dataset, "seed": config["train"]["seed"], "steps": trainer.total_steps,
-               "werank": config["werank"]["alpha"], **metrics, **timings,
-               "device": str(torch_device), **peak_memory_mb(torch_device),
-               "graphssl_version": __version__, "torch_version": torch.__version__}
-    write_json(out / "spectra.json", {"final": spectra})
-    write_json(out / "metrics.json", metrics)
-    return RunResult(out, metrics, model)
+    return _train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)

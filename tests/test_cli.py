@@ -60,7 +60,7 @@ def test_bad_input_in_a_subprocess_is_one_line_and_exit_2(tmp_path, env):
     (["--dataset", "cora", "--steps", "0"], "'optim.steps' is 0"),
     (["--dataset", "cora", "--steps", "ten"], "invalid int value: 'ten'"),
     (["--dataset", "cora", "--device", "tpu:7"], "--device tpu:7"),
-    (["--datset", "cora"], "the following arguments are required: --dataset"),
+    (["--datset", "cora"], "unrecognized arguments: --datset"),
 ])
 def test_bad_train_input_exits_2_with_one_line(args, message, capsys, tmp_path):
     assert main(["train", *args, "--out", str(tmp_path / "run")]) == 2

@@ -103,3 +103,21 @@ def test_weight_standardization_penalizes_the_raw_parameter_the_optimizer_update
     assert not math.isclose(float(hook()), float(werank_penalty(standardized, 0.5)), rel_tol=1e-3)
     optimizer_params = {id(p) for p in encoder.parameters()}
     assert all(id(w) in optimizer_params for w in hook.weights())
+
+
+@pytest.mark.parametrize("shape", [(5, 9), (9, 5), (6, 6)])
+@pytest.mark.parametrize("squared", [False, True])
+def test_closed_form_gradient_matches_autograd_of_the_definition(shape, squared):
+    w = torch.randn(*shape, dtype=torch.float64, generator=torch.Generator().manual_seed(2), requires_grad=True)
+    torch.autograd.gradcheck(lambda t: orthogonality_gap(t, squared), (w,))
+    reference = torch.linalg.matrix_norm(gram_of_smaller_side(w) - torch.eye(min(shape), dtype=torch.float64))
+    reference = reference ** 2 if squared else reference
+    (grad_ref,) = torch.autograd.grad(reference, w)
+    (grad,) = torch.autograd.grad(orthogonality_gap(w, squared), w)
+    torch.testing.assert_close(grad, grad_ref)
+
+
+def test_gradient_at_the_optimum_is_zero_not_nan():
+    w = torch.eye(7, 4).requires_grad_(True)  # G - I is exactly 0, where the plain norm has no gradient
+    (grad,) = torch.autograd.grad(orthogonality_gap(w), w)
+    assert torch.isfinite(grad).all() and grad.abs().max() == 0

@@ -1,0 +1,132 @@
+"""Pictures of collapse, drawn with matplotlib from run and bench folders.
+
+* ``embedding_spectrum.png``: final singular values of each run's embedding
+  matrix, log scale, runs overlaid (e.g. with vs without WERank);
+* ``<run>_weight_spectra.png``: each encoder weight's singular values, and the
+  embedding covariance's eigenvalues, over training steps (the layout of the
+  WERank paper's Figure 1), from ``spectra.json``'s history;
+* ``werank_sweep.png``: test accuracy and rank against the WERank coefficient,
+  for a ``graphssl bench`` folder (mean ± std over seeds).
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Sequence
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+from .errors import GraphSSLError  # noqa: E402
+
+
+def _read_json(path: Path) -> Any:
+    try:
+        return json.loads(path.read_text())
+    except (OSError, ValueError) as err:
+        raise GraphSSLError(f"{path}: cannot read it ({err}); is the folder complete?") from None
+
+
+def _label(run: Path) -> str:
+    metrics = _read_json(run / "metrics.json")
+    return f"{run.name} (WERank {metrics['werank']})"
+
+
+def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for run in runs:
+        values = _read_json(run / "spectra.json")["final"]["embedding_singular_values"]
+        ax.semilogy(range(1, len(values) + 1), [max(v, 1e-12) for v in values], label=_label(run))
+    ax.set_xlabel("singular value index")
+    ax.set_ylabel("singular value of the embedding matrix")
+    ax.set_title("Final embedding spectrum")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "embedding_spectrum.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_training_spectra(run: Path, out: Path) -> Path:
+    history = _read_json(run / "spectra.json")["history"]
+    if not history:
+        raise GraphSSLError(f"{run}: no spectra were recorded during training; train with "
+                            f"--set train.spectra_every=K (K > 0)")
+    steps = [h["step"] for h in history]
+    panels = [(name, [h["weights"][name] for h in history]) for name in history[0]["weights"]]
+    panels.append(("embedding covariance (eigenvalues)", [h["embedding_covariance"] for h in history]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
+    for ax, (name, series) in zip(axes[0], panels):
+        for index in range(len(series[0])):
+            ax.semilogy(steps, [max(values[index], 1e-12) for values in series], lw=0.8)
+        ax.set_title(name.replace(".parametrizations.weight.original", ".weight"), fontsize=8)
+        ax.set_xlabel("step")
+    axes[0][0].set_ylabel("singular value")
+    fig.suptitle(_label(run), fontsize=9)
+    fig.tight_layout()
+    path = out / f"{run.name}_weight_spectra.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot_werank_sweep(bench: Path, out: Path) -> Path:
+    results = [_read_json(p) for p in sorted((bench / "results").glob("*.json"))]
+    if not results:
+        raise GraphSSLError(f"{bench}: no finished runs in results/; run 'graphssl bench' first")
+    groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for r in results:
+        alpha = r["metrics"]["werank"]
+        if isinstance(alpha, list):
+            continue  # per-layer coefficients have no single x position
+        setting = " ".join(f"{k}={v}" for k, v in r["settings"].items())
+        groups[(r["dataset"], setting)][float(alpha)].append(r["metrics"])
+    fig, (acc_ax, rank_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
+    for (dataset, setting), by_alpha in sorted(groups.items()):
+        alphas = sorted(by_alpha)
+        for ax, key, scale in ((acc_ax, "test_acc", 100), (rank_ax, "rankme", 1)):
+            means, stds = [], []
+            for a in alphas:
+                values = [scale * float(m[key]) for m in by_alpha[a]]
+                mean = sum(values) / len(values)
+                means.append(mean)
+                stds.append(math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)))
+            ax.errorbar(alphas, means, yerr=stds, marker="o", capsize=3, label=f"{dataset} {setting}".strip())
+    for ax, name in ((acc_ax, "test accuracy (%)"), (rank_ax, "RankMe")):
+        ax.set_xscale("symlog", linthresh=min([a for g in groups.values() for a in g if a > 0] or [0.01]))
+        ax.set_xlabel("WERank coefficient α")
+        ax.set_ylabel(name)
+    acc_ax.legend(fontsize=7)
+    fig.tight_layout()
+    path = out / "werank_sweep.png"
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return path
+
+
+def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
+    """Draw every picture the given run and bench folders allow; returns the PNG paths."""
+    paths = [Path(f) for f in folders]
+    runs, benches = [], []
+    for path in paths:
+        if (path / "spectra.json").is_file() and (path / "metrics.json").is_file():
+            runs.append(path)
+        elif (path / "results").is_dir():
+            benches.append(path)
+        else:
+            raise GraphSSLError(f"{path} is neither a finished run (spectra.json, metrics.json) nor a bench folder "
+                                f"(results/); give folders written by 'graphssl train' or 'graphssl bench'")
+    target = Path(out) if out is not None else (paths[0] / "plots" if len(paths) == 1 else Path("plots"))
+    target.mkdir(parents=True, exist_ok=True)
+    written = []
+    if runs:
+        written.append(plot_embedding_spectra(runs, target))
+        written += [plot_training_spectra(run, target) for run in runs]
+    written += [plot_werank_sweep(bench, target) for bench in benches]
+    return written

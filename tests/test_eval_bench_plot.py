@@ -1,0 +1,145 @@
+"""`graphssl eval`, `graphssl bench` and `graphssl plot` as a user runs them."""
+
+import csv
+import json
+import statistics
+
+import numpy as np
+import pytest
+import torch
+
+from graphssl.cli import main
+
+TINY = ["--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--set", "train.spectra_every=5",
+        "--quiet"]
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_root):
+    out = tmp_path_factory.mktemp("runs") / "run"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "20", "--werank", "0.1",
+                 "--out", str(out), *TINY]) == 0
+    return out
+
+
+def test_eval_reproduces_the_probe_and_saves_embeddings(trained, data_root, capsys):
+    assert main(["eval", str(trained), "--data-root", str(data_root), "--save-embeddings"]) == 0
+    assert "test acc" in capsys.readouterr().out
+    original = json.loads((trained / "metrics.json").read_text())
+    again = json.loads((trained / "eval.json").read_text())
+    assert again["test_acc"] == pytest.approx(original["test_acc"], abs=0.005)
+    assert again["rank"] == original["rank"] and again["rankme"] == pytest.approx(original["rankme"], rel=1e-4)
+    embeddings = torch.load(trained / "embeddings.pt", weights_only=True)
+    assert embeddings.shape == (2708, 16)
+
+
+@pytest.mark.parametrize("suffix", [".pt", ".npy"])
+def test_eval_judges_embeddings_from_any_model(tmp_path, data_root, capsys, suffix, cora):
+    # A "model" that just projects the raw features: the probe must work on it, and far above chance.
+    features = cora.x.to_dense() @ torch.randn(1433, 64, generator=torch.Generator().manual_seed(0))
+    path = tmp_path / f"emb{suffix}"
+    if suffix == ".pt":
+        torch.save(features, path)
+    else:
+        np.save(path, features.numpy())
+    assert main(["eval", "--embeddings", str(path), "--dataset", "cora", "--data-root", str(data_root)]) == 0
+    out = capsys.readouterr().out
+    accuracy = float(out.split("test acc ")[1].split("%")[0])
+    assert 30 < accuracy <= 100 and "rank 64/64" in out
+
+
+def test_eval_bad_input_exits_2(tmp_path, data_root, capsys):
+    not_a_run = tmp_path / "empty"
+    not_a_run.mkdir()
+    assert main(["eval", str(not_a_run)]) == 2
+    assert "no checkpoint.pt there" in capsys.readouterr().err
+    corrupt = tmp_path / "corrupt"
+    corrupt.mkdir()
+    (corrupt / "checkpoint.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")
+    assert main(["eval", str(corrupt)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be loaded safely" in err and err.count("\n") == 1
+    wrong_rows = tmp_path / "rows.npy"
+    np.save(wrong_rows, np.zeros((10, 4), dtype=np.float32))
+    assert main(["eval", "--embeddings", str(wrong_rows), "--dataset", "cora", "--data-root", str(data_root)]) == 2
+    assert "10 rows but cora has 2708 nodes" in capsys.readouterr().err
+
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_bench_writes_jsons_and_a_table_of_their_mean_and_std(tmp_path, data_root, capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "--datasets", "cora", "--werank", "0", "0.1", "--seeds", "2", "--steps", "6",
+            "--out", str(out), "--data-root", str(data_root), "--quiet",
+            "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32"]
+    assert main(args) == 0
+    results = sorted((out / "results").glob("*.json"))
+    assert len(results) == 4
+    rows = read_csv(out / "table.csv")
+    assert len(rows) == 2
+    for row in rows:
+        mine = [json.loads(p.read_text()) for p in results]
+        mine = [r["metrics"] for r in mine if json.dumps(r["werank"]) == row["werank"]]
+        assert len(mine) == int(row["seeds"]) == 2
+        for key in ("test_acc", "rank", "rankme"):
+            values = [float(m[key]) for m in mine]
+            assert float(row[f"{key}_mean"]) == pytest.approx(statistics.fmean(values))
+            assert float(row[f"{key}_std"]) == pytest.approx(statistics.stdev(values))
+    table = (out / "table.md").read_text()
+    assert "| cora | 0.1 |" in table and "± " in table
+
+    # Running the same command again trains nothing: the JSONs stay as they were.
+    stamps = {p: p.stat().st_mtime_ns for p in results}
+    capsys.readouterr()
+    assert main(args) == 0
+    assert {p: p.stat().st_mtime_ns for p in results} == stamps
+    # A run killed mid-way (its JSON absent, its folder partial) is redone; no half-written JSON remains.
+    victim = results[0]
+    victim.unlink()
+    (out / "runs" / victim.stem / "metrics.json").unlink()
+    assert main(args) == 0
+    assert victim.is_file() and json.loads(victim.read_text())["metrics"]["steps"] == 6
+    assert not [p for p in (out / "results").iterdir() if p.name.startswith(".")]
+
+    assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "werank_sweep.png").stat().st_size > 1000
+
+
+def test_bench_sweeps_any_key_including_lists(tmp_path, data_root):
+    out = tmp_path / "bench"
+    assert main(["bench", "--datasets", "cora", "--seeds", "1", "--steps", "2", "--out", str(out), "--quiet",
+                 "--data-root", str(data_root), "--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16",
+                 "--set", "werank.alpha=[0.1,0],[0,0.1]"]) == 0
+    rows = read_csv(out / "table.csv")
+    assert [row["settings"] for row in rows] == [
+        'encoder.layers=[16, 8] predictor.hidden=16 werank.alpha=[0.1, 0]',
+        'encoder.layers=[16, 8] predictor.hidden=16 werank.alpha=[0, 0.1]']
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--set", "optim.lrr=0.1,0.2"], "unknown config key 'optim.lrr'"),
+    (["--set", "augment.drop_edge_1=0.2,1.5"], "probability in [0, 1)"),
+    (["--datasets", "mnist"], "unknown dataset 'mnist'"),
+    (["--werank", "-1"], "'werank.alpha' is -1"),
+])
+def test_bench_bad_input_exits_2_before_training(args, message, tmp_path, capsys):
+    out = tmp_path / "bench"
+    assert main(["bench", "--out", str(out), "--quiet", *args]) == 2
+    err = capsys.readouterr().err
+    assert message in err and err.count("\n") == 1
+    assert not (out / "results").exists() or not list((out / "results").iterdir())
+
+
+def test_plot_writes_nonempty_pngs(trained, tmp_path, capsys):
+    assert main(["plot", str(trained), "--out", str(tmp_path)]) == 0
+    for name in ("embedding_spectrum.png", f"{trained.name}_weight_spectra.png"):
+        assert (tmp_path / name).stat().st_size > 1000
+        assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
+    assert main(["plot", str(tmp_path)]) == 2
+    assert "neither a finished run" in capsys.readouterr().err

@@ -1,0 +1,162 @@
+"""Checkpoints, exact resume, divergence guard, determinism and safe loading."""
+
+import errno
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import torch
+
+from graphssl.checkpoint import load_checkpoint, save_checkpoint
+from graphssl.cli import main
+from graphssl.errors import GraphSSLError
+
+SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--set", "train.spectra_every=20",
+         "--quiet", "--werank", "0.1"]
+TIMING_KEYS = {"train_seconds", "ms_per_step", "probe_seconds", "peak_rss_mb"}
+
+
+def graphssl(*args, env):
+    return subprocess.run([sys.executable, "-m", "graphssl", *args], env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=300)
+
+
+def comparable(run_dir):
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
+    steps = ["--steps", "300", "--checkpoint-every", "25"]
+    full = tmp_path / "full"
+    proc = graphssl("train", "--dataset", "cora", "--out", str(full), *steps, *SMALL, env=env)
+    assert proc.returncode == 0, proc.stderr
+
+    killed = tmp_path / "killed"
+    child = subprocess.Popen([sys.executable, "-m", "graphssl", "train", "--dataset", "cora", "--out", str(killed),
+                              *steps, *SMALL], env=env, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and child.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    child.send_signal(signal.SIGKILL)
+    child.wait()
+    assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
+    step = load_checkpoint(killed / "checkpoint.pt")["step"]
+    assert 25 <= step < 300
+
+    proc = graphssl("train", "--resume", str(killed), "--quiet", env=env)
+    assert proc.returncode == 0, proc.stderr
+    a = torch.load(full / "checkpoint.pt", weights_only=True)
+    b = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == 300
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    assert comparable(full) == comparable(killed)
+    spectra_a = json.loads((full / "spectra.json").read_text())
+    spectra_b = json.loads((killed / "spectra.json").read_text())
+    assert spectra_a == spectra_b and len(spectra_a["history"]) == 15
+
+
+def test_same_seed_gives_the_same_metrics_twice(tmp_path, data_root):
+    for name in ("a", "b"):
+        assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "20",
+                     "--out", str(tmp_path / name), *SMALL]) == 0
+    assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
+    different = tmp_path / "c"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "20", "--seed", "1",
+                 "--out", str(different), *SMALL]) == 0
+    assert comparable(different) != comparable(tmp_path / "a")
+
+
+def test_divergence_stops_with_exit_3_naming_step_and_checkpoint(tmp_path, env):
+    out = tmp_path / "nan"
+    proc = graphssl("train", "--dataset", "cora", "--out", str(out), "--steps", "50", "--checkpoint-every", "1",
+                    "--set", "optim.warmup_steps=0", "--set", "optim.lr=1e30", *SMALL, env=env)
+    assert proc.returncode == 3, proc.stderr
+    line = proc.stderr.strip()
+    assert "\n" not in line and "Traceback" not in line
+    assert "training diverged at step" in line and "lower optim.lr" in line
+    assert not (out / "metrics.json").exists() and not (out / "spectra.json").exists()
+    if "no checkpoint was written" not in line:
+        assert str(out / "checkpoint.pt") in line
+        state = load_checkpoint(out / "checkpoint.pt")
+        assert all(torch.isfinite(t).all() for t in state["model"].values() if t.is_floating_point())
+
+
+def test_truncated_and_tampered_checkpoints_exit_2(tmp_path, data_root, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "10",
+                 "--checkpoint-every", "5", "--out", str(run), *SMALL]) == 0
+    (run / "metrics.json").unlink()  # make it resumable again
+    data = (run / "checkpoint.pt").read_bytes()
+    (run / "checkpoint.pt").write_bytes(data[: len(data) // 2])
+    assert main(["train", "--resume", str(run), "--data-root", str(data_root)]) == 2
+    err = capsys.readouterr().err
+    assert "cannot be loaded safely" in err and err.count("\n") == 1
+
+
+class _RunsCode:
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (os.system, (f"touch {self.marker}",))
+
+
+def test_a_checkpoint_carrying_code_is_refused_and_never_executed(tmp_path, capsys):
+    marker = tmp_path / "pwned"
+    run = tmp_path / "run"
+    run.mkdir()
+    with open(run / "checkpoint.pt", "wb") as handle:
+        pickle.dump({"step": 1, "config": _RunsCode(marker)}, handle)
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "cannot be loaded safely" in capsys.readouterr().err
+    assert not marker.exists()
+    with pytest.raises(GraphSSLError):
+        load_checkpoint(run / "checkpoint.pt")
+    assert not marker.exists()
+
+
+def test_unwritable_out_is_a_clear_error(tmp_path, data_root, capsys):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(blocker / "run"),
+                 "--steps", "2", *SMALL]) == 2
+    err = capsys.readouterr().err
+    assert "cannot create it" in err and err.count("\n") == 1
+
+
+def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
+    path = tmp_path / "checkpoint.pt"
+    save_checkpoint(path, {"step": 1, "weights": torch.ones(3)})
+
+    def no_space(obj, handle):
+        handle.write(b"partial")
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(torch, "save", no_space)
+    with pytest.raises(GraphSSLError, match="No space left on device.*earlier files there are intact"):
+        save_checkpoint(path, {"step": 2, "weights": torch.zeros(3)})
+    monkeypatch.undo()
+    state = load_checkpoint(path)
+    assert state["step"] == 1 and torch.equal(state["weights"], torch.ones(3))
+    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+def test_resume_refuses_finished_runs_and_extra_settings(tmp_path, data_root, capsys):
+    run = tmp_path / "run"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "4", "--out", str(run),
+                 *SMALL]) == 0
+    capsys.readouterr()
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "already finished" in capsys.readouterr().err
+    assert main(["train", "--resume", str(run), "--steps", "9"]) == 2
+    assert "drop --steps" in capsys.readouterr().err
+    assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
+    assert "no checkpoint.pt there" in capsys.readouterr().err
