@@ -94,6 +94,27 @@ def _add_plot(commands: Any) -> None:
     p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots, or plots/ for several)")
 
 
+def _add_toy(commands: Any) -> None:
+    from .toy import LOSSES
+
+    p = commands.add_parser(
+        "toy", help="the WERank paper's synthetic collapse experiments (linear networks, Gaussian data)",
+        description="Train an L-layer linear network on 1000 whitened 16-d Gaussian points with two noisy views "
+                    "(noise of variance k on the last 8 coordinates), under InfoNCE, VICReg or an EMA "
+                    "student-teacher, with or without WERank; write spectra.json and spectra.png. --sweep runs the "
+                    "grid of the paper's figures and writes figures, table.md and README.md.")
+    p.add_argument("--loss", choices=LOSSES, default="vicreg")
+    p.add_argument("--layers", type=int, default=2, help="depth L of the linear network")
+    p.add_argument("--werank", type=float, default=0.1, help="WERank coefficient on every layer (0: off)")
+    p.add_argument("--k", type=float, default=0.1, help="augmentation strength: noise variance")
+    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--lr", type=float, help="learning rate (default: infonce 0.1, vicreg 0.01, ema 0.01)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--sweep", action="store_true", help="run the whole grid (3 losses x WERank on/off x depths and k)")
+    p.add_argument("--out", default="runs/toy", metavar="DIR")
+    p.add_argument("--quiet", action="store_true")
+
+
 def _yaml_value(text: str) -> Any:
     return parse_assignment(f"value={text}")[1]
 
@@ -105,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
     _add_eval(commands)
     _add_bench(commands)
     _add_plot(commands)
+    _add_toy(commands)
     return parser
 
 
@@ -202,7 +224,25 @@ def _cmd_plot(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "plot": _cmd_plot}
+def _cmd_toy(args: argparse.Namespace) -> int:
+    import torch
+
+    from .toy import ToyConfig, run_sweep, run_toy, summary
+
+    torch.set_num_threads(1)  # 16 x 16 matrices: threads only add overhead
+    if args.sweep:
+        print(f"sweep written: {run_sweep(args.out, args.epochs, args.seed, progress=not args.quiet)}")
+        return 0
+    config = ToyConfig(args.loss, args.layers, args.werank, args.k, args.epochs, args.lr, args.seed)
+    result = run_toy(config, args.out)
+    measured = summary(result["final"])
+    print(f"{config.name}: embedding singular values above 0.1 of the largest: {measured['embedding_above_0.1']}/16, "
+          f"smallest weight singular value {measured['min_weight_sv']:.3f}, "
+          f"RMS(weight SV - 1) {measured['weight_distance_from_1']:.3f}  ->  {args.out}")
+    return 0
+
+
+COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "plot": _cmd_plot, "toy": _cmd_toy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -6,7 +6,10 @@
   embedding covariance's eigenvalues, over training steps (the layout of the
   WERank paper's Figure 1), from ``spectra.json``'s history;
 * ``werank_sweep.png``: test accuracy and rank against the WERank coefficient,
-  for a ``graphssl bench`` folder (mean ± std over seeds).
+  for a ``graphssl bench`` folder (mean ± std over seeds);
+* the synthetic experiments' figures (``graphssl toy``): spectra over training
+  (paper Fig. 1, 4, 5), final embedding spectrum against depth (Fig. 2) and
+  final weight spectrum against augmentation strength (Fig. 3).
 """
 
 from __future__ import annotations
@@ -61,13 +64,9 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
     steps = [h["step"] for h in history]
     panels = [(name, [h["weights"][name] for h in history]) for name in history[0]["weights"]]
     panels.append(("embedding covariance (eigenvalues)", [h["embedding_covariance"] for h in history]))
+    panels = [(name.replace(".parametrizations.weight.original", ".weight"), series) for name, series in panels]
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
-    for ax, (name, series) in zip(axes[0], panels):
-        for index in range(len(series[0])):
-            ax.semilogy(steps, [max(values[index], 1e-12) for values in series], lw=0.8)
-        ax.set_title(name.replace(".parametrizations.weight.original", ".weight"), fontsize=8)
-        ax.set_xlabel("step")
-    axes[0][0].set_ylabel("singular value")
+    _spectra_panels(axes[0], steps, panels, "step")
     fig.suptitle(_label(run), fontsize=9)
     fig.tight_layout()
     path = out / f"{run.name}_weight_spectra.png"
@@ -130,3 +129,66 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
         written += [plot_training_spectra(run, target) for run in runs]
     written += [plot_werank_sweep(bench, target) for bench in benches]
     return written
+
+
+def _spectra_panels(axes: Any, steps: Sequence[int], panels: Sequence[tuple[str, list[list[float]]]],
+                    xlabel: str) -> None:
+    for ax, (name, series) in zip(axes, panels):
+        for index in range(len(series[0])):
+            ax.semilogy(steps, [max(values[index], 1e-12) for values in series], lw=0.8)
+        ax.set_title(name, fontsize=8)
+        ax.set_xlabel(xlabel)
+    axes[0].set_ylabel("singular value")
+
+
+def plot_toy_training(result: dict[str, Any], path: Path) -> Path:
+    """Singular values of every weight and of the embedding covariance over epochs (paper Fig. 1, 4, 5)."""
+    history = result["history"]
+    panels = [(f"W{i + 1}", [h["weights"][i] for h in history]) for i in range(len(history[0]["weights"]))]
+    panels.append(("embedding covariance", [h["embedding"] for h in history]))
+    fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3), squeeze=False)
+    _spectra_panels(axes[0], [h["epoch"] for h in history], panels, "epoch")
+    c = result["config"]
+    fig.suptitle(f"{c['loss']}, L={c['layers']}, k={c['k']:g}, WERank {c['werank']:g}", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def _toy_grid_figure(results: dict[str, dict[str, Any]], path: Path, vary: str, fixed: dict[str, Any],
+                     values_of: Any, ylabel: str) -> Path:
+    losses = sorted({r["config"]["loss"] for r in results.values()})
+    fig, axes = plt.subplots(1, len(losses), figsize=(4 * len(losses), 3.4), squeeze=False)
+    for ax, loss in zip(axes[0], losses):
+        chosen = [r for r in results.values() if r["config"]["loss"] == loss
+                  and all(r["config"][k] == v for k, v in fixed.items())]
+        levels = sorted({r["config"][vary] for r in chosen})
+        colors = plt.cm.viridis([i / max(len(levels) - 1, 1) for i in range(len(levels))])
+        for color, level in zip(colors, levels):
+            for r in chosen:
+                if r["config"][vary] == level:
+                    values = values_of(r["final"])
+                    style = "--" if r["config"]["werank"] > 0 else "-"
+                    ax.semilogy(range(1, len(values) + 1), [max(v, 1e-12) for v in values], style, color=color,
+                                label=f"{vary}={level:g}" + (" + WERank" if style == "--" else ""))
+        ax.set_title(loss)
+        ax.set_xlabel("index")
+        ax.legend(fontsize=6)
+    axes[0][0].set_ylabel(ylabel)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
+def plot_toy_depths(results: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Final embedding spectrum for each depth L, solid without and dashed with WERank (paper Fig. 2)."""
+    return _toy_grid_figure(results, path, "layers", {"k": 0.1}, lambda final: final["embedding"],
+                            "embedding covariance singular value")
+
+
+def plot_toy_strengths(results: dict[str, dict[str, Any]], path: Path) -> Path:
+    """Final weight spectrum of one-layer models for each augmentation strength k (paper Fig. 3)."""
+    return _toy_grid_figure(results, path, "k", {"layers": 1}, lambda final: final["weights"][0],
+                            "weight singular value")

@@ -1,0 +1,256 @@
+r"""The WERank paper's synthetic collapse experiments (section 3 and appendix 4), re-runnable.
+
+Setup, as in the paper: 1000 points from a 16-dimensional Gaussian whose
+empirical covariance is made exactly the identity (:func:`make_points`); two
+views per point by additive Gaussian noise with covariance
+``block-diag(0, k I_8)``, i.e. noise on the last 8 coordinates only
+(:func:`noisy_view`, fresh noise every epoch); an ``L``-layer linear network of
+16 x 16 matrices without bias; full-batch training for ``epochs`` epochs with
+one of three objectives:
+
+* ``infonce``: symmetric InfoNCE on L2-normalized embeddings, temperature
+  :data:`INFONCE_TEMPERATURE`; plain SGD (no momentum, no weight decay);
+* ``vicreg``: VICReg with variance, invariance and covariance coefficients
+  10, 10 and 1; plain SGD;
+* ``ema``: a BYOL-like student-teacher: the student network plus a linear
+  16 x 16 predictor regress (normalized MSE, both directions) onto a teacher
+  that is the exponential moving average (momentum 0.995) of the student
+  network; AdamW with learning rate 0.01 and weight decay 3e-4.
+
+WERank (``alpha``, 0.1 in the paper) acts on every layer of the network (not on
+the predictor).  The paper leaves the SGD learning rates, the InfoNCE
+temperature and the initialization open; the choices here are
+:data:`DEFAULT_LR` and ``INFONCE_TEMPERATURE``, with torch's default
+``nn.Linear`` initialization.  Spectra are logged on the clean points.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from torch import Tensor, nn
+
+from .checkpoint import write_json, write_text
+from .errors import GraphSSLError
+from .rank import covariance_spectrum, singular_values
+from .regularizers import WERank
+
+DIM, NOISY_DIMS, POINTS = 16, 8, 1000
+LOSSES = ("infonce", "vicreg", "ema")
+INFONCE_TEMPERATURE = 0.5
+VICREG_COEFFICIENTS = (10.0, 10.0, 1.0)  # variance, invariance, covariance
+EMA_MOMENTUM = 0.995
+DEFAULT_LR = {"infonce": 0.1, "vicreg": 0.01, "ema": 0.01}
+
+
+def make_points(n: int = POINTS, dim: int = DIM, seed: int = 0) -> Tensor:
+    """``n`` Gaussian points with mean exactly 0 and empirical covariance ``XᵀX / n`` exactly ``I``."""
+    x = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+    x = x - x.mean(dim=0)
+    eigenvalues, eigenvectors = torch.linalg.eigh(x.t() @ x / n)
+    return (x @ eigenvectors @ torch.diag(eigenvalues.rsqrt()) @ eigenvectors.t()).float()
+
+
+def noisy_view(x: Tensor, k: float) -> Tensor:
+    """``x`` plus Gaussian noise of covariance ``block-diag(0, k I)`` (the last 8 coordinates only)."""
+    noise = torch.zeros_like(x)
+    noise[:, -NOISY_DIMS:] = math.sqrt(k) * torch.randn(x.size(0), NOISY_DIMS)
+    return x + noise
+
+
+def linear_network(depth: int, dim: int = DIM) -> nn.Sequential:
+    return nn.Sequential(*[nn.Linear(dim, dim, bias=False) for _ in range(depth)])
+
+
+def infonce_loss(z1: Tensor, z2: Tensor, temperature: float = INFONCE_TEMPERATURE) -> Tensor:
+    """Symmetric InfoNCE: each point's other view is its positive, the other points' views its negatives."""
+    logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).t() / temperature
+    targets = torch.arange(z1.size(0))
+    return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
+
+
+def variance_term(z: Tensor, eps: float = 1e-4) -> Tensor:
+    return F.relu(1 - (z.var(dim=0) + eps).sqrt()).mean()
+
+
+def covariance_term(z: Tensor) -> Tensor:
+    centered = z - z.mean(dim=0)
+    cov = centered.t() @ centered / (z.size(0) - 1)
+    off_diagonal = cov - torch.diag(torch.diagonal(cov))
+    return off_diagonal.square().sum() / z.size(1)
+
+
+def vicreg_loss(z1: Tensor, z2: Tensor, coefficients: tuple[float, float, float] = VICREG_COEFFICIENTS) -> Tensor:
+    variance, invariance, covariance = coefficients
+    return (invariance * F.mse_loss(z1, z2)
+            + variance * (variance_term(z1) + variance_term(z2))
+            + covariance * (covariance_term(z1) + covariance_term(z2)))
+
+
+def normalized_mse(prediction: Tensor, target: Tensor) -> Tensor:
+    """``2 - 2 cos``, averaged over points (BYOL's regression loss)."""
+    return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
+
+
+@dataclass
+class ToyConfig:
+    """One synthetic run; ``lr`` None means :data:`DEFAULT_LR` for the loss."""
+
+    loss: str = "vicreg"
+    layers: int = 2
+    werank: float = 0.1
+    k: float = 0.1
+    epochs: int = 1000
+    lr: float | None = None
+    seed: int = 0
+    log_every: int = 0  # 0: about 100 logged points over training
+
+    def check(self) -> None:
+        if self.loss not in LOSSES:
+            raise GraphSSLError(f"--loss {self.loss}: choose one of {', '.join(LOSSES)}")
+        for name, value, ok, rule in (("--layers", self.layers, self.layers >= 1, "at least 1"),
+                                      ("--epochs", self.epochs, self.epochs >= 1, "at least 1"),
+                                      ("--werank", self.werank, self.werank >= 0, ">= 0"),
+                                      ("--k", self.k, self.k >= 0, ">= 0"),
+                                      ("--lr", self.lr, self.lr is None or self.lr > 0, "> 0")):
+            if not ok:
+                raise GraphSSLError(f"{name} {value}: must be {rule}")
+
+    @property
+    def name(self) -> str:
+        return f"{self.loss}-L{self.layers}-k{self.k:g}-werank{self.werank:g}"
+
+
+def spectra(network: nn.Sequential, points: Tensor) -> dict[str, Any]:
+    """Singular values of each weight and of the embedding covariance, largest first."""
+    with torch.no_grad():
+        embedding = covariance_spectrum(network(points))
+    return {"weights": [singular_values(layer.weight).tolist() for layer in network],
+            "embedding": embedding.tolist()}
+
+
+def train_toy(config: ToyConfig) -> dict[str, Any]:
+    """Train one model; returns ``{"config", "history": [{"epoch", "loss", "weights", "embedding"}], "final"}``.
+
+    ``loss`` is the objective (WERank term included) at that epoch.
+    """
+    config.check()
+    torch.manual_seed(config.seed)
+    points = make_points(seed=config.seed)
+    network = linear_network(config.layers)
+    lr = config.lr if config.lr is not None else DEFAULT_LR[config.loss]
+    werank = WERank(network, config.werank) if config.werank > 0 else None
+    if config.loss == "ema":
+        predictor = nn.Linear(DIM, DIM, bias=False)
+        teacher = copy.deepcopy(network).requires_grad_(False)
+        optimizer: torch.optim.Optimizer = torch.optim.AdamW([*network.parameters(), *predictor.parameters()],
+                                                             lr=lr, weight_decay=3e-4)
+    else:
+        optimizer = torch.optim.SGD(network.parameters(), lr=lr)
+    log_every = config.log_every or max(1, config.epochs // 100)
+    history: list[dict[str, Any]] = [{"epoch": 0, **spectra(network, points)}]
+    for epoch in range(1, config.epochs + 1):
+        view_1, view_2 = noisy_view(points, config.k), noisy_view(points, config.k)
+        z1, z2 = network(view_1), network(view_2)
+        if config.loss == "infonce":
+            loss = infonce_loss(z1, z2)
+        elif config.loss == "vicreg":
+            loss = vicreg_loss(z1, z2)
+        else:
+            with torch.no_grad():
+                t1, t2 = teacher(view_1), teacher(view_2)
+            loss = normalized_mse(predictor(z1), t2) + normalized_mse(predictor(z2), t1)
+        if werank is not None:
+            loss = loss + werank()
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        if config.loss == "ema":
+            with torch.no_grad():
+                for t, s in zip(teacher.parameters(), network.parameters()):
+                    t.lerp_(s, 1 - EMA_MOMENTUM)
+        if not math.isfinite(loss.item()):
+            raise GraphSSLError(f"toy run {config.name} diverged at epoch {epoch}; lower --lr")
+        if epoch % log_every == 0 or epoch == config.epochs:
+            history.append({"epoch": epoch, "loss": loss.item(), **spectra(network, points)})
+    final = {"weights": history[-1]["weights"], "embedding": history[-1]["embedding"]}
+    return {"config": {**asdict(config), "lr": lr}, "history": history, "final": final}
+
+
+def summary(final: dict[str, Any]) -> dict[str, float]:
+    """What the claims are judged by.
+
+    ``embedding_above_0.1``: embedding-covariance singular values above 0.1 of the largest;
+    ``min_weight_sv``: the smallest singular value over all weights;
+    ``weight_distance_from_1``: root-mean-square of ``s - 1`` over all weights' singular values.
+    """
+    embedding = final["embedding"]
+    weights = [s for layer in final["weights"] for s in layer]
+    return {"embedding_above_0.1": sum(v > 0.1 * embedding[0] for v in embedding),
+            "min_weight_sv": min(weights),
+            "weight_distance_from_1": math.sqrt(sum((s - 1) ** 2 for s in weights) / len(weights))}
+
+
+def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
+    """Train one model and write ``spectra.json`` and its spectra-over-training PNG into ``out``."""
+    result = train_toy(config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    write_json(out / "spectra.json", result)
+    from .plot import plot_toy_training
+
+    plot_toy_training(result, out / "spectra.png")
+    return result
+
+
+SWEEP_DEPTHS = (1, 2, 3, 4)
+SWEEP_KS = (0.01, 0.1, 0.5, 1.0, 2.0)
+
+
+def sweep_configs(epochs: int, seed: int = 0) -> list[ToyConfig]:
+    """The grid of the paper's figures: depths at k = 0.1 (Fig. 1, 2, 4, 5) and k at L = 1 (Fig. 3)."""
+    configs = []
+    for loss in LOSSES:
+        for werank in (0.0, 0.1):
+            for depth in SWEEP_DEPTHS:
+                configs.append(ToyConfig(loss, depth, werank, 0.1, epochs, seed=seed))
+            for k in SWEEP_KS:
+                if k != 0.1:
+                    configs.append(ToyConfig(loss, 1, werank, k, epochs, seed=seed))
+    return configs
+
+
+def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True) -> Path:
+    """Run the whole grid into ``out``; writes the figures, ``table.md`` and a README section ``README.md``."""
+    from tqdm import tqdm
+
+    from .plot import plot_toy_depths, plot_toy_strengths
+
+    out = Path(out)
+    results = {}
+    for config in tqdm(sweep_configs(epochs, seed), desc="toy sweep", unit="run", disable=not progress):
+        results[config.name] = run_toy(config, out / config.name)
+    figures = [plot_toy_depths(results, out / "fig2_embedding_vs_depth.png"),
+               plot_toy_strengths(results, out / "fig3_weights_vs_k.png")]
+    rows = ["| loss | L | k | WERank | embedding SVs > 0.1·max | smallest weight SV | RMS(weight SV − 1) |",
+            "|---|---|---|---|---|---|---|"]
+    for name, result in results.items():
+        c, s = result["config"], summary(result["final"])
+        rows.append(f"| {c['loss']} | {c['layers']} | {c['k']:g} | {c['werank']:g} | {s['embedding_above_0.1']} "
+                    f"| {s['min_weight_sv']:.3f} | {s['weight_distance_from_1']:.3f} |")
+    table = "\n".join(rows) + "\n"
+    write_text(out / "table.md", table)
+    write_json(out / "summary.json", {name: {**r["config"], **summary(r["final"])} for name, r in results.items()})
+    section = [f"## Synthetic collapse experiments ({epochs} epochs, seed {seed})", "",
+               f"Command: `graphssl toy --sweep --epochs {epochs} --out {out}`", ""]
+    section += [f"![{f.stem}]({f.name})" for f in figures]
+    section += [f"![{name}]({name}/spectra.png)" for name in results if "-L2-k0.1-" in name]
+    section += ["", table]
+    write_text(out / "README.md", "\n".join(section))
+    return out / "README.md"

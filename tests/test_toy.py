@@ -1,0 +1,80 @@
+"""The synthetic collapse experiments: the data, each loss, WERank's mechanism, the sweep."""
+
+import json
+
+import pytest
+import torch
+
+from graphssl import toy
+from graphssl.cli import main
+from graphssl.regularizers import werank_penalty
+
+
+def test_points_have_exactly_identity_covariance():
+    x = toy.make_points()
+    assert x.shape == (1000, 16)
+    torch.testing.assert_close(x.mean(0), torch.zeros(16), atol=1e-6, rtol=0)
+    torch.testing.assert_close(x.t() @ x / 1000, torch.eye(16), atol=1e-5, rtol=0)
+
+
+def test_noise_lives_only_on_the_last_eight_coordinates():
+    torch.manual_seed(0)
+    x = toy.make_points()
+    noise = toy.noisy_view(x, 0.5) - x
+    assert torch.equal(noise[:, :8], torch.zeros(1000, 8))
+    torch.testing.assert_close(noise[:, 8:].var(0), torch.full((8,), 0.5), atol=0.08, rtol=0)
+
+
+def test_werank_alone_drives_every_weight_singular_value_to_one():
+    torch.manual_seed(0)
+    network = toy.linear_network(3)
+    optimizer = torch.optim.SGD(network.parameters(), lr=0.05)
+    decay = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1 - step / 1500)
+    for _ in range(1500):
+        optimizer.zero_grad()
+        werank_penalty([layer.weight for layer in network], 1.0).backward()
+        optimizer.step()
+        decay.step()
+    for layer in network:
+        assert (torch.linalg.svdvals(layer.weight.detach()) - 1).abs().max() < 1e-3
+
+
+@pytest.mark.parametrize("loss", toy.LOSSES)
+def test_each_loss_decreases(loss):
+    result = toy.train_toy(toy.ToyConfig(loss, layers=2, werank=0.0, k=0.1, epochs=80, log_every=10))
+    losses = [h["loss"] for h in result["history"][1:]]
+    assert len(losses) == 8 and losses[-1] < losses[0] and min(losses[4:]) < min(losses[:4])
+
+
+def test_vicreg_terms():
+    z = torch.randn(500, 16)
+    assert toy.variance_term(z * 3) == 0  # std above 1: no penalty
+    assert toy.variance_term(z * 0) == pytest.approx(1 - 1e-2, abs=1e-3)
+    assert toy.covariance_term(torch.randn(4000, 8)) < 0.01
+    collapsed = torch.randn(500, 1).repeat(1, 8)
+    assert toy.covariance_term(collapsed) > 1
+
+
+def test_toy_command_writes_spectra_and_png(tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert main(["toy", "--loss", "vicreg", "--layers", "2", "--werank", "0.1", "--k", "0.1", "--epochs", "50",
+                 "--out", str(out)]) == 0
+    data = json.loads((out / "spectra.json").read_text())
+    assert len(data["final"]["weights"]) == 2 and len(data["final"]["weights"][0]) == 16
+    assert len(data["final"]["embedding"]) == 16
+    assert data["final"]["embedding"] == sorted(data["final"]["embedding"], reverse=True)
+    assert (out / "spectra.png").stat().st_size > 1000
+    assert "smallest weight singular value" in capsys.readouterr().out
+    assert main(["toy", "--loss", "vicreg", "--layers", "0", "--out", str(out)]) == 2
+
+
+def test_sweep_writes_its_table(tmp_path, monkeypatch):
+    monkeypatch.setattr(toy, "LOSSES", ("vicreg", "ema"))
+    monkeypatch.setattr(toy, "SWEEP_DEPTHS", (1, 2))
+    monkeypatch.setattr(toy, "SWEEP_KS", (0.1, 1.0))
+    readme = toy.run_sweep(tmp_path, epochs=20, progress=False)
+    table = (tmp_path / "table.md").read_text()
+    assert table.count("\n| vicreg |") + table.count("\n| ema |") == 2 * 2 * 3  # losses x WERank x runs
+    assert "fig2_embedding_vs_depth.png" in readme.read_text()
+    for png in ("fig2_embedding_vs_depth.png", "fig3_weights_vs_k.png"):
+        assert (tmp_path / png).stat().st_size > 1000
