@@ -60,17 +60,27 @@ class BGRL(nn.Module):
         for target, online in zip(self.target_encoder.parameters(), self.online_encoder.parameters()):
             target.lerp_(online.detach(), 1.0 - momentum)
 
+    @torch.no_grad()
+    def target_embeddings(self, x: Tensor, adj: Tensor, mask: Tensor | None, num_seeds: int | None = None) -> Tensor:
+        """The target encoder's embedding of one view (no autograd graph is built)."""
+        return self.target_encoder(x, adj, mask)[:num_seeds]
+
+    def view_loss(self, x: Tensor, adj: Tensor, mask: Tensor | None, target_of_other_view: Tensor,
+                  num_seeds: int | None = None) -> Tensor:
+        """One half of the symmetric loss: this view's prediction against the other view's target."""
+        online = self.online_encoder(x, adj, mask)[:num_seeds]
+        return cosine_loss(self.predictor(online), target_of_other_view)
+
     def forward(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor, mask_2: Tensor | None,
                 num_seeds: int | None = None) -> Tensor:
         """The symmetric loss for two views of ``x`` (adjacency and feature mask each).
 
         ``num_seeds``: score only the first ``num_seeds`` nodes (the seed nodes of a
-        mini-batch); all nodes by default.
+        mini-batch); all nodes by default.  Training calls :meth:`view_loss` once per
+        view instead, back-propagating each half before building the other, which
+        halves the activation memory and gives the same gradients.
         """
-        seeds = slice(num_seeds)
-        online_1 = self.online_encoder(x, adj_1, mask_1)[seeds]
-        online_2 = self.online_encoder(x, adj_2, mask_2)[seeds]
-        with torch.no_grad():
-            target_1 = self.target_encoder(x, adj_1, mask_1)[seeds]
-            target_2 = self.target_encoder(x, adj_2, mask_2)[seeds]
-        return symmetric_bootstrap_loss(self.predictor(online_1), self.predictor(online_2), target_1, target_2)
+        target_1 = self.target_embeddings(x, adj_1, mask_1, num_seeds)
+        target_2 = self.target_embeddings(x, adj_2, mask_2, num_seeds)
+        return (self.view_loss(x, adj_1, mask_1, target_2, num_seeds)
+                + self.view_loss(x, adj_2, mask_2, target_1, num_seeds))

@@ -37,6 +37,10 @@ def _add_train(commands: Any) -> None:
                    help="WERank coefficient: one for every encoder layer, or one per layer (0 = plain BGRL)")
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
+    p.add_argument("--batch-size", type=int, metavar="N",
+                   help="mini-batch training with N seed nodes per step (train.batch_size; 0: full-batch)")
+    p.add_argument("--num-neighbors", type=int, nargs="+", metavar="K",
+                   help="mini-batch: neighbours sampled per node at each layer's hop, e.g. 10 10 10 (-1: all)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
     p.add_argument("--resume", metavar="RUN_DIR",
@@ -142,6 +146,10 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
         flags.append(f"train.seed={args.seed}")
     if args.checkpoint_every is not None:
         flags.append(f"train.checkpoint_every={args.checkpoint_every}")
+    if args.batch_size is not None:
+        flags.append(f"train.batch_size={args.batch_size}")
+    if args.num_neighbors is not None:
+        flags.append(f"train.num_neighbors={list(args.num_neighbors)}")
     return load_config(path, flags)
 
 
@@ -153,7 +161,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
                                           ("--set", args.assignments), ("--werank", args.werank),
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
-                                          ("--checkpoint-every", args.checkpoint_every)) if value]
+                                          ("--checkpoint-every", args.checkpoint_every),
+                                          ("--batch-size", args.batch_size),
+                                          ("--num-neighbors", args.num_neighbors)) if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
         result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet)

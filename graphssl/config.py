@@ -21,7 +21,7 @@ from .errors import GraphSSLError
 
 DEFAULTS: dict[str, Any] = {
     "encoder": {
-        "layers": [256, 128],
+        "layers": [192, 128],
         "norm": "none",
         "activation": "prelu",
         "weight_standardization": False,
@@ -37,7 +37,8 @@ DEFAULTS: dict[str, Any] = {
     "ema": {"start": 0.99, "end": 1.0},
     "werank": {"alpha": 0.0, "squared": False},
     "probe": {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
-    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50},
+    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50,
+              "batch_size": 0, "num_neighbors": [10, 10]},
 }
 
 NORMS = ("batch", "layer", "none")
@@ -181,6 +182,12 @@ def validate(config: dict[str, Any]) -> None:
     grid = flat["probe.l2_grid"]
     _check(isinstance(grid, list) and grid and all(_is_number(v) and v >= 0 for v in grid),
            "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
+    fanouts = flat["train.num_neighbors"]
+    _check(isinstance(fanouts, list) and all(_is_int(k) and (k > 0 or k == -1) for k in fanouts),
+           "train.num_neighbors", fanouts, "a list of neighbour counts per layer (-1: all), e.g. [10, 10]")
+    if flat["train.batch_size"] and len(fanouts) != len(layers):
+        raise GraphSSLError(f"config key 'train.num_neighbors' has {len(fanouts)} entries but the encoder has "
+                            f"{len(layers)} layers; give one neighbour count per layer (--num-neighbors)")
     _check(flat["probe.max_iter"] > 0, "probe.max_iter", flat["probe.max_iter"], "a whole number > 0")
 
     alpha = flat["werank.alpha"]

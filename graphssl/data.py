@@ -106,6 +106,13 @@ def as_model_input(x: Tensor) -> Tensor:
     return x.to_sparse_csr() if density < SPARSE_FEATURE_DENSITY else x.contiguous()
 
 
+def select_rows(x: Tensor, index: Tensor) -> Tensor:
+    """Rows ``index`` of dense or sparse CSR features, in the same layout (CSR has no row gather)."""
+    if x.layout == torch.sparse_csr:
+        return x.to_sparse_coo().index_select(0, index).to_sparse_csr()
+    return x[index]
+
+
 def undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
     """Both directions of every edge, each once, no self-loops: the form every graph here takes."""
     return to_undirected(remove_self_loops(edge_index)[0], num_nodes=num_nodes)

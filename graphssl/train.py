@@ -27,6 +27,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from torch import Tensor
 from tqdm import tqdm
 
 from . import __version__
@@ -34,12 +35,13 @@ from .augment import Augmentation
 from .bgrl import BGRL
 from .checkpoint import load_checkpoint, save_checkpoint, write_json, write_text
 from .config import dump_config, validate
-from .data import Graph, load_graph
+from .data import Graph, load_graph, select_rows
 from .encoders import GCNEncoder, Predictor, gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, evaluate_embeddings, weight_spectra
 from .rank import covariance_spectrum
 from .regularizers import WERank
+from .sampling import NeighborBatches
 from .schedulers import CosineMomentum, WarmupCosineLR
 
 CHECKPOINT = "checkpoint.pt"
@@ -105,22 +107,42 @@ class Pretrainer:
         self.werank = build_werank(self.model, self.config)
         self.x = self.graph.x.to(self.device)
         self.edge_index = self.graph.edge_index.to(self.device)
+        train = self.config["train"]
+        self.batches = NeighborBatches(self.edge_index, self.graph.num_nodes, train["batch_size"],
+                                       train["num_neighbors"], train["seed"]) if train["batch_size"] else None
+
+    def inputs(self, step: int) -> tuple[Tensor, Tensor, int | None]:
+        """Features, undirected edges and number of scored (seed) nodes for ``step``: the whole graph,
+        or mini-batch ``step``'s sampled subgraph with its seeds first."""
+        if self.batches is None:
+            return self.x, self.edge_index, None
+        nodes, edge_index, num_seeds = self.batches(step)
+        return select_rows(self.x, nodes), edge_index, num_seeds
 
     def step(self, step: int) -> tuple[float, float]:
         """One optimizer step and target update; returns (BGRL loss, WERank term)."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(step)
-        num_nodes, num_features = self.graph.num_nodes, self.graph.num_features
-        view_1, view_2 = (augment(self.edge_index, num_features) for augment in self.views)
-        loss = self.model(self.x, gcn_adjacency(view_1.edge_index, num_nodes), view_1.feature_mask,
-                          gcn_adjacency(view_2.edge_index, num_nodes), view_2.feature_mask)
-        penalty = self.werank() if self.werank is not None else None
-        total = loss if penalty is None else loss + penalty
+        x, edge_index, num_seeds = self.inputs(step)
+        num_nodes = x.size(0)
+        views = [augment(edge_index, x.size(1)) for augment in self.views]
+        adjacencies = [gcn_adjacency(view.edge_index, num_nodes) for view in views]
+        targets = [self.model.target_embeddings(x, adj, view.feature_mask, num_seeds)
+                   for adj, view in zip(adjacencies, views)]
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()
+        loss = 0.0
+        # Each half of the symmetric loss is back-propagated before the other is built: same gradients,
+        # half the activation memory (what limits full-batch training on large graphs).
+        for adj, view, other_target in zip(adjacencies, views, reversed(targets)):
+            half = self.model.view_loss(x, adj, view.feature_mask, other_target, num_seeds)
+            half.backward()
+            loss += half.item()
+        penalty = self.werank() if self.werank is not None else None
+        if penalty is not None:
+            penalty.backward()
         self.optimizer.step()
         self.model.update_target_network(self.momentum(step))
-        return loss.item(), penalty.item() if penalty is not None else 0.0
+        return loss, penalty.item() if penalty is not None else 0.0
 
     def spectra(self, step: int) -> dict[str, Any]:
         """Singular values of each online-encoder weight and eigenvalues of the embedding covariance."""

@@ -73,7 +73,7 @@ def test_hook_finds_the_weight_matrices_of_any_module():
     hook = WERank(mlp, 0.1)
     assert hook.names == ["0.weight", "3.weight"]
     expected = 0.1 * (orthogonality_gap(mlp[0].weight) + orthogonality_gap(mlp[3].weight))
-    assert float(hook()) == pytest.approx(float(expected), rel=1e-6)
+    assert float(hook().detach()) == pytest.approx(float(expected), rel=1e-6)
     # It follows the module's current weights, and gradients reach them.
     hook().backward()
     assert mlp[0].weight.grad is not None and mlp[1].weight.grad is None

@@ -114,7 +114,7 @@ def test_a_checkpoint_carrying_code_is_refused_and_never_executed(tmp_path, caps
     run = tmp_path / "run"
     run.mkdir()
     with open(run / "checkpoint.pt", "wb") as handle:
-        pickle.dump({"step": 1, "config": _RunsCode(marker)}, handle)
+        pickle.dump({"step": 1, "config": _RunsCode(marker)}, handle, protocol=2)
     assert main(["train", "--resume", str(run)]) == 2
     assert "cannot be loaded safely" in capsys.readouterr().err
     assert not marker.exists()

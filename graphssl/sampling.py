@@ -1,0 +1,112 @@
+"""Mini-batches of seed nodes with sampled neighbourhoods, for graphs too big for full-batch training.
+
+torch_geometric's ``NeighborLoader`` needs a compiled sampler (``pyg-lib`` or
+``torch-sparse``), neither of which installs from PyPI for current torch; this
+module samples the same kind of subgraph with plain torch operations:
+
+* an epoch is a random permutation of all nodes cut into batches of seeds;
+* for hop ``l`` every frontier node draws ``num_neighbors[l]`` neighbours
+  (``-1``: all of them) uniformly *with* replacement, duplicates removed (PyG
+  draws without replacement; the two agree when a node has more neighbours
+  than draws);
+* the sampled edges, in both directions, form the batch's undirected subgraph,
+  seeds first in the node order, so the loss can be taken on ``nodes[:len(seeds)]``.
+
+Randomness comes from generators seeded by ``(seed, epoch)`` and
+``(seed, step)``, so batch ``s`` is the same after a resume without replaying
+the ones before it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+from torch import Tensor
+from torch_geometric.utils import sort_edge_index
+from torch_geometric.utils.sparse import index2ptr
+
+from .data import undirected
+
+
+def _generator(device: torch.device, *key: int) -> torch.Generator:
+    seed = 0
+    for part in key:  # a fixed, order-sensitive mix of the key into one 63-bit seed
+        seed = (seed * 1_000_003 + part + 1) % (2**63 - 1)
+    return torch.Generator(device=device).manual_seed(seed)
+
+
+def neighbor_subgraph(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors: Sequence[int],
+                      generator: torch.Generator) -> tuple[Tensor, Tensor]:
+    """Sample a neighbourhood of ``seeds`` hop by hop from a CSR graph ``(rowptr, col)``.
+
+    Returns ``(nodes, edge_index)``: global ids of the sampled nodes (``seeds``
+    first, in order) and the sampled edges as an undirected ``edge_index`` over
+    positions in ``nodes``.
+    """
+    num_nodes = rowptr.numel() - 1
+    position = torch.full((num_nodes,), -1, dtype=torch.long, device=seeds.device)
+    position[seeds] = torch.arange(seeds.numel(), device=seeds.device)
+    nodes, frontier, sources, targets = [seeds], seeds, [], []
+    count = seeds.numel()
+    for fanout in num_neighbors:
+        start, degree = rowptr[frontier], rowptr[frontier + 1] - rowptr[frontier]
+        if fanout < 0:  # every neighbour
+            target = frontier.repeat_interleave(degree)
+            first_slot = degree.cumsum(0) - degree  # where each frontier node's run starts in `target`
+            slots = torch.arange(target.numel(), device=seeds.device)
+            picked = col[slots + (start - first_slot).repeat_interleave(degree)]
+        else:
+            has = degree > 0
+            target = frontier[has].repeat_interleave(fanout)
+            draws = torch.rand(int(has.sum()), fanout, generator=generator, device=seeds.device)
+            offsets = (draws * degree[has, None]).long().view(-1)
+            picked = col[start[has].repeat_interleave(fanout) + offsets]
+        pairs = torch.unique(target * num_nodes + picked)
+        target, picked = pairs // num_nodes, pairs % num_nodes
+        fresh = torch.unique(picked[position[picked] < 0])
+        position[fresh] = torch.arange(count, count + fresh.numel(), device=seeds.device)
+        count += fresh.numel()
+        nodes.append(fresh)
+        sources.append(position[picked])
+        targets.append(position[target])
+        frontier = fresh
+    edge_index = torch.stack([torch.cat(sources), torch.cat(targets)])
+    return torch.cat(nodes), undirected(edge_index, count)
+
+
+@dataclass
+class NeighborBatches:
+    """Batch ``step`` of an endless sequence of epochs over all nodes (see the module docstring)."""
+
+    edge_index: Tensor
+    num_nodes: int
+    batch_size: int
+    num_neighbors: Sequence[int]
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        # CSR by source: row v lists v's neighbours (edges are stored in both directions).
+        row, col = sort_edge_index(self.edge_index, num_nodes=self.num_nodes)
+        self.rowptr = index2ptr(row, self.num_nodes)
+        self.col = col
+        self.batches_per_epoch = math.ceil(self.num_nodes / self.batch_size)
+        self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
+
+    def seeds(self, step: int) -> Tensor:
+        epoch, index = divmod(step, self.batches_per_epoch)
+        if epoch != self._epoch:
+            device = self.edge_index.device
+            self._order = torch.randperm(self.num_nodes, generator=_generator(device, self.seed, 0, epoch),
+                                         device=device)
+            self._epoch = epoch
+        return self._order[index * self.batch_size:(index + 1) * self.batch_size]
+
+    def __call__(self, step: int) -> tuple[Tensor, Tensor, int]:
+        """``(nodes, edge_index, num_seeds)`` of batch ``step``."""
+        seeds = self.seeds(step)
+        generator = _generator(seeds.device, self.seed, 1, step)
+        nodes, edge_index = neighbor_subgraph(self.rowptr, self.col, seeds, self.num_neighbors, generator)
+        return nodes, edge_index, seeds.numel()
