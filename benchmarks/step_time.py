@@ -4,6 +4,8 @@ Two trainers with the same seed and config, one with ``werank.alpha = 0`` and on
 with ``--werank``, run alternating blocks of steps; each block's ms/step is
 recorded and the medians are compared.  Interleaving puts both under the same
 machine noise, so their ratio is meaningful even when absolute times drift.
+The penalty's forward + backward is also timed on its own, in the same process,
+and reported as a share of the plain step.
 
     python benchmarks/step_time.py --dataset cora --werank 0.1
     python benchmarks/step_time.py --dataset cora --set encoder.layers=[256,256] --rounds 10
@@ -66,11 +68,21 @@ def main() -> None:
         for name in order:
             times[name].append(time_block(trainers[name], args.block, args.warmup + r * args.block))
     medians = {name: statistics.median(values) for name, values in times.items()}
+    # The penalty's own cost, timed alone in the same process: steadier than a difference of step times.
+    werank = trainers["werank"].werank
+    penalty_ms = []
+    for _ in range(21):
+        start = time.perf_counter()
+        werank().backward()
+        penalty_ms.append(1000 * (time.perf_counter() - start))
+    trainers["werank"].optimizer.zero_grad(set_to_none=True)
     result = {
         "dataset": args.dataset, "config": str(path), "set": args.assignments, "device": str(device),
         "threads": torch.get_num_threads(), "block_steps": args.block, "rounds": args.rounds,
         "ms_per_step_plain": round(medians["plain"], 2), "ms_per_step_werank": round(medians["werank"], 2),
         "werank_overhead": round(medians["werank"] / medians["plain"] - 1, 4),
+        "werank_penalty_ms": round(statistics.median(penalty_ms), 3),
+        "werank_penalty_share_of_step": round(statistics.median(penalty_ms) / medians["plain"], 5),
         "blocks_ms": {name: [round(v, 2) for v in values] for name, values in times.items()},
         "command": " ".join(["python", *sys.argv]),
     }
