@@ -64,11 +64,6 @@ def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
     return _CosineLoss.apply(prediction, target.detach())
 
 
-def symmetric_bootstrap_loss(prediction_1: Tensor, prediction_2: Tensor, target_1: Tensor, target_2: Tensor) -> Tensor:
-    """BGRL's loss: each view's prediction against the target embedding of the other view."""
-    return cosine_loss(prediction_1, target_2) + cosine_loss(prediction_2, target_1)
-
-
 class BGRL(nn.Module):
     """Online encoder + predictor, and an EMA target encoder.
 
@@ -102,22 +97,20 @@ class BGRL(nn.Module):
         """The target encoder's embedding of one view (no autograd graph is built)."""
         return self.target_encoder(x, adj, mask)[:num_seeds]
 
-    def view_loss(self, x: Tensor, adj: Tensor, mask: Tensor | None, target_of_other_view: Tensor,
-                  num_seeds: int | None = None) -> Tensor:
-        """One half of the symmetric loss: this view's prediction against the other view's target."""
+    def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None, target_of_other_view: Tensor,
+                num_seeds: int | None = None) -> Tensor:
+        """One half of the symmetric loss: this view's prediction against the other view's target.
+
+        Training back-propagates each half before building the other (same gradients as the
+        sum, half the activation memory); this is also the call ``DistributedDataParallel`` wraps.
+        ``num_seeds``: score only the first ``num_seeds`` nodes (a mini-batch's seeds).
+        """
         online = self.online_encoder(x, adj, mask)[:num_seeds]
         return cosine_loss(self.predictor(online), target_of_other_view)
 
-    def forward(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor, mask_2: Tensor | None,
-                num_seeds: int | None = None) -> Tensor:
-        """The symmetric loss for two views of ``x`` (adjacency and feature mask each).
-
-        ``num_seeds``: score only the first ``num_seeds`` nodes (the seed nodes of a
-        mini-batch); all nodes by default.  Training calls :meth:`view_loss` once per
-        view instead, back-propagating each half before building the other, which
-        halves the activation memory and gives the same gradients.
-        """
+    def symmetric_loss(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor,
+                       mask_2: Tensor | None, num_seeds: int | None = None) -> Tensor:
+        """BGRL's loss for two views of ``x`` (adjacency and feature mask each), in one graph."""
         target_1 = self.target_embeddings(x, adj_1, mask_1, num_seeds)
         target_2 = self.target_embeddings(x, adj_2, mask_2, num_seeds)
-        return (self.view_loss(x, adj_1, mask_1, target_2, num_seeds)
-                + self.view_loss(x, adj_2, mask_2, target_1, num_seeds))
+        return self(x, adj_1, mask_1, target_2, num_seeds) + self(x, adj_2, mask_2, target_1, num_seeds)

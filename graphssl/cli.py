@@ -48,6 +48,8 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $GRAPHSSL_DATA, else ./data)")
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
+    p.add_argument("--distributed", action="store_true",
+                   help="one rank of a torchrun job (gloo on CPU, NCCL on GPU); needs --batch-size")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
@@ -166,6 +168,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                           ("--num-neighbors", args.num_neighbors)) if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
+        if args.distributed:
+            raise GraphSSLError("--resume runs in one process; drop --distributed (a distributed run's checkpoint "
+                                "resumes on one process with the same global schedule)")
         result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet)
         print(summary(result.metrics, result.out_dir))
         return 0
@@ -176,8 +181,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
         raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
     config = _train_config(args)
     result = run_training(args.dataset.lower(), config, data_root=args.data_root, out_dir=args.out,
-                          device=args.device, progress=not args.quiet)
-    print(summary(result.metrics, result.out_dir))
+                          device=args.device, progress=not args.quiet, distributed_job=args.distributed)
+    if result is not None:  # other ranks of a distributed job stay quiet
+        print(summary(result.metrics, result.out_dir))
     return 0
 
 

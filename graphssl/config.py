@@ -33,7 +33,7 @@ DEFAULTS: dict[str, Any] = {
         "mask_feature_1": 0.3,
         "mask_feature_2": 0.3,
     },
-    "optim": {"steps": 1000, "lr": 0.001, "weight_decay": 1.0e-5, "warmup_steps": 100},
+    "optim": {"steps": 1000, "lr": 0.001, "weight_decay": 1.0e-5, "warmup_steps": 100, "lr_scaling": "linear"},
     "ema": {"start": 0.99, "end": 1.0},
     "werank": {"alpha": 0.0, "squared": False},
     "probe": {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
@@ -175,6 +175,8 @@ def validate(config: dict[str, Any]) -> None:
     layers = flat["encoder.layers"]
     _check(isinstance(layers, list) and layers and all(_is_int(n) and n > 0 for n in layers),
            "encoder.layers", layers, "a non-empty list of layer sizes, e.g. [512, 256]")
+    _check(flat["optim.lr_scaling"] in ("linear", "none"), "optim.lr_scaling", flat["optim.lr_scaling"],
+           "linear (lr x number of processes) or none")
     _check(flat["encoder.norm"] in NORMS, "encoder.norm", flat["encoder.norm"], f"one of {', '.join(NORMS)}")
     _check(flat["encoder.activation"] in ACTIVATIONS, "encoder.activation", flat["encoder.activation"],
            f"one of {', '.join(ACTIVATIONS)}")

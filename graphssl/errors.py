@@ -21,3 +21,9 @@ class Interrupted(GraphSSLError):
     """The user stopped the run (Ctrl-C); the message says how to resume (exit status 130)."""
 
     exit_code = 130
+
+
+class PeerFailed(GraphSSLError):
+    """Another rank of a distributed job failed, so this one cannot go on (exit status 1)."""
+
+    exit_code = 1

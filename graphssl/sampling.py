@@ -4,7 +4,8 @@ torch_geometric's ``NeighborLoader`` needs a compiled sampler (``pyg-lib`` or
 ``torch-sparse``), neither of which installs from PyPI for current torch; this
 module samples the same kind of subgraph with plain torch operations:
 
-* an epoch is a random permutation of all nodes cut into batches of seeds;
+* an epoch is a random permutation of all nodes cut into batches of seeds
+  (under ``torch.distributed``, rank ``r`` of ``W`` takes every ``W``-th node of it);
 * for hop ``l`` every frontier node draws ``num_neighbors[l]`` neighbours
   (``-1``: all of them) uniformly *with* replacement, duplicates removed (PyG
   draws without replacement; the two agree when a node has more neighbours
@@ -86,27 +87,30 @@ class NeighborBatches:
     batch_size: int
     num_neighbors: Sequence[int]
     seed: int = 0
+    rank: int = 0
+    world_size: int = 1
 
     def __post_init__(self) -> None:
         # CSR by source: row v lists v's neighbours (edges are stored in both directions).
         row, col = sort_edge_index(self.edge_index, num_nodes=self.num_nodes)
         self.rowptr = index2ptr(row, self.num_nodes)
         self.col = col
-        self.batches_per_epoch = math.ceil(self.num_nodes / self.batch_size)
+        # Every rank takes the same number of steps per epoch (DDP steps in lockstep).
+        self.batches_per_epoch = math.ceil(math.ceil(self.num_nodes / self.world_size) / self.batch_size)
         self._epoch, self._order = -1, torch.empty(0, dtype=torch.long)
 
     def seeds(self, step: int) -> Tensor:
         epoch, index = divmod(step, self.batches_per_epoch)
         if epoch != self._epoch:
             device = self.edge_index.device
-            self._order = torch.randperm(self.num_nodes, generator=_generator(device, self.seed, 0, epoch),
-                                         device=device)
+            order = torch.randperm(self.num_nodes, generator=_generator(device, self.seed, 0, epoch), device=device)
+            self._order = order[self.rank::self.world_size]  # this rank's shard of the epoch
             self._epoch = epoch
         return self._order[index * self.batch_size:(index + 1) * self.batch_size]
 
     def __call__(self, step: int) -> tuple[Tensor, Tensor, int]:
         """``(nodes, edge_index, num_seeds)`` of batch ``step``."""
         seeds = self.seeds(step)
-        generator = _generator(seeds.device, self.seed, 1, step)
+        generator = _generator(seeds.device, self.seed, 1, step, self.rank)
         nodes, edge_index = neighbor_subgraph(self.rowptr, self.col, seeds, self.num_neighbors, generator)
         return nodes, edge_index, seeds.numel()

@@ -17,6 +17,7 @@ continues an interrupted run exactly where its checkpoint left it.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import resource
 import sys
@@ -27,10 +28,11 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from torch import Tensor
+from torch import Tensor, nn
+from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import __version__
+from . import __version__, distributed
 from .augment import Augmentation
 from .bgrl import BGRL
 from .checkpoint import load_checkpoint, save_checkpoint, write_json, write_text
@@ -94,22 +96,31 @@ class Pretrainer:
     graph: Graph
     config: dict[str, Any]
     device: torch.device
+    context: distributed.Context | None = None
 
     def __post_init__(self) -> None:
         aug, optim = self.config["augment"], self.config["optim"]
         self.total_steps = optim["steps"]
+        world_size = self.context.world_size if self.context else 1
         self.views = (Augmentation(aug["drop_edge_1"], aug["mask_feature_1"]),
                       Augmentation(aug["drop_edge_2"], aug["mask_feature_2"]))
-        self.optimizer = torch.optim.AdamW(self.model.trainable_parameters(), lr=optim["lr"],
+        # optim.lr is the rate for one process's batch; W processes step on a W-times larger global batch.
+        base_lr = optim["lr"] * (world_size if optim["lr_scaling"] == "linear" else 1)
+        self.optimizer = torch.optim.AdamW(self.model.trainable_parameters(), lr=base_lr,
                                            weight_decay=optim["weight_decay"])
-        self.lr = WarmupCosineLR(optim["lr"], optim["warmup_steps"], self.total_steps)
+        self.lr = WarmupCosineLR(base_lr, optim["warmup_steps"], self.total_steps)
         self.momentum = CosineMomentum(self.config["ema"]["start"], self.config["ema"]["end"], self.total_steps)
         self.werank = build_werank(self.model, self.config)
         self.x = self.graph.x.to(self.device)
         self.edge_index = self.graph.edge_index.to(self.device)
         train = self.config["train"]
         self.batches = NeighborBatches(self.edge_index, self.graph.num_nodes, train["batch_size"],
-                                       train["num_neighbors"], train["seed"]) if train["batch_size"] else None
+                                       train["num_neighbors"], train["seed"],
+                                       self.context.rank if self.context else 0, world_size) \
+            if train["batch_size"] else None
+        # Under torchrun the online encoder and predictor average their gradients across ranks.
+        self.forward_model: nn.Module = self.model if self.context is None else DistributedDataParallel(
+            self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
 
     def inputs(self, step: int) -> tuple[Tensor, Tensor, int | None]:
         """Features, undirected edges and number of scored (seed) nodes for ``step``: the whole graph,
@@ -133,9 +144,12 @@ class Pretrainer:
         loss = 0.0
         # Each half of the symmetric loss is back-propagated before the other is built: same gradients,
         # half the activation memory (what limits full-batch training on large graphs).
-        for adj, view, other_target in zip(adjacencies, views, reversed(targets)):
-            half = self.model.view_loss(x, adj, view.feature_mask, other_target, num_seeds)
-            half.backward()
+        for half_index, (adj, view, other_target) in enumerate(zip(adjacencies, views, reversed(targets))):
+            # Under DDP, gradients are averaged across ranks once, after the second half.
+            sync = contextlib.nullcontext() if half_index == 1 or self.context is None else self.forward_model.no_sync()
+            with sync:
+                half = self.forward_model(x, adj, view.feature_mask, other_target, num_seeds)
+                half.backward()
             loss += half.item()
         penalty = self.werank() if self.werank is not None else None
         if penalty is not None:
@@ -208,6 +222,7 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
     Returns the final loss and WERank term, timings and the spectra history.
     """
     train = trainer.config["train"]
+    main_rank = trainer.context is None or trainer.context.is_main  # only rank 0 writes and reports
     path = out / CHECKPOINT
     done = resume["step"] if resume else 0
     history: list[dict[str, Any]] = resume["spectra"] if resume else []
@@ -217,10 +232,11 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
         trainer.load_state_dict(resume)
 
     def save() -> None:
-        save_checkpoint(path, {**trainer.state_dict(), **(metadata or {}), "step": done, "spectra": history,
-                               "timings": timings, "loss": loss, "werank_term": penalty})
+        if main_rank:
+            save_checkpoint(path, {**trainer.state_dict(), **(metadata or {}), "step": done, "spectra": history,
+                                   "timings": timings, "loss": loss, "werank_term": penalty})
 
-    bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step", disable=not progress,
+    bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step", disable=not (progress and main_rank),
                dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 2.0)
     loop_start = time.perf_counter()
     try:
@@ -238,7 +254,7 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
                 bar.update(1)
                 if step % max(train["log_every"], 1) == 0 or done == trainer.total_steps:
                     bar.set_postfix(loss=f"{loss:.4f}", werank=f"{penalty:.4f}", refresh=False)
-                if train["spectra_every"] and done % train["spectra_every"] == 0:
+                if main_rank and train["spectra_every"] and done % train["spectra_every"] == 0:
                     history.append(trainer.spectra(done))
                 if train["checkpoint_every"] and done % train["checkpoint_every"] == 0 and done < trainer.total_steps:
                     timings["train_seconds"] += time.perf_counter() - loop_start
@@ -254,19 +270,31 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
 
 
 def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
-                        progress: bool, resume: dict[str, Any] | None = None) -> RunResult:
-    torch.manual_seed(config["train"]["seed"])
+                        progress: bool, resume: dict[str, Any] | None = None,
+                        context: distributed.Context | None = None) -> RunResult | None:
+    seed = config["train"]["seed"]
+    torch.manual_seed(seed)
     model = build_model(config, graph.num_features).to(device)
-    trainer = Pretrainer(model, graph, config, device)
+    if context is not None:  # same initial weights on every rank, different views and batches
+        torch.manual_seed(seed * 1_000_003 + context.rank + 1)
+    trainer = Pretrainer(model, graph, config, device, context)
     metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
     result = pretrain(trainer, out, progress, resume, metadata)
+    extra: dict[str, Any] = {}
+    if context is not None:
+        agree = distributed.parameters_agree(model.online_encoder, model.predictor, model.target_encoder)
+        extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
+                                context.world_size * config["train"]["batch_size"],
+                                "parameters_equal_across_ranks": agree}
+        if not context.is_main:
+            return None
     embeddings = embed(model.online_encoder, graph, device)
     metrics, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
     spectra["weights"] = weight_spectra(model.online_encoder)
-    metrics = {"dataset": dataset, "seed": config["train"]["seed"], "steps": trainer.total_steps,
+    metrics = {"dataset": dataset, "seed": seed, "steps": trainer.total_steps,
                "werank": config["werank"]["alpha"], **metrics,
                **{k: v for k, v in result.items() if k != "spectra"},
-               "device": str(device), **peak_memory_mb(device),
+               "device": str(device), **peak_memory_mb(device), **extra,
                "graphssl_version": __version__, "torch_version": torch.__version__}
     write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
     write_json(out / "metrics.json", metrics)
@@ -275,7 +303,7 @@ def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: 
 
 def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path | None = None,
                  out_dir: str | Path | None = None, device: str = "auto", progress: bool = True,
-                 graph: Graph | None = None) -> RunResult:
+                 graph: Graph | None = None, distributed_job: bool = False) -> RunResult | None:
     """Pre-train BGRL (+ WERank) on ``dataset``, evaluate it, and write the run folder.
 
     Args:
@@ -286,12 +314,33 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         device: ``"auto"``, ``"cpu"``, ``"cuda"``...
         progress: show a progress bar.
         graph: an already loaded graph (skips loading ``dataset``).
+        distributed_job: this process is one rank of a ``torchrun`` job (:mod:`graphssl.distributed`);
+            only rank 0 writes the run folder and gets a result, the others get ``None``.
     """
-    torch_device = resolve_device(device)
-    graph = graph if graph is not None else load_graph(dataset, data_root)
-    out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config))
-    write_text(out / "config.yaml", dump_config(config))
-    return _train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+    if not distributed_job:
+        torch_device = resolve_device(device)
+        graph = graph if graph is not None else load_graph(dataset, data_root)
+        out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config))
+        write_text(out / "config.yaml", dump_config(config))
+        return _train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+    if not config["train"]["batch_size"]:
+        raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
+    context, torch_device = distributed.init(device)
+    try:
+        out = Path(out_dir) if out_dir is not None else default_run_dir(dataset, config)
+        if context.is_main:  # first: it may process the raw files, which the others then read
+            graph = graph if graph is not None else load_graph(dataset, data_root)
+            prepare_run_dir(out)
+            write_text(out / "config.yaml", dump_config(config))
+        distributed.barrier()
+        graph = graph if graph is not None else load_graph(dataset, data_root)
+        return _train_and_evaluate(out, dataset, config, graph, torch_device, progress, context=context)
+    except Exception as err:
+        if distributed.is_collective_failure(err):
+            raise distributed.peer_failed(context, err) from None
+        raise
+    finally:
+        distributed.shutdown()
 
 
 def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[str, Any], str]:

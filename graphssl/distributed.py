@@ -1,0 +1,89 @@
+"""Multi-process training on PyTorch's own engine (``torch.distributed``), started by ``torchrun``.
+
+``torchrun`` sets ``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``, ``MASTER_ADDR`` and
+``MASTER_PORT``; :func:`init` joins the process group (gloo on CPU, NCCL on
+GPU) with a timeout, so a rank that dies makes the others fail within
+``GRAPHSSL_DIST_TIMEOUT`` seconds (default 300) instead of waiting forever.
+Each rank trains on its own shard of the seed nodes (the graph is held by
+every rank); gradients of the online encoder and predictor are averaged by
+``DistributedDataParallel``; the EMA target moves identically everywhere
+because the online weights are identical after every step.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from .errors import GraphSSLError, PeerFailed
+
+TIMEOUT_ENV = "GRAPHSSL_DIST_TIMEOUT"
+
+
+@dataclass(frozen=True)
+class Context:
+    """This process's place in the job."""
+
+    rank: int
+    world_size: int
+    local_rank: int
+
+    @property
+    def is_main(self) -> bool:
+        return self.rank == 0
+
+
+def init(device: str) -> tuple[Context, torch.device]:
+    """Join the job torchrun started; returns the context and this rank's device."""
+    missing = [name for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
+    if missing:
+        raise GraphSSLError(f"--distributed needs the environment torchrun sets ({', '.join(missing)} missing); "
+                            f"start with: torchrun --nproc_per_node N -m graphssl train ... --distributed")
+    context = Context(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
+    use_cuda = device != "cpu" and torch.cuda.is_available()
+    torch_device = torch.device("cuda", context.local_rank) if use_cuda else torch.device("cpu")
+    if use_cuda:
+        torch.cuda.set_device(torch_device)
+    timeout = timedelta(seconds=float(os.environ.get(TIMEOUT_ENV, 300)))
+    try:
+        dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout)
+    except Exception as err:  # store timeouts, refused connections: all mean the job cannot form
+        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
+        raise GraphSSLError(f"rank {context.rank}: could not join the {context.world_size}-process job "
+                            f"within {timeout.total_seconds():g} s ({reason}); another rank failed or "
+                            f"MASTER_ADDR/MASTER_PORT are wrong") from None
+    return context, torch_device
+
+
+def is_collective_failure(error: BaseException) -> bool:
+    """Whether ``error`` comes from the communication backend (a peer died or timed out)."""
+    return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and "gloo" in str(error))
+
+
+def shutdown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def peer_failed(context: Context, error: BaseException) -> PeerFailed:
+    reason = str(error).strip().splitlines()[0][:200]
+    return PeerFailed(f"rank {context.rank}: the job lost a process ({reason}); the failing rank's own error "
+                      f"is in its output above")
+
+
+def barrier() -> None:
+    if dist.is_initialized():
+        dist.barrier()
+
+
+def parameters_agree(*modules: nn.Module) -> bool:
+    """Whether every rank holds bit-identical parameters in ``modules`` (gathers them all)."""
+    flat = torch.cat([p.detach().reshape(-1) for module in modules for p in module.parameters()])
+    gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
+    dist.all_gather(gathered, flat)
+    return all(torch.equal(gathered[0], other) for other in gathered[1:])
