@@ -20,6 +20,11 @@ class _Parser(argparse.ArgumentParser):
         raise GraphSSLError(f"{self.prog}: {message} (see '{self.prog} --help')")
 
 
+def _add_device_and_data(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
+    p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $GRAPHSSL_DATA, else ./data)")
+
+
 def _add_train(commands: Any) -> None:
     p = commands.add_parser(
         "train", help="pre-train BGRL (+ WERank) on a graph, then probe and rank the embeddings",
@@ -45,8 +50,7 @@ def _add_train(commands: Any) -> None:
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
     p.add_argument("--resume", metavar="RUN_DIR",
                    help="continue an interrupted run from its last checkpoint (same config, same folder)")
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
-    p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $GRAPHSSL_DATA, else ./data)")
+    _add_device_and_data(p)
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
     p.add_argument("--distributed", action="store_true",
                    help="one rank of a torchrun job (gloo on CPU, NCCL on GPU); needs --batch-size")
@@ -65,8 +69,7 @@ def _add_eval(commands: Any) -> None:
     p.add_argument("--embeddings", metavar="FILE", help="a .pt or .npy matrix to evaluate instead of a run")
     p.add_argument("--dataset", help="the dataset the --embeddings rows belong to")
     p.add_argument("--config", metavar="YAML", help="probe settings for --embeddings (default: built-in)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-root", metavar="DIR")
+    _add_device_and_data(p)
 
 
 def _add_bench(commands: Any) -> None:
@@ -86,8 +89,7 @@ def _add_bench(commands: Any) -> None:
                    help="sweep any config key over comma-separated values; repeatable (a grid)")
     p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
     p.add_argument("--out", default="runs/bench", metavar="DIR", help="bench folder (default runs/bench)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--data-root", metavar="DIR")
+    _add_device_and_data(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 

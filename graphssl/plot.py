@@ -28,6 +28,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .errors import GraphSSLError  # noqa: E402
 
 
+def _save(fig: Any, path: Path, dpi: int = 120) -> Path:
+    fig.tight_layout()
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
+
+
 def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
@@ -49,11 +56,7 @@ def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
     ax.set_ylabel("singular value of the embedding matrix")
     ax.set_title("Final embedding spectrum")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "embedding_spectrum.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "embedding_spectrum.png")
 
 
 def plot_training_spectra(run: Path, out: Path) -> Path:
@@ -68,11 +71,7 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
     _spectra_panels(axes[0], steps, panels, "step")
     fig.suptitle(_label(run), fontsize=9)
-    fig.tight_layout()
-    path = out / f"{run.name}_weight_spectra.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / f"{run.name}_weight_spectra.png")
 
 
 def plot_werank_sweep(bench: Path, out: Path) -> Path:
@@ -102,11 +101,7 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
         ax.set_xlabel("WERank coefficient α")
         ax.set_ylabel(name)
     acc_ax.legend(fontsize=7)
-    fig.tight_layout()
-    path = out / "werank_sweep.png"
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
-    return path
+    return _save(fig, out / "werank_sweep.png")
 
 
 def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
@@ -150,10 +145,7 @@ def plot_toy_training(result: dict[str, Any], path: Path) -> Path:
     _spectra_panels(axes[0], [h["epoch"] for h in history], panels, "epoch")
     c = result["config"]
     fig.suptitle(f"{c['loss']}, L={c['layers']}, k={c['k']:g}, WERank {c['werank']:g}", fontsize=9)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def _toy_grid_figure(results: dict[str, dict[str, Any]], path: Path, vary: str, fixed: dict[str, Any],
@@ -176,10 +168,7 @@ def _toy_grid_figure(results: dict[str, dict[str, Any]], path: Path, vary: str, 
         ax.set_xlabel("index")
         ax.legend(fontsize=6)
     axes[0][0].set_ylabel(ylabel)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def plot_toy_depths(results: dict[str, dict[str, Any]], path: Path) -> Path:
