@@ -49,7 +49,8 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
     p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue an interrupted run from its last checkpoint (same config, same folder)")
+                   help="continue an interrupted run from its last checkpoint (same config, same folder; "
+                        "a torchrun run resumes under torchrun, as many processes, with --distributed)")
     _add_device_and_data(p)
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
     p.add_argument("--distributed", action="store_true",
@@ -158,8 +159,7 @@ def _train_config(args: argparse.Namespace) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .data import DATASETS
-    from .train import resume_training, run_training
+    from .train import resume_training
 
     if args.resume is not None:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
@@ -170,23 +170,26 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                           ("--num-neighbors", args.num_neighbors)) if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
-        if args.distributed:
-            raise GraphSSLError("--resume runs in one process; drop --distributed (a distributed run's checkpoint "
-                                "resumes on one process with the same global schedule)")
-        result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet)
+        result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet,
+                                 distributed_job=args.distributed)
+    else:
+        result = _start_training(args)
+    if result is not None:  # other ranks of a distributed job stay quiet
         print(summary(result.metrics, result.out_dir))
-        return 0
+    return 0
+
+
+def _start_training(args: argparse.Namespace) -> Any:
+    from .data import DATASETS
+    from .train import run_training
+
     if args.dataset is None:
         raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
                             "see 'graphssl train --help'")
     if args.dataset.lower() not in DATASETS:
         raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
-    config = _train_config(args)
-    result = run_training(args.dataset.lower(), config, data_root=args.data_root, out_dir=args.out,
-                          device=args.device, progress=not args.quiet, distributed_job=args.distributed)
-    if result is not None:  # other ranks of a distributed job stay quiet
-        print(summary(result.metrics, result.out_dir))
-    return 0
+    return run_training(args.dataset.lower(), _train_config(args), data_root=args.data_root, out_dir=args.out,
+                        device=args.device, progress=not args.quiet, distributed_job=args.distributed)
 
 
 def summary(metrics: dict[str, Any], out_dir: Any) -> str:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -79,6 +80,15 @@ def peer_failed(context: Context, error: BaseException) -> PeerFailed:
 def barrier() -> None:
     if dist.is_initialized():
         dist.barrier()
+
+
+def all_gather_object(obj: Any) -> list[Any]:
+    """``obj`` from every rank, in rank order (``[obj]`` outside a job)."""
+    if not dist.is_initialized():
+        return [obj]
+    gathered: list[Any] = [None] * dist.get_world_size()
+    dist.all_gather_object(gathered, obj)
+    return gathered
 
 
 def parameters_agree(*modules: nn.Module) -> bool:

@@ -25,7 +25,7 @@ import time
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 from torch import Tensor, nn
@@ -165,17 +165,21 @@ class Pretrainer:
                 "embedding_covariance": covariance_spectrum(embeddings).tolist()}
 
     def state_dict(self) -> dict[str, Any]:
+        """The training state; under torchrun a collective call (every rank's generator states are kept,
+        one per rank, so a resumed job draws the same views as an uninterrupted one)."""
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(), "rng": rng}
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "rng": distributed.all_gather_object(rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
-        torch.set_rng_state(state["rng"]["torch"])
-        if "cuda" in state["rng"] and self.device.type == "cuda":
-            torch.cuda.set_rng_state(state["rng"]["cuda"], self.device)
+        rng = state["rng"][self.context.rank if self.context else 0]
+        torch.set_rng_state(rng["torch"])
+        if "cuda" in rng and self.device.type == "cuda":
+            torch.cuda.set_rng_state(rng["cuda"], self.device)
 
 
 def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
@@ -232,8 +236,9 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
         trainer.load_state_dict(resume)
 
     def save() -> None:
+        state = trainer.state_dict()
         if main_rank:
-            save_checkpoint(path, {**trainer.state_dict(), **(metadata or {}), "step": done, "spectra": history,
+            save_checkpoint(path, {**state, **(metadata or {}), "step": done, "spectra": history,
                                    "timings": timings, "loss": loss, "werank_term": penalty})
 
     bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step", disable=not (progress and main_rank),
@@ -294,7 +299,7 @@ def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: 
     metrics = {"dataset": dataset, "seed": seed, "steps": trainer.total_steps,
                "werank": config["werank"]["alpha"], **metrics,
                **{k: v for k, v in result.items() if k != "spectra"},
-               "device": str(device), **peak_memory_mb(device), **extra,
+               "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **extra,
                "graphssl_version": __version__, "torch_version": torch.__version__}
     write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
     write_json(out / "metrics.json", metrics)
@@ -325,16 +330,35 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         return _train_and_evaluate(out, dataset, config, graph, torch_device, progress)
     if not config["train"]["batch_size"]:
         raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
-    context, torch_device = distributed.init(device)
-    try:
-        out = Path(out_dir) if out_dir is not None else default_run_dir(dataset, config)
-        if context.is_main:  # first: it may process the raw files, which the others then read
-            graph = graph if graph is not None else load_graph(dataset, data_root)
+
+    def start(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
+        # Rank 0 names and creates the folder, then the others follow it.
+        out = Path(distributed.all_gather_object(str(out_dir if out_dir is not None
+                                                     else default_run_dir(dataset, config)))[0])
+        if context.is_main:
             prepare_run_dir(out)
             write_text(out / "config.yaml", dump_config(config))
-        distributed.barrier()
-        graph = graph if graph is not None else load_graph(dataset, data_root)
-        return _train_and_evaluate(out, dataset, config, graph, torch_device, progress, context=context)
+        job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
+        return _train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
+
+    return _as_distributed_job(device, start)
+
+
+def _load_graph_in_turn(context: distributed.Context, dataset: str, data_root: str | Path | None,
+                        graph: Graph | None) -> Graph:
+    # Rank 0 first: it may process the raw files, which the others then read.
+    if graph is None and context.is_main:
+        graph = load_graph(dataset, data_root)
+    distributed.barrier()
+    return graph if graph is not None else load_graph(dataset, data_root)
+
+
+def _as_distributed_job(device: str, work: Callable[[distributed.Context, torch.device], RunResult | None]
+                        ) -> RunResult | None:
+    """Join the torchrun job, run ``work`` on this rank, and turn a lost peer into one clear error."""
+    context, torch_device = distributed.init(device)
+    try:
+        return work(context, torch_device)
     except Exception as err:
         if distributed.is_collective_failure(err):
             raise distributed.peer_failed(context, err) from None
@@ -352,7 +376,7 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     try:
         config, dataset = state["config"], state["dataset"]
         validate(config)
-        if not isinstance(dataset, str) or not isinstance(state["model"], dict):
+        if not isinstance(dataset, str) or not isinstance(state["model"], dict) or not isinstance(state["rng"], list):
             raise TypeError
     except (KeyError, TypeError, GraphSSLError):
         raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint") from None
@@ -372,16 +396,39 @@ def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL,
 
 
 def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
-                    progress: bool = True, graph: Graph | None = None) -> RunResult:
+                    progress: bool = True, graph: Graph | None = None,
+                    distributed_job: bool = False) -> RunResult | None:
     """Continue an interrupted run from its last checkpoint, in the same folder.
 
     The result equals the uninterrupted run's (bit for bit on CPU): the
     checkpoint holds the config, models, optimizer and random-generator states.
+    A run trained under torchrun resumes under torchrun with as many processes
+    (``distributed_job=True``; rank 0 gets the result, the others ``None``).
     """
     out = Path(run_dir)
     if (out / "metrics.json").is_file():
         raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
                             f"start a new run instead")
     state, config, dataset = read_run(out, "--resume")
-    graph = graph if graph is not None else load_graph(dataset, data_root)
-    return _train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
+    processes = len(state["rng"])
+
+    def check_processes(world_size: int) -> None:
+        if world_size != processes:
+            how = ("resume it in one process (drop --distributed)" if processes == 1 else
+                   f"resume it with a job of {processes} processes: torchrun --nproc_per_node {processes} "
+                   f"-m graphssl train --resume {out} --distributed")
+            raise GraphSSLError(f"--resume {out}: the run was trained by {processes} process(es), "
+                                f"this job has {world_size}; {how}")
+
+    if not distributed_job:
+        check_processes(1)
+        graph = graph if graph is not None else load_graph(dataset, data_root)
+        return _train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
+
+    def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
+        check_processes(context.world_size)
+        job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
+        return _train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
+                                   context=context)
+
+    return _as_distributed_job(device, resume)

@@ -3,11 +3,14 @@
 import json
 import os
 import shutil
+import signal
 import socket
 import subprocess
 import sys
+import time
 
 import pytest
+import torch
 
 from graphssl.cli import main
 
@@ -22,11 +25,15 @@ def free_port():
         return s.getsockname()[1]
 
 
-def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
+def torchrun_command(*args):
     torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
+    return [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
+            "-m", "graphssl", *args]
+
+
+def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
     out = tmp_path / "ddp"
-    proc = subprocess.run([torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port",
-                           str(free_port()), "-m", "graphssl", *ARGS, "--out", str(out)],
+    proc = subprocess.run(torchrun_command(*ARGS, "--out", str(out)),
                           env={**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
@@ -36,6 +43,51 @@ def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
                                       "parameters_equal_across_ranks": True}
     assert metrics["steps"] == 6 and 0 <= metrics["test_acc"] <= 1
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.json", "spectra.json"]
+
+
+def kill_processes_naming(text):
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if text.encode() in f.read():
+                    os.kill(int(pid), signal.SIGKILL)
+        except (FileNotFoundError, ProcessLookupError, PermissionError):
+            pass
+
+
+def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_path, env, capsys):
+    env = {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}
+    steps = [*ARGS[:ARGS.index("--steps")], "--steps", "100", *ARGS[ARGS.index("--steps") + 2:], "--checkpoint-every", "5"]
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    proc = subprocess.run(torchrun_command(*steps, "--out", str(full)), env=env, capture_output=True, text=True,
+                          stdin=subprocess.DEVNULL, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+
+    job = subprocess.Popen(torchrun_command(*steps, "--out", str(killed)), env=env, stdin=subprocess.DEVNULL,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while not (killed / "checkpoint.pt").exists() and job.poll() is None and time.time() < deadline:
+        time.sleep(0.005)
+    kill_processes_naming(str(killed))  # torchrun and both ranks (torchrun starts them in sessions of their own)
+    job.wait()
+    assert not (killed / "metrics.json").exists(), "the job finished before it could be killed"
+    assert 5 <= torch.load(killed / "checkpoint.pt", weights_only=True)["step"] < 100
+
+    assert main(["train", "--resume", str(killed), "--quiet"]) == 2
+    assert f"torchrun --nproc_per_node 2 -m graphssl train --resume {killed} --distributed" in capsys.readouterr().err
+    proc = subprocess.run(torchrun_command("train", "--resume", str(killed), "--quiet", "--distributed"), env=env,
+                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    a = torch.load(full / "checkpoint.pt", weights_only=True)
+    b = torch.load(killed / "checkpoint.pt", weights_only=True)
+    assert a["step"] == b["step"] == 100 and len(b["rng"]) == 2
+    for name, tensor in a["model"].items():
+        assert torch.equal(tensor, b["model"][name]), name
+    metrics = [json.loads((run / "metrics.json").read_text()) for run in (full, killed)]
+    for m in metrics:
+        for key in ("train_seconds", "ms_per_step", "probe_seconds", "peak_rss_mb"):
+            m.pop(key)
+    assert metrics[0] == metrics[1] and metrics[1]["distributed"]["parameters_equal_across_ranks"]
 
 
 def test_a_failing_rank_ends_the_whole_job_with_a_clear_message(tmp_path, env):

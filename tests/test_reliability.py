@@ -68,6 +68,7 @@ def test_same_seed_gives_the_same_metrics_twice(tmp_path, data_root):
         assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "20",
                      "--out", str(tmp_path / name), *SMALL]) == 0
     assert comparable(tmp_path / "a") == comparable(tmp_path / "b")
+    assert json.loads((tmp_path / "a" / "metrics.json").read_text())["deterministic"] is True
     different = tmp_path / "c"
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "20", "--seed", "1",
                  "--out", str(different), *SMALL]) == 0
