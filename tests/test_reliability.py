@@ -15,20 +15,15 @@ import torch
 from graphssl.checkpoint import load_checkpoint, save_checkpoint
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
+from run_files import comparable
 
 SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--set", "train.spectra_every=20",
          "--quiet", "--werank", "0.1"]
-TIMING_KEYS = {"train_seconds", "ms_per_step", "probe_seconds", "peak_rss_mb"}
 
 
 def graphssl(*args, env):
     return subprocess.run([sys.executable, "-m", "graphssl", *args], env=env, capture_output=True, text=True,
                           stdin=subprocess.DEVNULL, timeout=300)
-
-
-def comparable(run_dir):
-    metrics = json.loads((run_dir / "metrics.json").read_text())
-    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
 
 
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
