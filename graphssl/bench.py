@@ -3,11 +3,13 @@
 ``run_bench`` trains every combination of datasets x WERank coefficients x
 swept config values x seeds.  Each finished run leaves one JSON in
 ``OUT/results/`` (written atomically, so a killed sweep never leaves half of
-one); running the same grid again skips finished runs and resumes an
-interrupted one from its checkpoint.  ``OUT/table.md`` and ``OUT/table.csv``
-give, per dataset and setting, mean ± sample standard deviation (n - 1) over
-seeds of test accuracy, rank and RankMe, the mean training time, and the
-number of seeds.
+one) holding its whole effective config; running the grid again skips the runs
+that finished with exactly the config now asked for, resumes an interrupted
+one from its checkpoint, and runs again any whose settings changed or whose
+file is unreadable.  ``OUT/table.md`` and ``OUT/table.csv`` give, per dataset
+and setting, mean ± sample standard deviation (n - 1) over seeds of test and
+validation accuracy, rank and RankMe, the mean training time, and the number
+of seeds.
 """
 
 from __future__ import annotations
@@ -19,16 +21,19 @@ import json
 import re
 import shutil
 import statistics
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
+import yaml
 from tqdm import tqdm
 
 from .checkpoint import write_json, write_text
 from .config import config_for_dataset, load_config, parse_assignment
-from .data import Graph, load_graph
+from .data import cached_graph
 from .errors import GraphSSLError
+from .parallel import check_jobs, run_parallel
 from .train import CHECKPOINT, resume_training, run_training
 
 
@@ -92,10 +97,59 @@ def _config(setting: Setting, seed: int, steps: int | None, config_path: str | P
     return load_config(path, setting.assignments() + extra)
 
 
+def _warn(message: str) -> None:
+    tqdm.write(f"graphssl: warning: {message}", file=sys.stderr)
+
+
+def read_result(path: Path) -> dict[str, Any] | None:
+    """A finished run's result JSON, or ``None`` (with a one-line warning) when it is unreadable."""
+    try:
+        result = json.loads(path.read_text())
+        if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
+            raise ValueError("not a result file")
+        return result
+    except (OSError, ValueError) as err:
+        _warn(f"{path} is unreadable ({str(err).splitlines()[0][:80]}); running that run again")
+        return None
+
+
+def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
+    try:
+        return yaml.safe_load((run_dir / "config.yaml").read_text()) == config
+    except (OSError, yaml.YAMLError):
+        return False
+
+
+def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str | None, device: str
+            ) -> dict[str, Any]:
+    """Metrics of the run in ``run_dir`` with ``config``: reused when it finished with exactly this config,
+    resumed from its checkpoint when it was interrupted, otherwise trained from scratch."""
+    out = Path(run_dir)
+    if _same_config(out, config):
+        if (out / "metrics.json").is_file():
+            try:
+                return json.loads((out / "metrics.json").read_text())
+            except (OSError, ValueError):
+                pass
+        elif (out / CHECKPOINT).is_file():
+            return resume_training(out, graph=cached_graph(dataset, data_root), device=device, progress=False).metrics
+    shutil.rmtree(out, ignore_errors=True)  # other settings, or killed before its first checkpoint
+    return run_training(dataset, config, out_dir=out, device=device, progress=False,
+                        graph=cached_graph(dataset, data_root)).metrics
+
+
 def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any] | None = None, seeds: int = 3,
-              steps: int | None = None, sweeps: Sequence[str] = (), config: str | Path | None = None,
-              data_root: str | Path | None = None, device: str = "auto", progress: bool = True) -> list[dict[str, Any]]:
-    """Train the grid (skipping finished runs), write the tables, and return their rows."""
+              first_seed: int = 0, steps: int | None = None, sweeps: Sequence[str] = (),
+              config: str | Path | None = None, data_root: str | Path | None = None, device: str = "auto",
+              jobs: int | None = 1, progress: bool = True) -> list[dict[str, Any]]:
+    """Train the grid (skipping finished runs), write the tables, and return their rows.
+
+    A finished run is reused only when its whole effective config (every key,
+    steps and seed included) equals the one now asked for; otherwise it is run
+    again.  Seeds are ``first_seed … first_seed + seeds - 1``.  ``jobs``
+    trainings run at once (:func:`graphssl.parallel.run_parallel`; ``None``:
+    :func:`graphssl.parallel.default_jobs`).
+    """
     from .data import DATASETS
 
     for dataset in datasets:
@@ -103,35 +157,41 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
             raise GraphSSLError(f"unknown dataset '{dataset}'; choose from: {', '.join(DATASETS)}")
     if seeds < 1:
         raise GraphSSLError(f"--seeds {seeds}: give the number of seeds, at least 1")
+    if first_seed < 0:
+        raise GraphSSLError(f"--first-seed {first_seed}: give a seed >= 0")
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps])
-    jobs = [(setting, seed) for setting in grid for seed in range(seeds)]
-    configs = [_config(setting, seed, steps, config) for setting, seed in jobs]  # bad values fail before any run
+    runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
+    configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
-    graphs: dict[str, Graph] = {}
-    bar = tqdm(list(zip(jobs, configs)), desc="bench", unit="run", disable=not progress, dynamic_ncols=True)
-    for (setting, seed), run_config in bar:
+    results: dict[str, dict[str, Any]] = {}
+    stale = 0
+    for (setting, seed), run_config in zip(runs, configs):
         name = setting.run_name(seed)
-        result_path = out / "results" / f"{name}.json"
-        if result_path.is_file():
-            continue
-        run_dir = out / "runs" / name
-        if (run_dir / "metrics.json").is_file():
-            metrics = json.loads((run_dir / "metrics.json").read_text())
-        else:
-            graph = graphs.get(setting.dataset) or graphs.setdefault(setting.dataset,
-                                                                      load_graph(setting.dataset, data_root))
-            if (run_dir / CHECKPOINT).is_file():
-                metrics = resume_training(run_dir, graph=graph, device=device, progress=False).metrics
+        path = out / "results" / f"{name}.json"
+        if path.is_file() and (result := read_result(path)) is not None:
+            if result.get("config") == run_config:
+                results[name] = result
             else:
-                shutil.rmtree(run_dir, ignore_errors=True)  # killed before its first checkpoint: start over
-                metrics = run_training(setting.dataset, run_config, out_dir=run_dir, device=device,
-                                       progress=False, graph=graph).metrics
-        write_json(result_path, {"dataset": setting.dataset, "werank": setting.werank,
-                                 "settings": dict(setting.values), "seed": seed, "metrics": metrics})
-        bar.set_postfix(test_acc=f"{metrics['test_acc']:.3f}", rank=metrics["rank"], refresh=False)
-    results = [json.loads((out / "results" / f"{s.run_name(seed)}.json").read_text()) for s, seed in jobs]
-    rows = summarize(grid, results)
+                stale += 1
+    if stale:
+        _warn(f"{stale} finished run(s) in {out / 'results'} were made with other settings; running them again")
+    pending = [(setting, seed, run_config) for (setting, seed), run_config in zip(runs, configs)
+               if setting.run_name(seed) not in results]
+    root = str(data_root) if data_root is not None else None
+    calls = [(str(out / "runs" / setting.run_name(seed)), setting.dataset, run_config, root, device)
+             for setting, seed, run_config in pending]
+    with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="bench", unit="run", disable=not progress,
+              dynamic_ncols=True) as bar:
+        for index, metrics in run_parallel(run_one, calls, check_jobs(jobs)):
+            setting, seed, run_config = pending[index]
+            name = setting.run_name(seed)
+            results[name] = {"dataset": setting.dataset, "werank": setting.werank, "settings": dict(setting.values),
+                             "seed": seed, "config": run_config, "metrics": metrics}
+            write_json(out / "results" / f"{name}.json", results[name])
+            bar.update(1)
+            bar.set_postfix(test_acc=f"{metrics['test_acc']:.3f}", rank=metrics["rank"], refresh=False)
+    rows = summarize(grid, [results[s.run_name(seed)] for s, seed in runs])
     write_tables(out, rows)
     return rows
 
@@ -150,14 +210,15 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
         row: dict[str, Any] = {"dataset": setting.dataset,
                                "werank": setting.werank if setting.werank is not None else metrics[0]["werank"],
                                "settings": setting.label(), "seeds": len(metrics)}
-        for key in ("test_acc", "rank", "rankme"):
+        for key in ("test_acc", "val_acc", "rank", "rankme"):
             row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([float(m[key]) for m in metrics])
         row["train_seconds_mean"] = statistics.fmean(float(m["train_seconds"]) for m in metrics)
         rows.append(row)
     return rows
 
 
-COLUMNS = ("dataset", "werank", "settings", "test_acc_mean", "test_acc_std", "rank_mean", "rank_std",
+COLUMNS = ("dataset", "werank", "settings", "test_acc_mean", "test_acc_std", "val_acc_mean", "val_acc_std",
+           "rank_mean", "rank_std",
            "rankme_mean", "rankme_std", "train_seconds_mean", "seeds")
 
 
@@ -168,11 +229,12 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]]) -> None:
     for row in rows:
         writer.writerow({k: json.dumps(row[k]) if k == "werank" else row[k] for k in COLUMNS})
     write_text(out / "table.csv", buffer.getvalue())
-    lines = ["| dataset | WERank α | settings | test acc (%) | rank | RankMe | train time (s) | seeds |",
-             "|---|---|---|---|---|---|---|---|"]
+    lines = ["| dataset | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe | train time (s) | seeds |",
+             "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:
         lines.append(f"| {r['dataset']} | {json.dumps(r['werank'])} | {r['settings']} | "
                      f"{100 * r['test_acc_mean']:.2f} ± {100 * r['test_acc_std']:.2f} | "
+                     f"{100 * r['val_acc_mean']:.2f} ± {100 * r['val_acc_std']:.2f} | "
                      f"{r['rank_mean']:.1f} ± {r['rank_std']:.1f} | {r['rankme_mean']:.1f} ± {r['rankme_std']:.1f} | "
                      f"{r['train_seconds_mean']:.1f} | {r['seeds']} |")
     write_text(out / "table.md", "\n".join(lines) + "\n\nMean ± sample standard deviation over seeds.\n")

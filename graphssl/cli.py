@@ -7,12 +7,13 @@ diverged run), never a traceback.
 from __future__ import annotations
 
 import argparse
+import json
+import shlex
 import sys
-import warnings
 from typing import Any, Sequence
 
 from .config import config_for_dataset, load_config, parse_assignment
-from .errors import GraphSSLError
+from .errors import GraphSSLError, silence_known_warnings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -78,18 +79,55 @@ def _add_bench(commands: Any) -> None:
         "bench", help="train a grid (datasets x WERank x config values x seeds) and write its tables",
         description="Run a grid of trainings and render OUT/table.md and OUT/table.csv (mean ± std over seeds of "
                     "test accuracy, rank and RankMe; training time; seeds). One JSON per finished run in "
-                    "OUT/results/; running the same command again skips finished runs and resumes a killed one.",
+                    "OUT/results/; running the same command again skips the runs that finished with exactly the "
+                    "same effective config, resumes a killed one, and re-runs any whose settings changed.",
         epilog="Example: graphssl bench --datasets cora --werank 0 0.1 --seeds 10 "
                "--set augment.drop_edge_1=0.2,0.5 --out runs/bench-cora")
     p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME")
     p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_yaml_value,
                    help="WERank coefficients to compare, e.g. 0 0.01 0.1 or [0.1,0] (default: the config's)")
-    p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (0 .. N-1)")
+    p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (default 3)")
+    p.add_argument("--first-seed", type=int, default=0, metavar="S",
+                   help="seeds are S .. S+N-1 (default 0); e.g. fresh seeds after a tune used 0 .. K-1")
     p.add_argument("--steps", type=int, help="training steps (optim.steps)")
     p.add_argument("--set", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2",
                    help="sweep any config key over comma-separated values; repeatable (a grid)")
     p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
     p.add_argument("--out", default="runs/bench", metavar="DIR", help="bench folder (default runs/bench)")
+    p.add_argument("--jobs", type=int, metavar="J",
+                   help="trainings at once, each with cores/J torch threads (default: 2 on 2+ cores, measured)")
+    _add_device_and_data(p)
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_tune(commands: Any) -> None:
+    p = commands.add_parser(
+        "tune", help="search hyper-parameters, choosing on validation accuracy only",
+        description="Random search (or grid, when the space is small) over a YAML search space. Each trial trains "
+                    "--seeds seeds and probes them on the validation nodes; the trial with the best mean validation "
+                    "accuracy wins. Test labels are never read. Writes OUT/trials.csv, OUT/trials.md and "
+                    "OUT/best.yaml (a complete config for --config); running the same command again continues.",
+        epilog="SPACE.yaml maps dotted config keys to a list of values or to a range, e.g.\n"
+               "  encoder.norm: [none, batch, layer]\n"
+               "  optim.lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
+               "Example: graphssl tune --dataset cora --space configs/spaces/cora.yaml --space configs/spaces/werank.yaml "
+               "--trials 64 --seeds 3 --out runs/tune-cora-werank",
+        formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--dataset", required=True, help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv")
+    p.add_argument("--space", required=True, action="append", metavar="SPACE.yaml",
+                   help="the search space (see below); repeat to search the union of several files")
+    p.add_argument("--trials", type=int, default=64, help="random trials (default 64; fewer when the grid is smaller)")
+    p.add_argument("--seeds", type=int, default=3, help="seeds per trial, train.seed onwards (default 3)")
+    p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
+    p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
+                   help="fix a config key for every trial; repeatable")
+    p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
+                   help="fix WERank's coefficient (or search werank.alpha in the space instead)")
+    p.add_argument("--steps", type=int, help="fix the number of training steps (optim.steps)")
+    p.add_argument("--jobs", type=int, metavar="J",
+                   help="trainings at once, each with cores/J torch threads (default: 2 on 2+ cores, measured)")
+    p.add_argument("--sampler-seed", type=int, default=0, metavar="S", help="seed of the random search (default 0)")
+    p.add_argument("--out", metavar="DIR", help="search folder (default runs/tune-<dataset>)")
     _add_device_and_data(p)
     p.add_argument("--quiet", action="store_true", help="no progress bar")
 
@@ -134,28 +172,34 @@ def build_parser() -> argparse.ArgumentParser:
     _add_train(commands)
     _add_eval(commands)
     _add_bench(commands)
+    _add_tune(commands)
     _add_plot(commands)
     _add_toy(commands)
     return parser
 
 
+# Flags that set one config key each (train and tune), in the order they are applied after --set.
+_KEY_FLAGS = (("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "train.seed"),
+              ("checkpoint_every", "train.checkpoint_every"), ("batch_size", "train.batch_size"),
+              ("num_neighbors", "train.num_neighbors"))
+
+
+def _flag_assignments(args: argparse.Namespace) -> list[str]:
+    """``--set`` assignments, then one per key flag given (``--werank 0.1`` is ``werank.alpha=0.1``)."""
+    flags = list(args.assignments)
+    for name, key in _KEY_FLAGS:
+        value = getattr(args, name, None)
+        if value is not None:
+            if isinstance(value, list):
+                value = value[0] if name == "werank" and len(value) == 1 else list(value)
+            flags.append(f"{key}={value}")
+    return flags
+
+
 def _train_config(args: argparse.Namespace) -> dict[str, Any]:
     path = args.config if args.config is not None else (config_for_dataset(args.dataset.lower())
                                                          or config_for_dataset("cora"))
-    flags = list(args.assignments)
-    if args.werank is not None:
-        flags.append(f"werank.alpha={args.werank[0] if len(args.werank) == 1 else list(args.werank)}")
-    if args.steps is not None:
-        flags.append(f"optim.steps={args.steps}")
-    if args.seed is not None:
-        flags.append(f"train.seed={args.seed}")
-    if args.checkpoint_every is not None:
-        flags.append(f"train.checkpoint_every={args.checkpoint_every}")
-    if args.batch_size is not None:
-        flags.append(f"train.batch_size={args.batch_size}")
-    if args.num_neighbors is not None:
-        flags.append(f"train.num_neighbors={list(args.num_neighbors)}")
-    return load_config(path, flags)
+    return load_config(path, _flag_assignments(args))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -229,11 +273,42 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    rows = run_bench(args.datasets, args.out, weranks=args.werank, seeds=args.seeds, steps=args.steps,
+    rows = run_bench(args.datasets, args.out, weranks=args.werank, seeds=args.seeds, first_seed=args.first_seed,
+                     steps=args.steps,
                      sweeps=args.sweeps, config=args.config, data_root=args.data_root, device=args.device,
-                     progress=not args.quiet)
+                     jobs=args.jobs, progress=not args.quiet)
     print(open(f"{args.out}/table.md").read().rstrip())
     print(f"{len(rows)} settings -> {args.out}/table.md, {args.out}/table.csv")
+    return 0
+
+
+def _cmd_tune(args: argparse.Namespace) -> int:
+    from .data import DATASETS
+    from .tune import read_space, run_tune
+
+    dataset = args.dataset.lower()
+    if dataset not in DATASETS:
+        raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
+    space = read_space(*args.space)
+    fixed = _flag_assignments(args)
+    clash = [a.partition("=")[0].strip() for a in fixed if a.partition("=")[0].strip() in space]
+    if clash:
+        raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
+                            f"drop one of the two")
+    base = load_config(args.config or config_for_dataset(dataset) or config_for_dataset("cora"), fixed)
+    out = args.out or f"runs/tune-{dataset}"
+    result = run_tune(dataset, space, base, out, trials=args.trials, seeds=args.seeds, jobs=args.jobs,
+                      sampler_seed=args.sampler_seed, data_root=args.data_root, device=args.device,
+                      progress=not args.quiet, command=args.command_line)
+    if result.best is None:
+        print(f"no trial finished without diverging -> {out}/trials.md")
+        return 0
+    row = result.best.row()
+    print(f"best trial {result.best.name}: validation accuracy {100 * row['val_acc_mean']:.2f} ± "
+          f"{100 * row['val_acc_std']:.2f} % over {row['seeds']} seeds")
+    for key, value in result.best.values.items():
+        print(f"  {key} = {json.dumps(value)}")
+    print(f"-> {out}/best.yaml (use with --config), {out}/trials.md, {out}/trials.csv")
     return 0
 
 
@@ -263,14 +338,16 @@ def _cmd_toy(args: argparse.Namespace) -> int:
     return 0
 
 
-COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "plot": _cmd_plot, "toy": _cmd_toy}
+COMMANDS = {"train": _cmd_train, "eval": _cmd_eval, "bench": _cmd_bench, "tune": _cmd_tune, "plot": _cmd_plot,
+            "toy": _cmd_toy}
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
-    warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")
+    silence_known_warnings()
     try:
+        argv = list(sys.argv[1:] if argv is None else argv)
         args = build_parser().parse_args(argv)
+        args.command_line = "graphssl " + shlex.join(argv)  # recorded by tune in what it writes
         return COMMANDS[args.command](args)
     except GraphSSLError as err:
         print(f"graphssl: error: {err}", file=sys.stderr)

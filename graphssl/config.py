@@ -20,6 +20,7 @@ import yaml
 from .errors import GraphSSLError
 
 DEFAULTS: dict[str, Any] = {
+    "data": {"normalize_features": False},
     "encoder": {
         "layers": [192, 128],
         "norm": "none",

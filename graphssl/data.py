@@ -13,6 +13,8 @@ where.
 from __future__ import annotations
 
 import builtins
+import dataclasses
+import functools
 import os
 import pickle
 import socket
@@ -118,6 +120,21 @@ def undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
     return to_undirected(remove_self_loops(edge_index)[0], num_nodes=num_nodes)
 
 
+def normalize_features(graph: Graph) -> Graph:
+    """The graph with each node's features shifted to start at 0 and divided by their sum: torch_geometric's
+    ``NormalizeFeatures``, which the official BGRL code applies to every dataset."""
+    from torch_geometric.data import Data
+    from torch_geometric.transforms import NormalizeFeatures
+
+    dense = graph.x.to_dense() if graph.x.layout == torch.sparse_csr else graph.x
+    return dataclasses.replace(graph, x=as_model_input(NormalizeFeatures()(Data(x=dense)).x))
+
+
+def graph_for_config(graph: Graph, config: dict[str, Any]) -> Graph:
+    """``graph`` as a run with ``config`` sees it (``data.normalize_features``)."""
+    return normalize_features(graph) if config["data"]["normalize_features"] else graph
+
+
 def _load_with_library(name: str, missing: list[str], how: str, folder: Path, construct: Callable[[], Any]) -> Any:
     """Run a library's dataset constructor; turn a missing-and-undownloadable dataset into one clear error."""
     if missing and offline():
@@ -216,6 +233,12 @@ def synthetic_arxiv(seed: int = 0) -> Graph:
     train, valid = ARXIV_SPLIT[0], ARXIV_SPLIT[0] + ARXIV_SPLIT[1]
     split = {"train": perm[:train], "valid": perm[train:valid], "test": perm[valid:]}
     return Graph("synthetic-arxiv", x, undirected(edge_index, n), y, split, 40)
+
+
+@functools.lru_cache(maxsize=4)
+def cached_graph(name: str, root: str | None = None) -> Graph:
+    """:func:`load_graph`, loaded once per process (for many trainings on one graph; treat it as read-only)."""
+    return load_graph(name, root)
 
 
 def load_graph(name: str, root: str | Path | None = None) -> Graph:

@@ -1,8 +1,10 @@
-"""Errors a user can act on.
+"""Errors a user can act on, and the library warnings that are not theirs to act on.
 
-The CLI turns each of these into a single line on stderr and the exit status
-named here, never a traceback; library callers catch them like any exception.
+The CLI turns each of these errors into a single line on stderr and the exit
+status named here, never a traceback; library callers catch them like any exception.
 """
+
+import warnings
 
 
 class GraphSSLError(Exception):
@@ -27,3 +29,9 @@ class PeerFailed(GraphSSLError):
     """Another rank of a distributed job failed, so this one cannot go on (exit status 1)."""
 
     exit_code = 1
+
+
+def silence_known_warnings() -> None:
+    """Hide torch's notes on its sparse CSR support, printed on every run and of no use to a user."""
+    warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
+    warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")

@@ -41,7 +41,8 @@ def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any])
     """Probe and rank ``embeddings`` of ``graph``.
 
     Returns ``(metrics, spectra)``: scalar metrics (accuracies as fractions in
-    [0, 1], by the dataset's official evaluator when it has one; chosen L2,
+    [0, 1], by the dataset's official evaluator when it has one, for the splits
+    ``graph.split`` holds: ``test_acc`` only when it has ``"test"``; chosen L2,
     rank, RankMe, mean pair cosine, timings) and the embedding singular values
     and covariance eigenvalues.
     """
@@ -53,10 +54,10 @@ def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any])
                           accuracy=graph.accuracy or plain_accuracy)
     probe_seconds = time.perf_counter() - start
     ranks = rank_report(embeddings)
+    accuracy = {f"{name}_acc": result.accuracy[split] for name, split in
+                (("train", "train"), ("val", "valid"), ("test", "test")) if split in result.accuracy}
     metrics = {
-        "train_acc": result.accuracy["train"],
-        "val_acc": result.accuracy["valid"],
-        "test_acc": result.accuracy["test"],
+        **accuracy,
         "probe_l2": result.l2,
         "probe_seconds": round(probe_seconds, 3),
         "embedding_dim": embeddings.size(1),

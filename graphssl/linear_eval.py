@@ -18,7 +18,7 @@ from torch import Tensor
 
 from .checkpoint import atomic_write, load_tensor_file, write_json
 from .config import load_config
-from .data import Graph, load_graph
+from .data import Graph, graph_for_config, load_graph
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings
 from .train import load_trained_model, resolve_device
@@ -30,7 +30,7 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
     out = Path(run_dir)
     model, config, dataset = load_trained_model(out, "graphssl eval")
     torch_device = resolve_device(device)
-    graph = load_graph(dataset, data_root)
+    graph = graph_for_config(load_graph(dataset, data_root), config)
     embeddings = embed(model.online_encoder.to(torch_device), graph, torch_device)
     if save_embeddings is not None:
         cpu = embeddings.cpu()

@@ -70,7 +70,8 @@ class ProbeResult:
 def linear_probe(embeddings: Tensor, labels: Tensor, split: dict[str, Tensor], num_classes: int,
                  l2_grid: Sequence[float] = (1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1), max_iter: int = 200,
                  accuracy: Accuracy = plain_accuracy) -> ProbeResult:
-    """Fit the probe on ``split["train"]``, choose L2 on ``split["valid"]``, report every split.
+    """Fit the probe on ``split["train"]``, choose L2 on ``split["valid"]``, report every split ``split`` holds
+    (leave ``"test"`` out and the test labels are never read).
 
     Args:
         embeddings: ``[N, d]`` node embeddings (not modified).
@@ -101,4 +102,5 @@ def linear_probe(embeddings: Tensor, labels: Tensor, split: dict[str, Tensor], n
             best = (valid_by_l2[l2], l2, params)
     assert best is not None
     _, l2, params = best
-    return ProbeResult(l2, {name: predict(params, name) for name in ("train", "valid", "test")}, valid_by_l2)
+    return ProbeResult(l2, {name: predict(params, name) for name in ("train", "valid", "test") if name in parts},
+                       valid_by_l2)

@@ -37,7 +37,7 @@ from .augment import Augmentation
 from .bgrl import BGRL
 from .checkpoint import load_checkpoint, save_checkpoint, write_json, write_text
 from .config import dump_config, validate
-from .data import Graph, load_graph, select_rows
+from .data import Graph, graph_for_config, load_graph, select_rows
 from .encoders import GCNEncoder, Predictor, gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, evaluate_embeddings, weight_spectra
@@ -208,14 +208,14 @@ def prepare_run_dir(out_dir: str | Path) -> Path:
 
 @dataclass
 class RunResult:
-    out_dir: Path
+    out_dir: Path | None
     metrics: dict[str, Any]
     model: BGRL
 
 
-def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict[str, Any] | None = None,
+def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resume: dict[str, Any] | None = None,
              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
-    """Run the remaining steps with a progress bar, checkpointing into ``out``.
+    """Run the remaining steps with a progress bar, checkpointing into ``out`` (``None``: no checkpoints).
 
     Every ``train.checkpoint_every`` steps, and at the end, ``out/checkpoint.pt``
     is replaced atomically by the full training state; every
@@ -227,7 +227,7 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
     """
     train = trainer.config["train"]
     main_rank = trainer.context is None or trainer.context.is_main  # only rank 0 writes and reports
-    path = out / CHECKPOINT
+    path = out / CHECKPOINT if out is not None else None
     done = resume["step"] if resume else 0
     history: list[dict[str, Any]] = resume["spectra"] if resume else []
     timings = dict(resume["timings"]) if resume else {"train_seconds": 0.0, "step_seconds": 0.0}
@@ -236,6 +236,8 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
         trainer.load_state_dict(resume)
 
     def save() -> None:
+        if path is None:
+            return
         state = trainer.state_dict()
         if main_rank:
             save_checkpoint(path, {**state, **(metadata or {}), "step": done, "spectra": history,
@@ -251,7 +253,7 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
                 loss, penalty = trainer.step(step)
                 timings["step_seconds"] += time.perf_counter() - step_start
                 if not (math.isfinite(loss) and math.isfinite(penalty)):
-                    last = f"the last good checkpoint is {path} (step {done})" if path.is_file() else \
+                    last = f"the last good checkpoint is {path} (step {done})" if path and path.is_file() else \
                         "no checkpoint was written before it"
                     raise DivergenceError(f"training diverged at step {step}: loss {loss}, WERank term {penalty}; "
                                           f"{last}; lower optim.lr or werank.alpha and train again")
@@ -266,7 +268,8 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
                     loop_start = time.perf_counter()
                     save()
     except KeyboardInterrupt:
-        hint = f"resume with: graphssl train --resume {out}" if path.is_file() else "no checkpoint was written yet"
+        hint = f"resume with: graphssl train --resume {out}" if path and path.is_file() else \
+            "no checkpoint was written yet"
         raise Interrupted(f"interrupted at step {done}; {hint}") from None
     timings["train_seconds"] += time.perf_counter() - loop_start
     save()
@@ -274,10 +277,18 @@ def pretrain(trainer: Pretrainer, out: Path, progress: bool = True, resume: dict
             "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}
 
 
-def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
-                        progress: bool, resume: dict[str, Any] | None = None,
-                        context: distributed.Context | None = None) -> RunResult | None:
+def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
+                       progress: bool = False, resume: dict[str, Any] | None = None,
+                       context: distributed.Context | None = None) -> RunResult | None:
+    """Pre-train on ``graph`` with ``config``, then probe and rank the embeddings.
+
+    ``out``: the run folder to checkpoint into and to write ``metrics.json`` and
+    ``spectra.json`` in; ``None`` trains without writing anything (as ``graphssl
+    tune`` does).  The probe reports the splits ``graph.split`` holds, so a graph
+    without a ``"test"`` split never has its test labels read.
+    """
     seed = config["train"]["seed"]
+    graph = graph_for_config(graph, config)
     torch.manual_seed(seed)
     model = build_model(config, graph.num_features).to(device)
     if context is not None:  # same initial weights on every rank, different views and batches
@@ -301,8 +312,9 @@ def _train_and_evaluate(out: Path, dataset: str, config: dict[str, Any], graph: 
                **{k: v for k, v in result.items() if k != "spectra"},
                "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **extra,
                "graphssl_version": __version__, "torch_version": torch.__version__}
-    write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
-    write_json(out / "metrics.json", metrics)
+    if out is not None:
+        write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
+        write_json(out / "metrics.json", metrics)
     return RunResult(out, metrics, model)
 
 
@@ -327,7 +339,7 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         graph = graph if graph is not None else load_graph(dataset, data_root)
         out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config))
         write_text(out / "config.yaml", dump_config(config))
-        return _train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+        return train_and_evaluate(out, dataset, config, graph, torch_device, progress)
     if not config["train"]["batch_size"]:
         raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
 
@@ -339,7 +351,7 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
             prepare_run_dir(out)
             write_text(out / "config.yaml", dump_config(config))
         job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
-        return _train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
+        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
 
     return _as_distributed_job(device, start)
 
@@ -423,12 +435,12 @@ def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None,
     if not distributed_job:
         check_processes(1)
         graph = graph if graph is not None else load_graph(dataset, data_root)
-        return _train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
+        return train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
 
     def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
         check_processes(context.world_size)
         job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
-        return _train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
+        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
                                    context=context)
 
     return _as_distributed_job(device, resume)

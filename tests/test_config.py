@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+import torch
 import yaml
 
 from graphssl.config import DEFAULTS, config_for_dataset, load_config
@@ -67,3 +68,14 @@ def test_bad_files(tmp_path):
     empty = tmp_path / "empty.yaml"
     empty.write_text("")
     assert load_config(empty) == load_config(None)
+
+
+def test_normalize_features_divides_each_row_by_its_sum(cora):
+    from graphssl.data import graph_for_config
+
+    assert graph_for_config(cora, load_config(None)) is cora
+    normalized = graph_for_config(cora, load_config(None, ["data.normalize_features=true"]))
+    sums = normalized.x.to_dense().sum(dim=1)
+    nonempty = cora.x.to_dense().sum(dim=1) > 0
+    assert torch.allclose(sums[nonempty], torch.ones(int(nonempty.sum())), atol=1e-5)
+    assert torch.equal(normalized.x.to_dense() > 0, cora.x.to_dense() > 0)  # same support, rows rescaled

@@ -1,0 +1,402 @@
+"""Hyper-parameter search that chooses on validation accuracy only: ``graphssl tune``.
+
+A search space is a YAML mapping from dotted config keys to either a list of
+values or a range::
+
+    encoder.norm: [none, batch, layer]
+    optim.lr: {low: 1.0e-4, high: 1.0e-2, log: true}   # log-uniform
+    augment.drop_edge_1: {low: 0.0, high: 0.6}          # uniform; ints when low and high are ints
+
+A trial is one point of the space trained with ``seeds`` seeds (``train.seed``
+= base seed, base seed + 1, ...) and probed; its score is the mean validation
+accuracy.  The probe is given the train and validation nodes only, so test
+labels are never read, let alone used to choose.  Trials are drawn at random
+with a fixed sampler seed, each key from its own generator keyed by (sampler
+seed, trial, key): two searches over spaces that share keys (say, with and
+without WERank) try the same values of those keys in the same trials.  When
+every key is a list and the full grid has at most ``trials`` points, the grid
+is searched instead.
+
+Each finished (trial, seed) leaves one JSON in ``OUT/results/`` holding its
+config, written atomically; running the same command again skips them, so a
+killed search loses at most the runs in flight.  ``OUT/trials.csv`` and
+``OUT/trials.md`` list the finished trials, ``OUT/best.yaml`` is the winner's
+complete config (usable as ``--config``), ``OUT/tune.json`` the search's own
+settings.
+"""
+
+from __future__ import annotations
+
+import copy
+import csv
+import dataclasses
+import io
+import itertools
+import json
+import math
+import random
+import statistics
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+from tqdm import tqdm
+
+from .checkpoint import write_json, write_text
+from .config import _load_yaml, dump_config, set_key, validate
+from .data import Graph, cached_graph
+from .errors import DivergenceError, GraphSSLError, Interrupted
+from .parallel import check_jobs, run_parallel
+
+# Work done for speed that does not change a trial's result: no spectra history during training.
+_TRIAL_ONLY = {"train.spectra_every": 0}
+
+
+@dataclass(frozen=True)
+class Range:
+    """Values between ``low`` and ``high``: uniform, or log-uniform when ``log``; whole numbers when both
+    bounds are; floats rounded to 4 significant digits (tables stay readable)."""
+
+    low: float
+    high: float
+    log: bool = False
+
+    def sample(self, rng: random.Random) -> float | int:
+        if self.log:
+            value = math.exp(rng.uniform(math.log(self.low), math.log(self.high)))
+        else:
+            value = rng.uniform(self.low, self.high)
+        if isinstance(self.low, int) and isinstance(self.high, int):
+            return int(round(value))
+        return float(f"{value:.4g}")
+
+
+Space = dict[str, "list[Any] | Range"]
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def parse_space(tree: Any, where: str) -> Space:
+    """Check a space read from YAML: known keys, non-empty lists or ``{low, high[, log]}`` ranges."""
+    from .config import KNOWN_KEYS, _unknown_key
+
+    if not isinstance(tree, dict) or not tree:
+        raise GraphSSLError(f"{where}: a search space must map config keys to lists or ranges, "
+                            f"e.g. 'optim.lr: {{low: 1.0e-4, high: 1.0e-2, log: true}}'")
+    flat: dict[str, Any] = {}
+
+    def walk(node: dict[str, Any], prefix: str) -> None:
+        for key, value in node.items():
+            name = f"{prefix}{key}"
+            if isinstance(value, dict) and not {"low", "high"} & set(value) and name not in KNOWN_KEYS:
+                walk(value, name + ".")
+            else:
+                flat[name] = value
+
+    walk(tree, "")
+    space: Space = {}
+    for key, value in flat.items():
+        if key not in KNOWN_KEYS:
+            raise _unknown_key(key, where)
+        if isinstance(value, list):
+            if not value:
+                raise GraphSSLError(f"{where}: '{key}' has an empty list; give at least one value")
+            space[key] = value
+        elif isinstance(value, dict):
+            extra = set(value) - {"low", "high", "log"}
+            low, high, log = value.get("low"), value.get("high"), value.get("log", False)
+            if extra or not (_is_number(low) and _is_number(high)) or low > high or not isinstance(log, bool) \
+                    or (log and low <= 0):
+                raise GraphSSLError(f"{where}: '{key}' must be a range {{low: A, high: B, log: true|false}} with "
+                                    f"numbers A <= B (A > 0 when log), got {value}")
+            space[key] = Range(low, high, log)
+        else:
+            raise GraphSSLError(f"{where}: '{key}' must be a list of values or a range {{low: A, high: B}}, "
+                                f"got {value!r}")
+    return space
+
+
+def read_space(*paths: str | Path) -> Space:
+    """The search space in the YAML file(s) at ``paths``, merged (a key in two files is an error)."""
+    space: Space = {}
+    for path in map(Path, paths):
+        try:
+            text = path.read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
+            raise GraphSSLError(f"--space {path}: cannot read it ({reason}); pass a YAML search space") from None
+        part = parse_space(_load_yaml(text, str(path)), str(path))
+        twice = [key for key in part if key in space]
+        if twice:
+            raise GraphSSLError(f"--space {path}: {', '.join(twice)} is already searched by an earlier --space file")
+        space.update(part)
+    return space
+
+
+def sample_trials(space: Space, trials: int, sampler_seed: int = 0) -> list[dict[str, Any]]:
+    """The points to try: the full grid when every key is a list and it has at most ``trials`` points,
+    otherwise ``trials`` random draws (each key from its own generator keyed by seed, trial and key)."""
+    keys = list(space)
+    lists = [space[k] for k in keys]
+    if all(isinstance(v, list) for v in lists) and math.prod(len(v) for v in lists) <= trials:  # type: ignore[arg-type]
+        return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]  # type: ignore[arg-type]
+    points = []
+    for trial in range(trials):
+        point = {}
+        for key in keys:
+            rng = random.Random(f"{sampler_seed}/{trial}/{key}")
+            values = space[key]
+            point[key] = rng.choice(values) if isinstance(values, list) else values.sample(rng)
+        points.append(point)
+    return points
+
+
+def trial_config(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
+    """``base`` with the trial's values set; validated (a value the config cannot take is an error)."""
+    config = copy.deepcopy(base)
+    for key, value in point.items():
+        set_key(config, key, value, "--space")
+    validate(config)
+    return config
+
+
+# --- one training run (in this process or a worker) -------------------------------------------------------
+
+def validation_only(graph: Graph) -> Graph:
+    """``graph`` without its test split: a probe given it cannot read a test label."""
+    return dataclasses.replace(graph, split={k: v for k, v in graph.split.items() if k != "test"})
+
+
+def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str) -> dict[str, Any]:
+    """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result."""
+    from .train import resolve_device, train_and_evaluate
+
+    executed = copy.deepcopy(config)
+    for name, value in _TRIAL_ONLY.items():
+        set_key(executed, name, value)
+    graph = validation_only(cached_graph(dataset, data_root))
+    try:
+        result = train_and_evaluate(None, dataset, executed, graph, resolve_device(device))
+    except DivergenceError as err:
+        return {"status": "diverged", "message": str(err)}
+    assert result is not None and "test_acc" not in result.metrics
+    keep = ("val_acc", "train_acc", "probe_l2", "rank", "rankme", "final_loss", "final_werank", "train_seconds")
+    return {"status": "ok", "metrics": {k: result.metrics[k] for k in keep}}
+
+
+# --- the search -------------------------------------------------------------------------------------------
+
+@dataclass
+class Trial:
+    index: int
+    values: dict[str, Any]
+    config: dict[str, Any]
+    seeds: list[int]
+    results: dict[int, dict[str, Any]] = dataclasses.field(default_factory=dict)
+
+    @property
+    def name(self) -> str:
+        return f"t{self.index:03d}"
+
+    @property
+    def finished(self) -> bool:
+        return all(seed in self.results for seed in self.seeds)
+
+    def row(self) -> dict[str, Any]:
+        runs = [self.results[seed] for seed in self.seeds]
+        ok = [r["metrics"] for r in runs if r["status"] == "ok"]
+        row: dict[str, Any] = {"trial": self.name, **{k: _cell(v) for k, v in self.values.items()}}
+        if len(ok) < len(runs):
+            row.update(status="diverged", val_acc_mean="", val_acc_std="", rankme_mean="")
+        else:
+            accuracies = [m["val_acc"] for m in ok]
+            row.update(status="ok", val_acc_mean=statistics.fmean(accuracies),
+                       val_acc_std=statistics.stdev(accuracies) if len(ok) > 1 else 0.0,
+                       rankme_mean=statistics.fmean(m["rankme"] for m in ok))
+        row.update(seeds=len(runs), train_seconds=round(sum(m["train_seconds"] for m in ok), 1))
+        return row
+
+
+def _cell(value: Any) -> Any:
+    return json.dumps(value) if isinstance(value, (list, dict, bool)) or value is None else value
+
+
+def _seed_path(out: Path, trial: Trial, seed: int) -> Path:
+    return out / "results" / f"{trial.name}__seed{seed}.json"
+
+
+def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
+    try:
+        saved = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None  # absent, or unreadable: run it (again)
+    if not isinstance(saved, dict) or saved.get("config") != config or saved.get("status") not in ("ok", "diverged"):
+        return None
+    return saved
+
+
+def best_trial(trials: Sequence[Trial]) -> Trial | None:
+    """The finished, non-diverged trial with the highest mean validation accuracy (the earliest on a tie)."""
+    scored = [t for t in trials if t.finished and t.row()["status"] == "ok"]
+    return max(scored, key=lambda t: (t.row()["val_acc_mean"], -t.index), default=None)
+
+
+@dataclass
+class TuneResult:
+    out: Path
+    trials: list[Trial]
+    best: Trial | None
+
+
+def _identity(dataset: str, space: Space, base: dict[str, Any], sampler_seed: int) -> dict[str, Any]:
+    return {"dataset": dataset, "sampler_seed": sampler_seed, "base_config": base,
+            "space": {k: v if isinstance(v, list) else dataclasses.asdict(v) for k, v in space.items()}}
+
+
+def _check_folder(out: Path, identity: dict[str, Any]) -> None:
+    settings = out / "tune.json"
+    if settings.is_file():
+        try:
+            saved = json.loads(settings.read_text())
+        except (OSError, ValueError):
+            saved = None
+        if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
+            raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
+                                f"config; choose a new --out (finished trials are never overwritten)")
+    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GraphSSLError(f"--out {out} already exists and is not a graphssl tune folder; choose a new folder")
+
+
+def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, *, trials: int = 64,
+             seeds: int = 3, jobs: int | None = None, sampler_seed: int = 0, data_root: str | Path | None = None,
+             device: str = "auto", progress: bool = True, command: str | None = None) -> TuneResult:
+    """Search ``space`` around the ``base`` config; choose on mean validation accuracy over ``seeds`` seeds.
+
+    Args:
+        dataset: a dataset name (:data:`graphssl.data.DATASETS`).
+        space: from :func:`read_space` or :func:`parse_space`.
+        base: a validated config; every trial is ``base`` with its values set.
+        out: the search folder; running again with the same settings continues it.
+        trials: number of random draws (or the grid's size when smaller; see :func:`sample_trials`).
+        seeds: seeds per trial, ``base``'s ``train.seed`` onwards.
+        jobs: trainings run at once, each in its own process with ``cores // jobs`` torch threads
+            (default :func:`graphssl.parallel.default_jobs`).
+        sampler_seed: seed of the random search.
+        command: the command line, recorded in ``best.yaml`` and ``trials.md``.
+
+    Returns:
+        The trials (in order, with their per-seed results) and the best one.
+
+    Example:
+        >>> space = parse_space({"optim.lr": {"low": 1e-4, "high": 1e-2, "log": True}}, "space")
+        >>> result = run_tune("cora", space, load_config(None), "runs/tune", trials=8, seeds=2)  # doctest: +SKIP
+        >>> result.best.values  # doctest: +SKIP
+    """
+    from .data import DATASETS
+
+    if dataset not in DATASETS:
+        raise GraphSSLError(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
+    for flag, value in (("--trials", trials), ("--seeds", seeds)):
+        if value < 1:
+            raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
+    jobs = check_jobs(jobs)
+    first_seed = base["train"]["seed"]
+    points = sample_trials(space, trials, sampler_seed)
+    all_trials = [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))
+                  for i, point in enumerate(points)]
+    out = Path(out)
+    identity = _identity(dataset, space, base, sampler_seed)
+    _check_folder(out, identity)
+    try:
+        (out / "results").mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+    write_json(out / "tune.json", {**identity, "trials": trials, "seeds": seeds, "command": command})
+    pending = []
+    for trial in all_trials:
+        for seed in trial.seeds:
+            config = copy.deepcopy(trial.config)
+            config["train"]["seed"] = seed
+            saved = _read_seed(_seed_path(out, trial, seed), config)
+            if saved is not None:
+                trial.results[seed] = saved
+            else:
+                pending.append((trial, seed, config))
+
+    def render() -> Trial | None:
+        best = best_trial(all_trials)
+        write_tables(out, all_trials, space, best, command)
+        return best
+
+    best = render()
+    bar = tqdm(total=len(all_trials), initial=sum(t.finished for t in all_trials), desc="tune", unit="trial",
+               disable=not progress, dynamic_ncols=True)
+    _show_best(bar, best)
+    root = str(data_root) if data_root is not None else None
+    calls = [(dataset, config, root, device) for _, _, config in pending]
+    try:
+        with bar:
+            for index, result in run_parallel(run_seed, calls, jobs):
+                trial, seed, config = pending[index]
+                write_json(_seed_path(out, trial, seed), {"trial": trial.name, "seed": seed, "values": trial.values,
+                                                          "config": config, **result})
+                trial.results[seed] = result
+                if trial.finished:
+                    best = render()
+                    bar.update(1)
+                    _show_best(bar, best)
+    except KeyboardInterrupt:
+        done = sum(t.finished for t in all_trials)
+        raise Interrupted(f"interrupted with {done} of {len(all_trials)} trials finished; run the same command "
+                          f"again to continue (finished runs are kept)") from None
+    return TuneResult(out, all_trials, best)
+
+
+def _show_best(bar: tqdm, best: Trial | None) -> None:
+    if best is not None:
+        bar.set_postfix(best_val=f"{100 * best.row()['val_acc_mean']:.2f}%", trial=best.name)
+
+
+# --- tables -----------------------------------------------------------------------------------------------
+
+def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial | None, command: str | None) -> None:
+    """``trials.csv`` (finished trials, in order), ``trials.md`` (best first) and ``best.yaml``."""
+    finished = [t for t in trials if t.finished]
+    columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status"]
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for trial in finished:
+        writer.writerow(trial.row())
+    write_text(out / "trials.csv", buffer.getvalue())
+
+    ranked = sorted(finished, key=lambda t: (t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0), t.index))
+    lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished", ""]
+    if command:
+        lines += [f"Command: `{command}`", ""]
+    lines += ["Chosen on mean validation accuracy over seeds; test accuracy is neither computed nor shown.", ""]
+    if best is not None:
+        lines += [f"Best: **{best.name}**, validation {_percent(best.row())}; its config is `best.yaml`.", ""]
+    lines += ["| trial | " + " | ".join(space) + " | val acc (%) | RankMe | train s | seeds |",
+              "|---" * (len(space) + 5) + "|"]
+    for trial in ranked:
+        row = trial.row()
+        values = " | ".join(str(row[k]) for k in space)
+        score = _percent(row) if row["status"] == "ok" else "diverged"
+        rankme = f"{row['rankme_mean']:.1f}" if row["status"] == "ok" else ""
+        lines.append(f"| {trial.name} | {values} | {score} | {rankme} | {row['train_seconds']} | {row['seeds']} |")
+    write_text(out / "trials.md", "\n".join(lines) + "\n")
+
+    if best is not None:
+        row = best.row()
+        header = ["# Chosen by graphssl tune on validation accuracy only (test labels never read):"]
+        header += [f"#   {command}"] if command else []
+        header += [f"# trial {best.name} of {len(trials)}: validation {_percent(row)} over seeds "
+                   f"{best.seeds[0]}-{best.seeds[-1]}"]
+        write_text(out / "best.yaml", "\n".join(header) + "\n" + dump_config(best.config))
+
+
+def _percent(row: dict[str, Any]) -> str:
+    return f"{100 * row['val_acc_mean']:.2f} ± {100 * row['val_acc_std']:.2f} %"

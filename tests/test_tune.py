@@ -1,0 +1,180 @@
+"""`graphssl tune` (choosing on validation only) and bench's reuse rule, as a user runs them."""
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+import yaml
+
+from graphssl import evaluate
+from graphssl.cli import main
+from graphssl.config import load_config
+from graphssl.errors import GraphSSLError
+from graphssl.tune import Range, parse_space, run_tune, sample_trials
+
+TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
+SPACE = """\
+optim.lr: {low: 1.0e-4, high: 1.0e-1, log: true}
+augment:
+  drop_edge_1: [0.0, 0.5]
+"""
+
+
+def read_csv(path):
+    with open(path) as handle:
+        return list(csv.DictReader(handle))
+
+
+def test_space_lists_ranges_and_nesting():
+    space = parse_space({"optim": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}},
+                         "encoder.layers": [[16], [32, 16]], "optim.steps": {"low": 10, "high": 20}}, "s")
+    assert space == {"optim.lr": Range(1e-4, 1e-2, True), "encoder.layers": [[16], [32, 16]],
+                     "optim.steps": Range(10, 20)}
+    points = sample_trials(space, 50, sampler_seed=3)
+    assert all(1e-4 <= p["optim.lr"] <= 1e-2 and isinstance(p["optim.steps"], int) for p in points)
+    assert points == sample_trials(space, 50, sampler_seed=3) != sample_trials(space, 50, sampler_seed=4)
+
+
+@pytest.mark.parametrize("tree, message", [
+    ({"optim.lrr": [1]}, "unknown config key 'optim.lrr'"),
+    ({"optim.lr": []}, "empty list"),
+    ({"optim.lr": {"low": 1, "high": 0}}, "must be a range"),
+    ({"optim.lr": {"low": 0, "high": 1, "log": True}}, "A > 0 when log"),
+    ({"optim.lr": 0.1}, "must be a list of values or a range"),
+    ([1, 2], "must map config keys"),
+])
+def test_bad_spaces_name_the_key(tree, message):
+    with pytest.raises(GraphSSLError) as err:
+        parse_space(tree, "space.yaml")
+    assert message in str(err.value) and "\n" not in str(err.value)
+
+
+def test_shared_keys_get_the_same_values_with_or_without_more_keys():
+    shared = {"optim.lr": Range(1e-4, 1e-2, True), "augment.drop_edge_1": [0.1, 0.2, 0.3]}
+    wider = {**shared, "werank.alpha": Range(1e-4, 1.0, True)}
+    narrow, wide = sample_trials(shared, 20), sample_trials(wider, 20)
+    assert [{k: p[k] for k in shared} for p in wide] == narrow
+
+
+def test_a_small_list_space_is_searched_as_a_grid():
+    points = sample_trials({"encoder.norm": ["none", "batch"], "werank.squared": [False, True]}, 10)
+    assert len(points) == 4 and len({json.dumps(p, sort_keys=True) for p in points}) == 4
+
+
+def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, data_root, monkeypatch):
+    seen_splits = []
+    probe = evaluate.linear_probe
+
+    def spy(embeddings, labels, split, *args, **kwargs):
+        seen_splits.append(sorted(split))
+        return probe(embeddings, labels, split, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "linear_probe", spy)
+    base = load_config(None, ["encoder.layers=[16,8]", "predictor.hidden=16", "optim.steps=4"])
+    space = parse_space(yaml.safe_load(SPACE), "space")
+    result = run_tune("cora", space, base, tmp_path / "t", trials=3, seeds=2, jobs=1, data_root=data_root,
+                      progress=False, command="graphssl tune ...")
+    assert seen_splits and all(s == ["train", "valid"] for s in seen_splits)
+
+    rows = read_csv(tmp_path / "t" / "trials.csv")
+    assert [r["trial"] for r in rows] == ["t000", "t001", "t002"]
+    assert list(rows[0]) == ["trial", "optim.lr", "augment.drop_edge_1", "val_acc_mean", "val_acc_std",
+                             "rankme_mean", "seeds", "train_seconds", "status"]
+    best = max(rows, key=lambda r: float(r["val_acc_mean"]))
+    assert result.best.name == best["trial"]
+    saved = [json.loads(p.read_text()) for p in (tmp_path / "t" / "results").glob(f"{best['trial']}__seed*.json")]
+    assert float(best["val_acc_mean"]) == pytest.approx(sum(s["metrics"]["val_acc"] for s in saved) / 2)
+    assert not any("test" in key for s in saved for key in s["metrics"])
+    assert "test" not in (tmp_path / "t" / "trials.md").read_text().replace("test accuracy is neither", "")
+
+    chosen = load_config(tmp_path / "t" / "best.yaml")  # a complete config, usable as --config
+    assert chosen["optim"]["lr"] == float(best["optim.lr"])
+    assert chosen["augment"]["drop_edge_1"] == float(best["augment.drop_edge_1"])
+    assert chosen["encoder"]["layers"] == [16, 8] and chosen["train"]["seed"] == 0
+
+
+def run_cli(args, env):
+    return subprocess.Popen([sys.executable, "-m", "graphssl", *args], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
+
+
+def test_killed_tune_continues_where_it_stopped(tmp_path, env):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    out = tmp_path / "t"
+    args = ["tune", "--dataset", "cora", "--space", str(tmp_path / "space.yaml"), "--trials", "3", "--seeds", "2",
+            "--jobs", "2", "--out", str(out), *TINY]
+    proc = run_cli(args, env)
+    deadline = time.time() + 240
+    while time.time() < deadline and len(list((out / "results").glob("*.json"))) < 2 and proc.poll() is None:
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGKILL)  # the command and its workers, mid-search
+    proc.wait()
+    finished = {p: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
+    assert finished, "nothing finished before the kill"
+    for path in finished:
+        json.loads(path.read_text())  # every result file present is whole
+
+    proc = run_cli(args, env)
+    stdout, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 0, stderr
+    assert "best trial t00" in stdout
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished  # finished runs were not redone
+    assert len(list((out / "results").glob("*.json"))) == 6 and len(read_csv(out / "trials.csv")) == 3
+
+
+def test_tune_refuses_another_search_in_the_same_folder_and_bad_flags(tmp_path, data_root, capsys):
+    (tmp_path / "space.yaml").write_text(SPACE)
+    common = ["tune", "--dataset", "cora", "--data-root", str(data_root), "--trials", "1", "--seeds", "1",
+              "--jobs", "1", "--out", str(tmp_path / "t"), *TINY]
+    assert main([*common, "--space", str(tmp_path / "space.yaml")]) == 0
+    (tmp_path / "other.yaml").write_text("optim.lr: [0.001]\n")
+    capsys.readouterr()
+    assert main([*common, "--space", str(tmp_path / "other.yaml")]) == 2
+    assert "holds a search with another" in capsys.readouterr().err
+    assert main([*common, "--space", str(tmp_path / "space.yaml"), "--set", "optim.lr=0.01"]) == 2
+    assert "optim.lr is both searched" in capsys.readouterr().err
+    assert main([*common, "--space", str(tmp_path / "missing.yaml")]) == 2
+    assert "cannot read it" in capsys.readouterr().err
+    assert main([*common, "--space", str(tmp_path / "space.yaml"), "--jobs", "0"]) == 2
+    err = capsys.readouterr().err
+    assert "--jobs 0" in err and err.count("\n") == 1
+
+
+def test_bench_reruns_a_result_whose_settings_changed_or_that_is_corrupt(tmp_path, data_root, capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "--datasets", "cora", "--werank", "0", "--seeds", "1", "--jobs", "1", "--out", str(out),
+            "--data-root", str(data_root), "--quiet", "--set", "encoder.layers=[16,8]"]
+    assert main([*args, "--steps", "2"]) == 0
+    (result,) = (out / "results").glob("*.json")
+    assert json.loads(result.read_text())["metrics"]["steps"] == 2
+    capsys.readouterr()
+
+    assert main([*args, "--steps", "3"]) == 0  # the same command with another step count: trained again
+    saved = json.loads(result.read_text())
+    assert saved["metrics"]["steps"] == 3 and saved["config"]["optim"]["steps"] == 3
+    assert "made with other settings" in capsys.readouterr().err
+
+    result.write_text('{"dataset": "cora", "metr')  # truncated
+    stamp = result.stat().st_mtime_ns
+    assert main([*args, "--steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "is unreadable" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert json.loads(result.read_text())["metrics"]["steps"] == 3 and result.stat().st_mtime_ns != stamp
+
+    stamp = result.stat().st_mtime_ns
+    assert main([*args, "--steps", "3"]) == 0  # unchanged settings: reused, not rerun
+    assert result.stat().st_mtime_ns == stamp
+
+
+def test_bench_fresh_seeds_start_where_asked(tmp_path, data_root):
+    out = tmp_path / "bench"
+    assert main(["bench", "--datasets", "cora", "--werank", "0", "--seeds", "2", "--first-seed", "100", "--jobs",
+                 "1", "--steps", "2", "--out", str(out), "--data-root", str(data_root), "--quiet",
+                 "--set", "encoder.layers=[16,8]"]) == 0
+    seeds = sorted(json.loads(p.read_text())["metrics"]["seed"] for p in (out / "results").glob("*.json"))
+    assert seeds == [100, 101]
