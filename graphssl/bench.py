@@ -196,7 +196,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
     return rows
 
 
-def _mean_std(values: list[float]) -> tuple[float, float]:
+def mean_std(values: Sequence[float]) -> tuple[float, float]:
+    """Mean and sample standard deviation (n - 1; 0 for one value): what every table here reports."""
     return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
 
 
@@ -211,7 +212,7 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
                                "werank": setting.werank if setting.werank is not None else metrics[0]["werank"],
                                "settings": setting.label(), "seeds": len(metrics)}
         for key in ("test_acc", "val_acc", "rank", "rankme"):
-            row[f"{key}_mean"], row[f"{key}_std"] = _mean_std([float(m[key]) for m in metrics])
+            row[f"{key}_mean"], row[f"{key}_std"] = mean_std([float(m[key]) for m in metrics])
         row["train_seconds_mean"] = statistics.fmean(float(m["train_seconds"]) for m in metrics)
         rows.append(row)
     return rows

@@ -158,6 +158,8 @@ def _add_toy(commands: Any) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: infonce 0.1, vicreg 0.01, ema 0.01)")
     p.add_argument("--seed", type=int, default=0)
     p.add_argument("--sweep", action="store_true", help="run the whole grid (3 losses x WERank on/off x depths and k)")
+    p.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES), metavar="LOSS",
+                   help=f"with --sweep: the losses to sweep (default all: {', '.join(LOSSES)})")
     p.add_argument("--out", default="runs/toy", metavar="DIR")
     p.add_argument("--quiet", action="store_true")
 
@@ -327,7 +329,7 @@ def _cmd_toy(args: argparse.Namespace) -> int:
 
     torch.set_num_threads(1)  # 16 x 16 matrices: threads only add overhead
     if args.sweep:
-        print(f"sweep written: {run_sweep(args.out, args.epochs, args.seed, progress=not args.quiet)}")
+        print(f"sweep written: {run_sweep(args.out, args.epochs, args.seed, progress=not args.quiet, losses=args.losses)}")
         return 0
     config = ToyConfig(args.loss, args.layers, args.werank, args.k, args.epochs, args.lr, args.seed)
     result = run_toy(config, args.out)

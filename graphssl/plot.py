@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import json
-import math
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -25,6 +24,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .bench import mean_std  # noqa: E402
 from .errors import GraphSSLError  # noqa: E402
 
 
@@ -74,33 +74,53 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
     return _save(fig, out / f"{run.name}_weight_spectra.png")
 
 
+def _weight_extremes(run: Path) -> tuple[float, float] | None:
+    """Smallest and largest singular value over all encoder weights at the end of a bench run, if recorded."""
+    path = run / "spectra.json"
+    if not path.is_file():
+        return None
+    values = [v for layer in _read_json(path)["final"]["weights"].values() for v in layer]
+    return min(values), max(values)
+
+
 def plot_werank_sweep(bench: Path, out: Path) -> Path:
-    results = [_read_json(p) for p in sorted((bench / "results").glob("*.json"))]
-    if not results:
+    """Test accuracy, RankMe and (from the run folders) the encoder weights' extreme singular values against α."""
+    paths = sorted((bench / "results").glob("*.json"))
+    if not paths:
         raise GraphSSLError(f"{bench}: no finished runs in results/; run 'graphssl bench' first")
     groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for r in results:
+    for path in paths:
+        r = _read_json(path)
         alpha = r["metrics"]["werank"]
         if isinstance(alpha, list):
             continue  # per-layer coefficients have no single x position
         setting = " ".join(f"{k}={v}" for k, v in r["settings"].items())
-        groups[(r["dataset"], setting)][float(alpha)].append(r["metrics"])
-    fig, (acc_ax, rank_ax) = plt.subplots(1, 2, figsize=(9, 3.6))
+        extremes = _weight_extremes(bench / "runs" / path.stem)
+        row = {**r["metrics"], **({"weight_sv_min": extremes[0], "weight_sv_max": extremes[1]} if extremes else {})}
+        groups[(r["dataset"], setting)][float(alpha)].append(row)
+    with_weights = any("weight_sv_min" in m for g in groups.values() for ms in g.values() for m in ms)
+    fig, axes = plt.subplots(1, 3 if with_weights else 2, figsize=(13.5 if with_weights else 9, 3.6))
+    panels = [(axes[0], "test_acc", 100, "test accuracy (%)"), (axes[1], "rankme", 1, "RankMe")]
+    if with_weights:
+        panels += [(axes[2], "weight_sv_min", 1, "encoder weight singular values"),
+                   (axes[2], "weight_sv_max", 1, "encoder weight singular values")]
     for (dataset, setting), by_alpha in sorted(groups.items()):
-        alphas = sorted(by_alpha)
-        for ax, key, scale in ((acc_ax, "test_acc", 100), (rank_ax, "rankme", 1)):
-            means, stds = [], []
-            for a in alphas:
-                values = [scale * float(m[key]) for m in by_alpha[a]]
-                mean = sum(values) / len(values)
-                means.append(mean)
-                stds.append(math.sqrt(sum((v - mean) ** 2 for v in values) / max(len(values) - 1, 1)))
-            ax.errorbar(alphas, means, yerr=stds, marker="o", capsize=3, label=f"{dataset} {setting}".strip())
-    for ax, name in ((acc_ax, "test accuracy (%)"), (rank_ax, "RankMe")):
+        label = f"{dataset} {setting}".strip()
+        for ax, key, scale, _ in panels:
+            alphas = [a for a in sorted(by_alpha) if all(key in m for m in by_alpha[a])]
+            stats = [mean_std([scale * float(m[key]) for m in by_alpha[a]]) for a in alphas]
+            suffix = {"weight_sv_min": " (smallest)", "weight_sv_max": " (largest)"}.get(key, "")
+            ax.errorbar(alphas, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3,
+                        label=label + suffix)
+    for ax, _, _, name in panels:
         ax.set_xscale("symlog", linthresh=min([a for g in groups.values() for a in g if a > 0] or [0.01]))
         ax.set_xlabel("WERank coefficient α")
         ax.set_ylabel(name)
-    acc_ax.legend(fontsize=7)
+    if with_weights:
+        axes[2].set_yscale("log")
+        axes[2].axhline(1.0, color="grey", lw=0.6, ls="--")
+        axes[2].legend(fontsize=7)
+    axes[0].legend(fontsize=7)
     return _save(fig, out / "werank_sweep.png")
 
 

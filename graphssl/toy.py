@@ -30,7 +30,7 @@ import copy
 import math
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -213,10 +213,10 @@ SWEEP_DEPTHS = (1, 2, 3, 4)
 SWEEP_KS = (0.01, 0.1, 0.5, 1.0, 2.0)
 
 
-def sweep_configs(epochs: int, seed: int = 0) -> list[ToyConfig]:
+def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = LOSSES) -> list[ToyConfig]:
     """The grid of the paper's figures: depths at k = 0.1 (Fig. 1, 2, 4, 5) and k at L = 1 (Fig. 3)."""
     configs = []
-    for loss in LOSSES:
+    for loss in losses:
         for werank in (0.0, 0.1):
             for depth in SWEEP_DEPTHS:
                 configs.append(ToyConfig(loss, depth, werank, 0.1, epochs, seed=seed))
@@ -226,15 +226,16 @@ def sweep_configs(epochs: int, seed: int = 0) -> list[ToyConfig]:
     return configs
 
 
-def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True) -> Path:
-    """Run the whole grid into ``out``; writes the figures, ``table.md`` and a README section ``README.md``."""
+def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True,
+              losses: Sequence[str] = LOSSES) -> Path:
+    """Run the grid for ``losses`` into ``out``; writes the figures, ``table.md`` and a README section ``README.md``."""
     from tqdm import tqdm
 
     from .plot import plot_toy_depths, plot_toy_strengths
 
     out = Path(out)
     results = {}
-    for config in tqdm(sweep_configs(epochs, seed), desc="toy sweep", unit="run", disable=not progress):
+    for config in tqdm(sweep_configs(epochs, seed, losses), desc="toy sweep", unit="run", disable=not progress):
         results[config.name] = run_toy(config, out / config.name)
     figures = [plot_toy_depths(results, out / "fig2_embedding_vs_depth.png"),
                plot_toy_strengths(results, out / "fig3_weights_vs_k.png")]
@@ -248,7 +249,8 @@ def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool
     write_text(out / "table.md", table)
     write_json(out / "summary.json", {name: {**r["config"], **summary(r["final"])} for name, r in results.items()})
     section = [f"## Synthetic collapse experiments ({epochs} epochs, seed {seed})", "",
-               f"Command: `graphssl toy --sweep --epochs {epochs} --out {out}`", ""]
+               f"Command: `graphssl toy --sweep --epochs {epochs}"
+               f"{'' if tuple(losses) == LOSSES else ' --losses ' + ' '.join(losses)} --out {out}`", ""]
     section += [f"![{f.stem}]({f.name})" for f in figures]
     section += [f"![{name}]({name}/spectra.png)" for name in results if "-L2-k0.1-" in name]
     section += ["", table]

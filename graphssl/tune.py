@@ -35,13 +35,13 @@ import itertools
 import json
 import math
 import random
-import statistics
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from tqdm import tqdm
 
+from .bench import mean_std
 from .checkpoint import write_json, write_text
 from .config import _load_yaml, dump_config, set_key, validate
 from .data import Graph, cached_graph
@@ -211,10 +211,9 @@ class Trial:
         if len(ok) < len(runs):
             row.update(status="diverged", val_acc_mean="", val_acc_std="", rankme_mean="")
         else:
-            accuracies = [m["val_acc"] for m in ok]
-            row.update(status="ok", val_acc_mean=statistics.fmean(accuracies),
-                       val_acc_std=statistics.stdev(accuracies) if len(ok) > 1 else 0.0,
-                       rankme_mean=statistics.fmean(m["rankme"] for m in ok))
+            mean, std = mean_std([m["val_acc"] for m in ok])
+            row.update(status="ok", val_acc_mean=mean, val_acc_std=std,
+                       rankme_mean=mean_std([m["rankme"] for m in ok])[0])
         row.update(seeds=len(runs), train_seconds=round(sum(m["train_seconds"] for m in ok), 1))
         return row
 

@@ -69,12 +69,11 @@ def test_toy_command_writes_spectra_and_png(tmp_path, capsys):
 
 
 def test_sweep_writes_its_table(tmp_path, monkeypatch):
-    monkeypatch.setattr(toy, "LOSSES", ("vicreg", "ema"))
     monkeypatch.setattr(toy, "SWEEP_DEPTHS", (1, 2))
     monkeypatch.setattr(toy, "SWEEP_KS", (0.1, 1.0))
-    readme = toy.run_sweep(tmp_path, epochs=20, progress=False)
+    readme = toy.run_sweep(tmp_path, epochs=20, progress=False, losses=("vicreg", "ema"))
     table = (tmp_path / "table.md").read_text()
     assert table.count("\n| vicreg |") + table.count("\n| ema |") == 2 * 2 * 3  # losses x WERank x runs
-    assert "fig2_embedding_vs_depth.png" in readme.read_text()
+    assert "fig2_embedding_vs_depth.png" in readme.read_text() and "--losses vicreg ema" in readme.read_text()
     for png in ("fig2_embedding_vs_depth.png", "fig3_weights_vs_k.png"):
         assert (tmp_path / png).stat().st_size > 1000
