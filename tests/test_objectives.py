@@ -1,0 +1,240 @@
+"""GRACE, VICReg and CCA-SSG: each loss against a loop-by-loop transcription of its published formula.
+
+The transcriptions are deliberately naive (Python loops over nodes and
+dimensions on tiny float64 tensors) so they read like the papers and the
+official code; value and gradient must match the library to ~1e-12.
+"""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import Tensor, nn
+from torch.utils._python_dispatch import TorchDispatchMode
+from torch.utils._pytree import tree_flatten
+
+from graphssl import toy
+from graphssl.grace import (GRACELoss, ProjectionHead, grace_loss, grace_loss_chunked, grace_loss_dense,
+                            infonce_per_node, off_diagonal_logsumexp, row_blocks, self_similarity_rows)
+from graphssl.regularizers import weight_matrices
+
+TIGHT = dict(rtol=1e-12, atol=1e-12)
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    """Tiny tensors gain nothing from threads, and on a busy machine every parallel op waits for a core."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def views(n: int = 6, d: int = 4, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """Two correlated float64 views that require grad."""
+    g = torch.Generator().manual_seed(seed)
+    base = torch.randn(n, d, generator=g, dtype=torch.float64)
+    u = base + 0.5 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    v = base + 0.5 * torch.randn(n, d, generator=g, dtype=torch.float64)
+    return u.requires_grad_(), v.requires_grad_()
+
+
+def assert_same_value_and_gradient(loss_fn, reference_fn, *inputs: Tensor, **tolerance: float) -> None:
+    """Same value, and same gradient of a random linear functional of it (the value itself if scalar)."""
+    tolerance = tolerance or TIGHT
+    value, reference = loss_fn(*inputs), reference_fn(*inputs)
+    torch.testing.assert_close(value, reference, **tolerance)
+    # A plain sum would hide errors: e.g. a standardized column always sums to 0.
+    weights = torch.rand(value.shape, generator=torch.Generator().manual_seed(0), dtype=value.dtype)
+    grads = torch.autograd.grad((value * weights).sum(), inputs)
+    reference_grads = torch.autograd.grad((reference * weights).sum(), inputs)
+    for grad, reference_grad in zip(grads, reference_grads):
+        torch.testing.assert_close(grad, reference_grad, **tolerance)
+
+
+# --- GRACE (Zhu et al., 2020), transcribed from the paper's equations (1) and (2) -------------
+
+def paper_theta(a: Tensor, b: Tensor) -> Tensor:
+    return (a @ b) / (a.norm() * b.norm())
+
+
+def paper_ell(u: Tensor, v: Tensor, i: int, tau: float, intra_view: bool = True) -> Tensor:
+    """ℓ(u_i, v_i) = -log e^{θ(u_i,v_i)/τ}
+    / (e^{θ(u_i,v_i)/τ} + Σ_{k≠i} e^{θ(u_i,v_k)/τ} + Σ_{k≠i} e^{θ(u_i,u_k)/τ})."""
+    n = u.size(0)
+    positive = torch.exp(paper_theta(u[i], v[i]) / tau)
+    denominator = positive
+    for k in range(n):
+        if k != i:
+            denominator = denominator + torch.exp(paper_theta(u[i], v[k]) / tau)
+            if intra_view:
+                denominator = denominator + torch.exp(paper_theta(u[i], u[k]) / tau)
+    return -torch.log(positive / denominator)
+
+
+def paper_grace(u: Tensor, v: Tensor, tau: float = 0.5, intra_view: bool = True) -> Tensor:
+    """J = 1/(2N) Σ_i (ℓ(u_i, v_i) + ℓ(v_i, u_i))."""
+    n = u.size(0)
+    return sum(paper_ell(u, v, i, tau, intra_view) + paper_ell(v, u, i, tau, intra_view) for i in range(n)) / (2 * n)
+
+
+def test_projection_head_is_linear_elu_linear_back_to_the_embedding_size():
+    head = ProjectionHead(8, 5)
+    assert [type(m) for m in head] == [nn.Linear, nn.ELU, nn.Linear]
+    assert (head[0].in_features, head[0].out_features, head[2].out_features) == (8, 5, 8)
+    assert head(torch.randn(3, 8)).shape == (3, 8)
+    assert list(weight_matrices(head)) == ["0.weight", "2.weight"]
+
+
+@pytest.mark.parametrize("intra_view", [True, False])
+def test_infonce_per_node_matches_the_paper(intra_view):
+    u, v = views()
+    for tau in (0.3, 1.0):
+        value = infonce_per_node(u, v, tau, intra_view)
+        reference = torch.stack([paper_ell(u, v, i, tau, intra_view) for i in range(u.size(0))])
+        torch.testing.assert_close(value, reference, **TIGHT)
+        for grad, reference_grad in zip(torch.autograd.grad(value.sum(), (u, v)),
+                                        torch.autograd.grad(reference.sum(), (u, v))):
+            torch.testing.assert_close(grad, reference_grad, **TIGHT)
+
+
+@pytest.mark.parametrize("intra_view", [True, False])
+def test_dense_loss_matches_the_paper(intra_view):
+    assert_same_value_and_gradient(lambda u, v: grace_loss_dense(u, v, 0.4, intra_view),
+                                   lambda u, v: paper_grace(u, v, 0.4, intra_view), *views())
+
+
+def test_off_diagonal_logsumexp_skips_each_node_itself():
+    s = torch.randn(4, 4, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    rows = torch.stack([torch.log(sum(torch.exp(s[i, k]) for k in range(4) if k != i)) for i in range(4)])
+    columns = torch.stack([torch.log(sum(torch.exp(s[k, i]) for k in range(4) if k != i)) for i in range(4)])
+    torch.testing.assert_close(off_diagonal_logsumexp(s), rows, **TIGHT)
+    torch.testing.assert_close(off_diagonal_logsumexp(s, dim=0), columns, **TIGHT)
+
+
+def test_row_blocks_cover_the_rows_once():
+    for n, size in ((7, 3), (6, 3), (5, 1), (3, 10), (0, 4)):
+        blocks = row_blocks(n, size)
+        assert [i for start, stop in blocks for i in range(start, stop)] == list(range(n))
+        assert all(0 < stop - start <= size for start, stop in blocks)
+    with pytest.raises(ValueError, match="chunk_size"):
+        row_blocks(5, 0)
+
+
+def test_self_similarity_rows_are_a_block_of_the_gram_matrix_without_self_pairs():
+    x = torch.randn(5, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    block = self_similarity_rows(x, 2, 4, 0.5)
+    expected = x @ x.t() / 0.5
+    for r, i in enumerate(range(2, 4)):
+        for k in range(5):
+            assert block[r, k] == (float("-inf") if k == i else pytest.approx(float(expected[i, k]), rel=1e-12))
+
+
+@pytest.mark.parametrize("intra_view", [True, False])
+@pytest.mark.parametrize("chunk_size", [1, 2, 3, 4, 6, 7, 8, 50])
+def test_chunked_loss_equals_the_plain_one_in_value_and_gradient(chunk_size, intra_view):
+    # N = 7: chunk sizes 2, 3, 4 and 6 leave a short last block; 8 and 50 exceed N.
+    u, v = views(n=7, d=5, seed=chunk_size)
+    assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size, intra_view),
+                                   lambda u, v: grace_loss_dense(u, v, 0.5, intra_view), u, v)
+
+
+def test_chunked_loss_matches_the_paper_and_passes_gradcheck():
+    u, v = views(n=5, d=3)
+    assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.7, 2), lambda u, v: paper_grace(u, v, 0.7),
+                                   u, v)
+    assert torch.autograd.gradcheck(lambda u, v: grace_loss_chunked(u, v, 0.7, 2), (u, v))
+
+
+def test_edge_cases_two_nodes_and_one_node():
+    u, v = views(n=2, d=3)
+    for chunk_size in (1, 2, 5):
+        assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size), paper_grace, u, v)
+    # A single node has no negatives: its positive is the whole denominator.
+    u, v = views(n=1, d=3)
+    assert grace_loss_chunked(u, v, 0.5, 1).item() == pytest.approx(0.0, abs=1e-15)
+    assert grace_loss_dense(u, v).item() == pytest.approx(0.0, abs=1e-15)
+
+
+def test_small_temperature_is_stable_in_float32():
+    # cos/τ up to 100: e^100 overflows float32, so this needs log-sum-exp throughout.
+    u, v = (t.detach().float().requires_grad_() for t in views(n=9, d=4))
+    reference = grace_loss_dense(u.detach().double(), v.detach().double(), 0.01)
+    for chunk_size in (None, 4):
+        loss = grace_loss(u, v, 0.01, chunk_size)
+        loss.backward()
+        assert torch.isfinite(u.grad).all() and torch.isfinite(v.grad).all()
+        assert loss.item() == pytest.approx(reference.item(), rel=1e-4)
+        u.grad = v.grad = None
+
+
+class LargestTensor(TorchDispatchMode):
+    """Records the largest tensor any ATen op produces (forward and backward alike)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.numel = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        sizes = [t.numel() for t in tree_flatten(out)[0] if isinstance(t, Tensor)]
+        self.numel = max([self.numel, *sizes])
+        return out
+
+
+def test_chunked_loss_never_allocates_an_n_by_n_tensor():
+    n, chunk_size = 600, 64
+    u, v = (torch.randn(n, 8, generator=torch.Generator().manual_seed(s), requires_grad=True) for s in (0, 1))
+    with LargestTensor() as chunked:
+        grace_loss_chunked(u, v, 0.5, chunk_size).backward()
+    assert chunked.numel == chunk_size * n  # one block of similarities, in forward and backward
+    with LargestTensor() as dense:  # the probe does see the plain path's N x N matrices
+        grace_loss_dense(u, v).backward()
+    assert dense.numel == n * n
+
+
+def test_chunked_loss_is_deterministic():
+    u, v = views(n=20, d=6)
+    first = grace_loss_chunked(u.float(), v.float(), 0.5, 7)
+    first_grads = torch.autograd.grad(first, (u, v))
+    second = grace_loss_chunked(u.float(), v.float(), 0.5, 7)
+    second_grads = torch.autograd.grad(second, (u, v))
+    assert torch.equal(first, second)
+    assert all(torch.equal(a, b) for a, b in zip(first_grads, second_grads))
+
+
+def test_without_intra_view_negatives_it_is_the_toys_infonce():
+    z1, z2 = toy.make_points(50, 16, seed=0), toy.make_points(50, 16, seed=1)
+    expected = toy.infonce_loss(z1, z2, toy.INFONCE_TEMPERATURE)
+    for chunk_size in (None, 16):
+        actual = grace_loss(z1, z2, toy.INFONCE_TEMPERATURE, chunk_size, intra_view_negatives=False)
+        torch.testing.assert_close(actual, expected, rtol=1e-6, atol=1e-6)
+
+
+def test_grace_objective_projects_then_scores_the_seeds():
+    torch.manual_seed(0)
+    objective = GRACELoss(6, projection_hidden=10, temperature=0.4).double()
+    h1, h2 = views(n=9, d=6)
+    head = objective.head
+    assert_same_value_and_gradient(lambda a, b: objective(a, b, num_seeds=5),
+                                   lambda a, b: paper_grace(head(a[:5]), head(b[:5]), 0.4), h1, h2)
+    assert head[0].out_features == 10 and GRACELoss(6).head[0].out_features == 6
+
+
+def test_grace_objective_chunked_and_plain_give_the_same_head_gradients():
+    torch.manual_seed(0)
+    chunked = GRACELoss(6, chunk_size=4).double()
+    plain = GRACELoss(6, chunk_size=None).double()
+    plain.load_state_dict(chunked.state_dict())
+    h1, h2 = views(n=11, d=6)
+    chunked(h1, h2).backward()
+    plain(h1, h2).backward()
+    for a, b in zip(chunked.head.parameters(), plain.head.parameters()):
+        torch.testing.assert_close(a.grad, b.grad, **TIGHT)
+
+
+def test_grace_objective_rejects_bad_settings():
+    with pytest.raises(ValueError, match="temperature"):
+        GRACELoss(4, temperature=0.0)
+    with pytest.raises(ValueError, match="chunk_size"):
+        GRACELoss(4, chunk_size=0)
