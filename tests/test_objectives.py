@@ -17,6 +17,8 @@ from graphssl import toy
 from graphssl.grace import (GRACELoss, ProjectionHead, grace_loss, grace_loss_chunked, grace_loss_dense,
                             infonce_per_node, off_diagonal_logsumexp, row_blocks, self_similarity_rows)
 from graphssl.regularizers import weight_matrices
+from graphssl.vicreg import (Expander, VICRegLoss, covariance_term, invariance_term, variance_term,
+                             vicreg_loss)
 
 TIGHT = dict(rtol=1e-12, atol=1e-12)
 
@@ -238,3 +240,120 @@ def test_grace_objective_rejects_bad_settings():
         GRACELoss(4, temperature=0.0)
     with pytest.raises(ValueError, match="chunk_size"):
         GRACELoss(4, chunk_size=0)
+
+
+# --- VICReg (Bardes et al., ICLR 2022), transcribed from the official main_vicreg.py and the paper --
+
+def column_mean(z: Tensor, j: int) -> Tensor:
+    return sum(z[i, j] for i in range(z.size(0))) / z.size(0)
+
+
+def column_covariance(z: Tensor, j: int, k: int) -> Tensor:
+    """Unbiased covariance of columns j and k over the rows."""
+    mj, mk = column_mean(z, j), column_mean(z, k)
+    return sum((z[i, j] - mj) * (z[i, k] - mk) for i in range(z.size(0))) / (z.size(0) - 1)
+
+
+def paper_v(z: Tensor, gamma: float = 1.0, eps: float = 1e-4) -> Tensor:
+    """v(Z) = 1/d Σ_j max(0, γ − sqrt(Var(z^j) + ε))."""
+    d = z.size(1)
+    return sum(torch.clamp(gamma - torch.sqrt(column_covariance(z, j, j) + eps), min=0) for j in range(d)) / d
+
+
+def paper_c(z: Tensor) -> Tensor:
+    """c(Z) = 1/d Σ_{i≠j} C(Z)_ij²."""
+    d = z.size(1)
+    return sum(column_covariance(z, j, k) ** 2 for j in range(d) for k in range(d) if j != k) / d
+
+
+def paper_s(z1: Tensor, z2: Tensor) -> Tensor:
+    """s(Z, Z') = 1/n Σ_i ‖z_i − z'_i‖² (the paper's invariance: summed over dimensions)."""
+    n, d = z1.shape
+    return sum((z1[i, j] - z2[i, j]) ** 2 for i in range(n) for j in range(d)) / n
+
+
+def paper_vicreg(z1: Tensor, z2: Tensor, lam: float, mu: float, nu: float) -> Tensor:
+    """ℓ(Z, Z') = λ s(Z, Z') + μ [v(Z) + v(Z')] + ν [c(Z) + c(Z')]."""
+    return lam * paper_s(z1, z2) + mu * (paper_v(z1) + paper_v(z2)) + nu * (paper_c(z1) + paper_c(z2))
+
+
+def official_vicreg(x: Tensor, y: Tensor, sim_coeff: float = 25.0, std_coeff: float = 25.0,
+                    cov_coeff: float = 1.0) -> Tensor:
+    """main_vicreg.py: mse_loss (a mean over all entries), (std_loss_x + std_loss_y) / 2, cov summed."""
+    n, d = x.shape
+    repr_loss = paper_s(x, y) / d
+    std_loss = paper_v(x) / 2 + paper_v(y) / 2
+    cov_loss = paper_c(x) + paper_c(y)
+    return sim_coeff * repr_loss + std_coeff * std_loss + cov_coeff * cov_loss
+
+
+def spread_views(n: int = 7, d: int = 4) -> tuple[Tensor, Tensor]:
+    """Columns with std well below and well above γ = 1, so the hinge is both active and inactive."""
+    u, v = views(n, d)
+    scale = torch.tensor([0.2, 3.0, 0.5, 4.0][:d], dtype=torch.float64)
+    return (u.detach() * scale).requires_grad_(), (v.detach() * scale).requires_grad_()
+
+
+def test_expander_is_linear_batchnorm_relu_then_a_linear_without_bias():
+    expander = Expander(6, [12, 10, 8])
+    assert [type(m) for m in expander] == [nn.Linear, nn.BatchNorm1d, nn.ReLU] * 2 + [nn.Linear]
+    assert expander[-1].bias is None and expander[-1].out_features == 8
+    assert expander(torch.randn(5, 6)).shape == (5, 8)
+    assert list(weight_matrices(expander)) == ["0.weight", "3.weight", "6.weight"]  # batch norm's are 1-D
+    assert [type(m) for m in Expander(6, [8])] == [nn.Linear]
+    with pytest.raises(ValueError, match="at least one layer"):
+        Expander(6, [])
+
+
+def test_variance_term_matches_the_paper():
+    z, _ = spread_views()
+    assert_same_value_and_gradient(variance_term, paper_v, z)
+    assert variance_term(z[:, [1, 3]]).item() == 0.0  # std > γ: no penalty
+
+
+def test_covariance_term_matches_the_paper():
+    z, _ = spread_views()
+    assert_same_value_and_gradient(covariance_term, paper_c, z)
+
+
+def test_invariance_term_is_the_mean_squared_difference():
+    assert_same_value_and_gradient(invariance_term, lambda a, b: paper_s(a, b) / a.size(1), *spread_views())
+
+
+def test_vicreg_loss_matches_the_official_code():
+    assert_same_value_and_gradient(vicreg_loss, official_vicreg, *spread_views())
+    assert_same_value_and_gradient(lambda a, b: vicreg_loss(a, b, 2.0, 3.0, 0.5),
+                                   lambda a, b: official_vicreg(a, b, 2.0, 3.0, 0.5), *spread_views())
+
+
+def test_vicreg_loss_is_the_papers_formula_with_invariance_over_d_and_variance_halved():
+    z1, z2 = spread_views()
+    d = z1.size(1)
+    assert_same_value_and_gradient(lambda a, b: vicreg_loss(a, b, 25.0, 25.0, 1.0),
+                                   lambda a, b: paper_vicreg(a, b, 25.0 / d, 12.5, 1.0), z1, z2)
+
+
+def test_vicreg_loss_reproduces_the_toys_vicreg_exactly():
+    # The toy sums the two variance terms with weight 10; averaging them needs weight 20.
+    z1, z2 = toy.make_points(100, 16, seed=0), toy.make_points(100, 16, seed=1) * 0.5
+    variance, invariance, covariance = toy.VICREG_COEFFICIENTS
+    assert torch.equal(vicreg_loss(z1, z2, invariance, 2 * variance, covariance), toy.vicreg_loss(z1, z2))
+
+
+def test_vicreg_edge_cases():
+    z1, z2 = spread_views(n=2)
+    assert_same_value_and_gradient(vicreg_loss, official_vicreg, z1, z2)
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        vicreg_loss(z1[:1], z2[:1])
+
+
+def test_vicreg_objective_expands_then_scores_the_seeds():
+    torch.manual_seed(0)
+    objective = VICRegLoss(4, expander_layers=[6, 5], invariance_weight=3.0, variance_weight=2.0,
+                           covariance_weight=0.5).double()
+    h1, h2 = views(n=9, d=4)
+    head = objective.head
+    assert_same_value_and_gradient(lambda a, b: objective(a, b, num_seeds=6),
+                                   lambda a, b: official_vicreg(head(a[:6]), head(b[:6]), 3.0, 2.0, 0.5), h1, h2)
+    objective(h1, h2).backward()
+    assert all(p.grad is not None for p in head.parameters())
