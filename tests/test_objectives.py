@@ -7,6 +7,8 @@ official code; value and gradient must match the library to ~1e-12.
 
 from __future__ import annotations
 
+import math
+
 import pytest
 import torch
 from torch import Tensor, nn
@@ -14,6 +16,8 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_flatten
 
 from graphssl import toy
+from graphssl.cca_ssg import CCASSGLoss, cca_ssg_loss, decorrelation_term, standardize
+from graphssl.cca_ssg import invariance_term as cca_invariance_term
 from graphssl.grace import (GRACELoss, ProjectionHead, grace_loss, grace_loss_chunked, grace_loss_dense,
                             infonce_per_node, off_diagonal_logsumexp, row_blocks, self_similarity_rows)
 from graphssl.regularizers import weight_matrices
@@ -357,3 +361,113 @@ def test_vicreg_objective_expands_then_scores_the_seeds():
                                    lambda a, b: official_vicreg(head(a[:6]), head(b[:6]), 3.0, 2.0, 0.5), h1, h2)
     objective(h1, h2).backward()
     assert all(p.grad is not None for p in head.parameters())
+
+
+# --- CCA-SSG (Zhang et al., NeurIPS 2021), transcribed from the paper and the official main.py --
+
+def paper_standardize(h: Tensor) -> Tensor:
+    """Z̃ = (H − μ(H)) / σ(H) / √N, column by column, σ unbiased as the official model.py."""
+    n, d = h.shape
+    columns = []
+    for j in range(d):
+        std = torch.sqrt(column_covariance(h, j, j))
+        columns.append(torch.stack([(h[i, j] - column_mean(h, j)) / std / math.sqrt(n) for i in range(n)]))
+    return torch.stack(columns, dim=1)
+
+
+def gram_minus_identity_squared(z: Tensor) -> Tensor:
+    n, d = z.shape
+    return sum((sum(z[i, j] * z[i, k] for i in range(n)) - (1.0 if j == k else 0.0)) ** 2
+               for j in range(d) for k in range(d))
+
+
+def paper_cca_ssg(h1: Tensor, h2: Tensor, lambd: float) -> Tensor:
+    """L = ‖Z̃_A − Z̃_B‖_F² + λ (‖Z̃_Aᵀ Z̃_A − I‖_F² + ‖Z̃_Bᵀ Z̃_B − I‖_F²)."""
+    za, zb = paper_standardize(h1), paper_standardize(h2)
+    n, d = za.shape
+    invariance = sum((za[i, j] - zb[i, j]) ** 2 for i in range(n) for j in range(d))
+    return invariance + lambd * (gram_minus_identity_squared(za) + gram_minus_identity_squared(zb))
+
+
+def official_cca_ssg(h1: Tensor, h2: Tensor, lambd: float) -> Tensor:
+    """main.py: z = (h − mean)/std; c = z1ᵀz2/N, c1 and c2 likewise;
+    loss = −tr(c) + λ(‖I − c1‖² + ‖I − c2‖²)."""
+    z1, z2 = (paper_standardize(h) * math.sqrt(h.size(0)) for h in (h1, h2))
+    n, d = z1.shape
+    loss_inv = -sum(sum(z1[i, j] * z2[i, j] for i in range(n)) / n for j in range(d))
+    return loss_inv + lambd * (gram_minus_identity_squared(z1 / math.sqrt(n))
+                               + gram_minus_identity_squared(z2 / math.sqrt(n)))
+
+
+def test_standardize_matches_the_paper():
+    h, _ = views(n=6, d=3)
+    assert_same_value_and_gradient(standardize, paper_standardize, h)
+    z = standardize(h)
+    torch.testing.assert_close(z.mean(dim=0), torch.zeros(3, dtype=torch.float64), **TIGHT)
+    torch.testing.assert_close((z.t() @ z).diagonal(), torch.full((3,), 5 / 6, dtype=torch.float64), **TIGHT)
+
+
+def test_cca_terms_match_their_definitions():
+    za, zb = (standardize(h) for h in views(n=6, d=3))
+    assert_same_value_and_gradient(cca_invariance_term, lambda a, b: ((a - b) ** 2).sum() / 2, za, zb)
+    assert_same_value_and_gradient(decorrelation_term, gram_minus_identity_squared, za)
+
+
+@pytest.mark.parametrize("lambd", [1e-3, 0.5])
+def test_cca_ssg_loss_is_half_the_papers_with_twice_lambda(lambd):
+    assert_same_value_and_gradient(lambda a, b: cca_ssg_loss(a, b, lambd),
+                                   lambda a, b: paper_cca_ssg(a, b, 2 * lambd) / 2, *views(n=6, d=3))
+
+
+@pytest.mark.parametrize("lambd", [1e-3, 0.5])
+def test_cca_ssg_loss_has_the_official_codes_gradient_and_value_up_to_a_constant(lambd):
+    n, d = 6, 3
+    shift = d * (n - 1) / n  # ½(‖Z̃_A‖² + ‖Z̃_B‖²), fixed by the standardization
+    assert_same_value_and_gradient(lambda a, b: cca_ssg_loss(a, b, lambd),
+                                   lambda a, b: official_cca_ssg(a, b, lambd) + shift, *views(n=n, d=d))
+
+
+def test_cca_ssg_edge_cases():
+    h1, h2 = views(n=2, d=3)
+    assert_same_value_and_gradient(lambda a, b: cca_ssg_loss(a, b, 1e-3),
+                                   lambda a, b: paper_cca_ssg(a, b, 2e-3) / 2, h1, h2)
+    with pytest.raises(ValueError, match="at least 2 nodes"):
+        cca_ssg_loss(h1[:1], h2[:1])
+
+
+def test_cca_ssg_objective_has_no_head_and_scores_the_seeds():
+    objective = CCASSGLoss(lambd=0.01)
+    assert objective.head is None and not list(objective.parameters())
+    assert_same_value_and_gradient(lambda a, b: objective(a, b, num_seeds=5),
+                                   lambda a, b: cca_ssg_loss(a[:5], b[:5], 0.01), *views(n=9, d=3))
+
+
+# --- shared interface -----------------------------------------------------------------------------
+
+OBJECTIVES = {"grace": lambda: GRACELoss(4, temperature=0.5, chunk_size=3),
+              "vicreg": lambda: VICRegLoss(4, expander_layers=[8, 8]),
+              "cca-ssg": lambda: CCASSGLoss()}
+
+
+@pytest.mark.parametrize("name", list(OBJECTIVES))
+def test_every_objective_takes_two_views_and_returns_a_deterministic_scalar(name):
+    torch.manual_seed(0)
+    objective = OBJECTIVES[name]().double()
+    h1, h2 = views(n=10, d=4)
+    loss = objective(h1, h2)
+    assert loss.shape == () and torch.isfinite(loss)
+    assert torch.equal(loss, objective(h1, h2))
+    grads = torch.autograd.grad(loss, (h1, h2))
+    assert all(torch.isfinite(g).all() and g.abs().sum() > 0 for g in grads)
+    assert objective.head is None or weight_matrices(objective.head)
+
+
+@pytest.mark.parametrize("name", ["grace", "vicreg"])
+def test_reset_parameters_redraws_the_head(name):
+    torch.manual_seed(0)
+    objective = OBJECTIVES[name]()
+    before = {k: v.clone() for k, v in objective.state_dict().items()}
+    objective.reset_parameters()
+    changed = [k for k, v in objective.state_dict().items() if v.dtype.is_floating_point and v.dim() == 2
+               and not torch.equal(v, before[k])]
+    assert changed == [f"head.{name}" for name in weight_matrices(objective.head)]
