@@ -24,11 +24,13 @@ one of them is 115 GB in float32.  :func:`grace_loss_chunked` computes the same
 value and gradient from blocks of ``chunk_size`` rows, in ``O(chunk_size · N)``
 memory, with a hand-written backward that recomputes each block.
 
-The official Cora setting (``config.yaml``): τ = 0.4, a 2-layer GCN
-(1433 → 256 → 128, ReLU), projection hidden size 128, Adam with learning rate
-5e-4 and weight decay 1e-5, 200 epochs, edge-drop rates 0.2 / 0.4 and
-feature-mask rates 0.3 / 0.4 for the two views.  τ = 0.5 below is the
-official ``Model``'s default.
+The official Cora setting (``config.yaml`` and ``train.py``): τ = 0.4, a
+2-layer GCN 1433 → 256 → 128 with ReLU after both layers, projection hidden
+size 128, Adam with learning rate 5e-4 and weight decay 1e-5, 200 epochs,
+row-normalized features, edge-drop rates 0.2 / 0.4 (``dropout_adj``: each
+direction of an edge dropped independently) and feature-mask rates 0.3 / 0.4
+for the two views.  Its evaluation is a random 10 % / 90 % split, not the
+public one.  τ = 0.5 below is the official ``Model``'s default.
 """
 
 from __future__ import annotations
