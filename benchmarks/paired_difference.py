@@ -19,10 +19,12 @@ from graphssl.bench import mean_std
 
 
 def runs_by_seed(bench: Path, alpha: Any) -> dict[int, dict[str, Any]]:
-    found = {}
+    found: dict[int, dict[str, Any]] = {}
     for path in sorted((bench / "results").glob("*.json")):
         result = json.loads(path.read_text())
-        if result["metrics"]["werank"] == alpha and not result["settings"]:
+        if result["metrics"]["werank"] == alpha:
+            if result["seed"] in found:
+                raise SystemExit(f"{bench}: several settings with werank {alpha!r}; give a bench folder with one")
             found[result["seed"]] = result["metrics"]
     if not found:
         raise SystemExit(f"{bench}: no finished runs with werank {alpha!r}")
