@@ -52,7 +52,7 @@ def main() -> None:
     parser.add_argument("--data-root")
     args = parser.parse_args()
 
-    path = args.config or config_for_dataset(args.dataset) or config_for_dataset("cora")
+    path = args.config or config_for_dataset(args.dataset)
     device = resolve_device(args.device)
     graph = load_graph(args.dataset, args.data_root)
     trainers = {}

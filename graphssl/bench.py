@@ -30,7 +30,7 @@ import yaml
 from tqdm import tqdm
 
 from .checkpoint import write_json, write_text
-from .config import config_for_dataset, load_config, parse_assignment
+from .config import config_for_dataset, dataset_name, load_config, parse_assignment
 from .data import cached_graph
 from .errors import GraphSSLError
 from .parallel import check_jobs, run_parallel
@@ -92,7 +92,7 @@ def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
 
 
 def _config(setting: Setting, seed: int, steps: int | None, config_path: str | Path | None) -> dict[str, Any]:
-    path = config_path or config_for_dataset(setting.dataset) or config_for_dataset("cora")
+    path = config_path or config_for_dataset(setting.dataset)
     extra = [f"train.seed={seed}"] + ([f"optim.steps={steps}"] if steps is not None else [])
     return load_config(path, setting.assignments() + extra)
 
@@ -150,11 +150,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
     trainings run at once (:func:`graphssl.parallel.run_parallel`; ``None``:
     :func:`graphssl.parallel.default_jobs`).
     """
-    from .data import DATASETS
-
-    for dataset in datasets:
-        if dataset not in DATASETS:
-            raise GraphSSLError(f"unknown dataset '{dataset}'; choose from: {', '.join(DATASETS)}")
+    datasets = [dataset_name(dataset) for dataset in datasets]
     if seeds < 1:
         raise GraphSSLError(f"--seeds {seeds}: give the number of seeds, at least 1")
     if first_seed < 0:

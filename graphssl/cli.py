@@ -12,7 +12,7 @@ import shlex
 import sys
 from typing import Any, Sequence
 
-from .config import config_for_dataset, load_config, parse_assignment
+from .config import config_for_dataset, dataset_name, load_config, parse_assignment
 from .errors import GraphSSLError, silence_known_warnings
 
 
@@ -36,7 +36,8 @@ def _add_train(commands: Any) -> None:
                "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
     p.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv")
     p.add_argument("--config", metavar="YAML",
-                   help="config file (default: configs/<dataset>.yaml if it exists, else configs/cora.yaml)")
+                   help="config file (default: graphssl's configs/<dataset>.yaml if it ships one, else "
+                        "configs/cora.yaml)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key, dotted (e.g. optim.lr=0.001, encoder.layers=[256,256]); repeatable")
     p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
@@ -198,10 +199,8 @@ def _flag_assignments(args: argparse.Namespace) -> list[str]:
     return flags
 
 
-def _train_config(args: argparse.Namespace) -> dict[str, Any]:
-    path = args.config if args.config is not None else (config_for_dataset(args.dataset.lower())
-                                                         or config_for_dataset("cora"))
-    return load_config(path, _flag_assignments(args))
+def _train_config(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
+    return load_config(args.config if args.config is not None else config_for_dataset(dataset), _flag_assignments(args))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -226,15 +225,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _start_training(args: argparse.Namespace) -> Any:
-    from .data import DATASETS
     from .train import run_training
 
     if args.dataset is None:
         raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
                             "see 'graphssl train --help'")
-    if args.dataset.lower() not in DATASETS:
-        raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
-    return run_training(args.dataset.lower(), _train_config(args), data_root=args.data_root, out_dir=args.out,
+    dataset = dataset_name(args.dataset)
+    return run_training(dataset, _train_config(args, dataset), data_root=args.data_root, out_dir=args.out,
                         device=args.device, progress=not args.quiet, distributed_job=args.distributed)
 
 
@@ -285,19 +282,16 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from .data import DATASETS
     from .tune import read_space, run_tune
 
-    dataset = args.dataset.lower()
-    if dataset not in DATASETS:
-        raise GraphSSLError(f"unknown dataset '{args.dataset}'; choose one of: {', '.join(DATASETS)}")
+    dataset = dataset_name(args.dataset)
     space = read_space(*args.space)
     fixed = _flag_assignments(args)
     clash = [a.partition("=")[0].strip() for a in fixed if a.partition("=")[0].strip() in space]
     if clash:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")
-    base = load_config(args.config or config_for_dataset(dataset) or config_for_dataset("cora"), fixed)
+    base = load_config(args.config or config_for_dataset(dataset), fixed)
     out = args.out or f"runs/tune-{dataset}"
     result = run_tune(dataset, space, base, out, trials=args.trials, seeds=args.seeds, jobs=args.jobs,
                       sampler_seed=args.sampler_seed, data_root=args.data_root, device=args.device,

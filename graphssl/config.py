@@ -4,6 +4,12 @@ Every key a run can use is listed in :data:`DEFAULTS` with its default value, so
 a typo in a YAML file or in ``--set`` is an error rather than a silently ignored
 setting.  The values of :data:`DEFAULTS` are the Cora-tuned ones also written
 out, with comments, in ``configs/cora.yaml`` (a test keeps the two equal).
+
+The repository's top-level ``configs/`` is installed inside the package as
+``graphssl/configs`` (``setup.cfg``), so :func:`config_for_dataset` finds the
+same files in a source checkout, an editable install and a wheel.  The names
+of the datasets live here too, without importing torch, so that every command
+checks them with :func:`dataset_name` before any work starts.
 """
 
 from __future__ import annotations
@@ -44,8 +50,7 @@ DEFAULTS: dict[str, Any] = {
 
 NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
-
-CONFIG_DIR = Path(__file__).resolve().parent.parent / "configs"
+DATASETS = ("cora", "citeseer", "pubmed", "ogbn-arxiv", "synthetic-arxiv")
 
 
 # YAML 1.1 (PyYAML) reads "1e-3" as a string; scientific notation without a dot is a number here.
@@ -118,10 +123,59 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), _load_yaml(raw, f"--set {key.strip()}")
 
 
-def config_for_dataset(dataset: str) -> Path | None:
-    """The repository's config for ``dataset`` (``configs/<dataset>.yaml``), if there is one."""
-    path = CONFIG_DIR / f"{dataset}.yaml"
-    return path if path.is_file() else None
+def dataset_name(name: str) -> str:
+    """``name`` as graphssl spells it: case does not matter (``Cora`` is ``cora``); an unknown name is an error.
+
+    Returns:
+        The lower-case name, one of :data:`DATASETS`.
+
+    Example:
+        >>> dataset_name("Cora")
+        'cora'
+    """
+    key = name.lower()
+    if key not in DATASETS:
+        raise GraphSSLError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
+    return key
+
+
+def config_dir() -> Path:
+    """graphssl's own configs: ``graphssl/configs`` in an installed wheel, ``configs/`` beside the package in a
+    source checkout or an editable install (the build copies the latter to the former; see ``setup.cfg``).
+
+    Returns:
+        The folder holding ``cora.yaml``, ``ogbn-arxiv.yaml`` and ``spaces/``.
+
+    Example:
+        >>> (config_dir() / "cora.yaml").is_file()
+        True
+    """
+    package = Path(__file__).resolve().parent
+    candidates = (package / "configs", package.parent / "configs")
+    for folder in candidates:
+        if (folder / "cora.yaml").is_file():
+            return folder
+    raise GraphSSLError(f"graphssl's configs are not installed (no cora.yaml in {' or '.join(map(str, candidates))}); "
+                        f"reinstall graphssl")
+
+
+def config_for_dataset(dataset: str) -> Path:
+    """The config a run on ``dataset`` starts from when no ``--config`` is given.
+
+    graphssl's ``<dataset>.yaml`` when it ships one (``cora``, ``ogbn-arxiv``),
+    else ``cora.yaml``, the built-in defaults (tuned on Cora; README, 'Choices').
+    An unknown dataset is an error, never a silent fall-back to Cora's settings.
+
+    Returns:
+        The path of the YAML file.
+
+    Example:
+        >>> config_for_dataset("ogbn-arxiv").name, config_for_dataset("citeseer").name
+        ('ogbn-arxiv.yaml', 'cora.yaml')
+    """
+    folder = config_dir()
+    own = folder / f"{dataset_name(dataset)}.yaml"
+    return own if own.is_file() else folder / "cora.yaml"
 
 
 def load_config(path: str | Path | None = None, assignments: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:

@@ -28,6 +28,7 @@ import torch
 from torch import Tensor
 from torch_geometric.utils import remove_self_loops, to_undirected
 
+from .config import dataset_name
 from .errors import GraphSSLError
 
 # Sparse CSR features make the first GCN layer cost O(nnz) instead of O(nodes x features).
@@ -75,8 +76,6 @@ OGB = ("ogbn-arxiv",)
 OGB_RAW = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "node_year.csv.gz", "num-node-list.csv.gz",
            "num-edge-list.csv.gz")
 ARXIV_NODES, ARXIV_EDGES, ARXIV_SPLIT = 169_343, 1_166_243, (90_941, 29_799, 48_603)
-
-DATASETS = (*PLANETOID, *OGB, "synthetic-arxiv")
 
 
 def default_data_root() -> Path:
@@ -242,13 +241,12 @@ def cached_graph(name: str, root: str | None = None) -> Graph:
 
 
 def load_graph(name: str, root: str | Path | None = None) -> Graph:
-    """Load dataset ``name`` from ``root`` (default: :func:`default_data_root`)."""
-    key = name.lower()
+    """Load dataset ``name`` (any case; :func:`graphssl.config.dataset_name`) from ``root``
+    (default: :func:`default_data_root`)."""
+    key = dataset_name(name)
     root = Path(root) if root is not None else default_data_root()
     if key in PLANETOID:
         return _load_planetoid(key, root)
     if key in OGB:
         return _load_ogb(key, root)
-    if key == "synthetic-arxiv":
-        return synthetic_arxiv()
-    raise GraphSSLError(f"unknown dataset '{name}'; choose one of: {', '.join(DATASETS)}")
+    return synthetic_arxiv()

@@ -17,7 +17,7 @@ import torch
 from torch import Tensor
 
 from .checkpoint import atomic_write, load_tensor_file, write_json
-from .config import load_config
+from .config import dataset_name, load_config
 from .data import Graph, graph_for_config, load_graph
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings
@@ -71,6 +71,7 @@ def read_embeddings(path: str | Path) -> Tensor:
 def evaluate_embedding_file(path: str | Path, dataset: str, *, data_root: str | Path | None = None,
                             config: str | Path | None = None) -> dict[str, Any]:
     """Probe and rank embeddings from ``path`` (one row per node of ``dataset``)."""
+    dataset = dataset_name(dataset)
     matrix = read_embeddings(path)
     graph: Graph = load_graph(dataset, data_root)
     if matrix.size(0) != graph.num_nodes:

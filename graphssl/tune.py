@@ -43,7 +43,7 @@ from tqdm import tqdm
 
 from .bench import mean_std
 from .checkpoint import write_json, write_text
-from .config import _load_yaml, dump_config, set_key, validate
+from .config import _load_yaml, dataset_name, dump_config, set_key, validate
 from .data import Graph, cached_graph
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .parallel import check_jobs, run_parallel
@@ -274,7 +274,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     """Search ``space`` around the ``base`` config; choose on mean validation accuracy over ``seeds`` seeds.
 
     Args:
-        dataset: a dataset name (:data:`graphssl.data.DATASETS`).
+        dataset: a dataset name (:data:`graphssl.config.DATASETS`, any case).
         space: from :func:`read_space` or :func:`parse_space`.
         base: a validated config; every trial is ``base`` with its values set.
         out: the search folder; running again with the same settings continues it.
@@ -293,10 +293,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
         >>> result = run_tune("cora", space, load_config(None), "runs/tune", trials=8, seeds=2)  # doctest: +SKIP
         >>> result.best.values  # doctest: +SKIP
     """
-    from .data import DATASETS
-
-    if dataset not in DATASETS:
-        raise GraphSSLError(f"unknown dataset '{dataset}'; choose one of: {', '.join(DATASETS)}")
+    dataset = dataset_name(dataset)
     for flag, value in (("--trials", trials), ("--seeds", seeds)):
         if value < 1:
             raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")

@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from graphssl.config import DEFAULTS, config_for_dataset, load_config
+from graphssl.config import DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config
 from graphssl.errors import GraphSSLError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -13,7 +13,20 @@ REPO = Path(__file__).resolve().parents[1]
 def test_cora_yaml_holds_exactly_the_defaults():
     assert yaml.safe_load((REPO / "configs" / "cora.yaml").read_text()) == DEFAULTS
     assert config_for_dataset("cora") == REPO / "configs" / "cora.yaml"
-    assert config_for_dataset("no-such-graph") is None
+
+
+def test_one_config_per_dataset_and_unknown_datasets_never_borrow_coras():
+    assert config_for_dataset("OGBN-Arxiv") == REPO / "configs" / "ogbn-arxiv.yaml"
+    assert config_for_dataset("citeseer") == REPO / "configs" / "cora.yaml"  # no own file: the defaults
+    with pytest.raises(GraphSSLError, match="unknown dataset 'no-such-graph'; choose one of: cora, citeseer"):
+        config_for_dataset("no-such-graph")
+    assert dataset_name("PubMed") == "pubmed"
+
+
+def test_the_dataset_names_are_the_graphs_data_loads():
+    from graphssl.data import OGB, PLANETOID
+
+    assert set(DATASETS) == {*PLANETOID, *OGB, "synthetic-arxiv"}
 
 
 def test_every_config_in_the_repository_loads():
