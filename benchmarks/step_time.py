@@ -24,7 +24,9 @@ import torch
 
 from graphssl.config import config_for_dataset, load_config
 from graphssl.data import load_graph
-from graphssl.train import Pretrainer, build_model, resolve_device
+from graphssl.devices import resolve_device
+from graphssl.model import build_model
+from graphssl.train import Pretrainer
 
 
 def time_block(trainer: Pretrainer, steps: int, first_step: int) -> float:

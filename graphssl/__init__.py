@@ -1,13 +1,24 @@
 """graphssl: graph self-supervised learning (BGRL) with the WERank regularizer.
 
-The modules, in the direction their imports run:
+The modules, in the direction their imports run (each imports only from entries
+before it):
 
-* ``data``, ``augment``: graphs with their splits; BGRL's views.
+* ``errors``, ``config``: errors a user can act on; the config schema, the
+  shipped config files and the dataset names (no torch).
+* ``data``, ``augment``, ``sampling``: graphs with their splits; BGRL's views;
+  mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.
 * ``bgrl``, ``regularizers``, ``schedulers``: the objective, WERank (usable on any
   module), and the EMA / learning-rate schedules.
-* ``train``: the training loop and the run folder.
-* ``probe``, ``rank``, ``evaluate``: linear probe, rank metrics, spectra.
+* ``model``: a model and its WERank built from a config; methods chosen by name.
+* ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the
+  linear probe, rank metrics, spectra, and a run's metrics assembled.
+* ``run_folder``: run folders named, created, written atomically and read back.
+* ``distributed``, ``train``: torchrun jobs; the training loop.
+* ``pipeline``: whole runs (folder, loop, evaluation), the API of ``graphssl train``.
+* ``linear_eval``, ``parallel``, ``bench``, ``tune``, ``plot``, ``toy``:
+  re-evaluation, several trainings at once, grids, searches, figures, and the
+  synthetic collapse experiments.
 * ``cli``: the ``graphssl`` command, a thin layer over the above.
 """
 

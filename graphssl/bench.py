@@ -29,12 +29,12 @@ from typing import Any, Sequence
 import yaml
 from tqdm import tqdm
 
-from .checkpoint import write_json, write_text
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment
 from .data import cached_graph
 from .errors import GraphSSLError
 from .parallel import check_jobs, run_parallel
-from .train import CHECKPOINT, resume_training, run_training
+from .pipeline import resume_training, run_training
+from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
 
 
 def split_values(text: str) -> list[str]:
@@ -115,7 +115,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return yaml.safe_load((run_dir / "config.yaml").read_text()) == config
+        return yaml.safe_load((run_dir / CONFIG).read_text()) == config
     except (OSError, yaml.YAMLError):
         return False
 
@@ -126,9 +126,9 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
     resumed from its checkpoint when it was interrupted, otherwise trained from scratch."""
     out = Path(run_dir)
     if _same_config(out, config):
-        if (out / "metrics.json").is_file():
+        if (out / METRICS).is_file():
             try:
-                return json.loads((out / "metrics.json").read_text())
+                return json.loads((out / METRICS).read_text())
             except (OSError, ValueError):
                 pass
         elif (out / CHECKPOINT).is_file():

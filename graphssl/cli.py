@@ -204,7 +204,7 @@ def _train_config(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .train import resume_training
+    from .pipeline import resume_training
 
     if args.resume is not None:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
@@ -225,7 +225,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
 
 def _start_training(args: argparse.Namespace) -> Any:
-    from .train import run_training
+    from .pipeline import run_training
 
     if args.dataset is None:
         raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "

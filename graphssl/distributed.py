@@ -15,13 +15,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from pathlib import Path
+from typing import Any, Callable, TypeVar
 
 import torch
 import torch.distributed as dist
 from torch import nn
 
+from .data import Graph, load_graph
 from .errors import GraphSSLError, PeerFailed
+
+Result = TypeVar("Result")
 
 TIMEOUT_ENV = "GRAPHSSL_DIST_TIMEOUT"
 
@@ -97,3 +101,37 @@ def parameters_agree(*modules: nn.Module) -> bool:
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
     return all(torch.equal(gathered[0], other) for other in gathered[1:])
+
+
+def run_job(device: str, work: Callable[[Context, torch.device], Result]) -> Result:
+    """Join the torchrun job, run ``work(context, device)`` on this rank, leave the job.
+
+    Returns:
+        What ``work`` returns; a lost peer becomes one :class:`PeerFailed` error instead.
+
+    Example:
+        >>> run_job("cpu", lambda context, device: context.rank)  # under torchrun  # doctest: +SKIP
+        0
+    """
+    context, torch_device = init(device)
+    try:
+        return work(context, torch_device)
+    except Exception as err:
+        if is_collective_failure(err):
+            raise peer_failed(context, err) from None
+        raise
+    finally:
+        shutdown()
+
+
+def load_graph_in_turn(context: Context, dataset: str, data_root: str | Path | None, graph: Graph | None) -> Graph:
+    """``graph``, or ``dataset`` loaded by rank 0 first (it may process the raw files, which the others then
+    read) and by the other ranks after it.
+
+    Returns:
+        This rank's copy of the graph.
+    """
+    if graph is None and context.is_main:
+        graph = load_graph(dataset, data_root)
+    barrier()
+    return graph if graph is not None else load_graph(dataset, data_root)

@@ -13,7 +13,9 @@ from typing import Any
 import torch
 from torch import Tensor, nn
 
+from . import __version__
 from .data import Graph
+from .devices import peak_memory_mb
 from .encoders import gcn_adjacency
 from .probe import linear_probe, plain_accuracy
 from .rank import covariance_spectrum, rank_report, singular_values
@@ -70,3 +72,29 @@ def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any])
         "embedding_covariance_eigenvalues": covariance_spectrum(embeddings).tolist(),
     }
     return metrics, spectra
+
+
+def run_metrics(dataset: str, config: dict[str, Any], evaluation: dict[str, Any], training: dict[str, Any],
+                device: torch.device, extra: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A training run's ``metrics.json``: what was trained, how its embeddings score, how training went.
+
+    Args:
+        dataset: the dataset's name.
+        config: the run's config.
+        evaluation: the metrics of :func:`evaluate_embeddings`.
+        training: the loop's summary (:func:`graphssl.train.pretrain`, without its spectra history).
+        device: where it ran.
+        extra: more entries (e.g. ``distributed``).
+
+    Returns:
+        One flat dictionary, in the order metrics.json lists it.
+
+    Example:
+        >>> metrics = run_metrics("cora", config, evaluation, training, torch.device("cpu"))  # doctest: +SKIP
+        >>> metrics["deterministic"]  # doctest: +SKIP
+        True
+    """
+    return {"dataset": dataset, "seed": config["train"]["seed"], "steps": config["optim"]["steps"],
+            "werank": config["werank"]["alpha"], **evaluation, **training,
+            "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **(extra or {}),
+            "graphssl_version": __version__, "torch_version": torch.__version__}

@@ -16,12 +16,12 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .checkpoint import atomic_write, load_tensor_file, write_json
 from .config import dataset_name, load_config
 from .data import Graph, graph_for_config, load_graph
+from .devices import resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings
-from .train import load_trained_model, resolve_device
+from .run_folder import atomic_write, load_tensor_file, load_trained_model, write_json
 
 
 def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",

@@ -36,10 +36,10 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .checkpoint import write_json, write_text
 from .errors import GraphSSLError
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
+from .run_folder import write_json, write_text
 
 DIM, NOISY_DIMS, POINTS = 16, 8, 1000
 LOSSES = ("infonce", "vicreg", "ema")

@@ -1,86 +1,38 @@
-"""The training loop and the run folder: pre-train BGRL (+ WERank), then evaluate.
+"""The training loop: BGRL (+ WERank) steps, with checkpoints, spectra and a progress bar.
 
-:func:`run_training` is the Python API behind ``graphssl train``::
-
-    from graphssl.config import load_config
-    from graphssl.train import run_training
-    result = run_training("cora", load_config("configs/cora.yaml"), out_dir="runs/cora")
-    print(result.metrics["test_acc"], result.metrics["rank"])
-
-A run folder holds ``config.yaml`` (the effective config, written first),
-``checkpoint.pt`` (online encoder, predictor, target encoder, optimizer,
-random-generator states, step; replaced atomically every
-``train.checkpoint_every`` steps), and ``metrics.json`` and ``spectra.json``,
-written last and only by a run that finished.  ``resume_training(run_dir)``
-continues an interrupted run exactly where its checkpoint left it.
+:class:`Pretrainer` holds what one step needs and runs it; :func:`pretrain`
+runs the remaining steps of a run, checkpointing into its run folder
+(:mod:`graphssl.run_folder`).  :mod:`graphssl.pipeline` wraps both into whole
+runs (``graphssl train``).
 """
 
 from __future__ import annotations
 
 import contextlib
 import math
-import resource
 import sys
 import time
 from dataclasses import dataclass
-from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 from torch import Tensor, nn
 from torch.nn.parallel import DistributedDataParallel
 from tqdm import tqdm
 
-from . import __version__, distributed
+from . import distributed
 from .augment import Augmentation
 from .bgrl import BGRL
-from .checkpoint import load_checkpoint, save_checkpoint, write_json, write_text
-from .config import dump_config, validate
-from .data import Graph, graph_for_config, load_graph, select_rows
-from .encoders import GCNEncoder, Predictor, gcn_adjacency
-from .errors import DivergenceError, GraphSSLError, Interrupted
-from .evaluate import embed, evaluate_embeddings, weight_spectra
+from .data import Graph, select_rows
+from .encoders import gcn_adjacency
+from .errors import DivergenceError, Interrupted
+from .evaluate import embed, weight_spectra
+from .model import build_werank
 from .rank import covariance_spectrum
-from .regularizers import WERank
+from .run_folder import CHECKPOINT, save_checkpoint
 from .sampling import NeighborBatches
 from .schedulers import CosineMomentum, WarmupCosineLR
-
-CHECKPOINT = "checkpoint.pt"
-
-
-def resolve_device(name: str = "auto") -> torch.device:
-    """``"auto"``: CUDA when available, else CPU; otherwise the named device, which must exist."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GraphSSLError(f"--device {name}: not a device name; use auto, cpu or cuda[:N]") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise GraphSSLError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
-    return device
-
-
-def build_model(config: dict[str, Any], in_channels: int) -> BGRL:
-    enc = config["encoder"]
-    encoder = GCNEncoder(in_channels, enc["layers"], enc["norm"], enc["activation"], enc["weight_standardization"])
-    return BGRL(encoder, Predictor(encoder.out_channels, config["predictor"]["hidden"]))
-
-
-def build_werank(model: BGRL, config: dict[str, Any]) -> WERank | None:
-    """The WERank hook on the online encoder's weights; ``None`` (no cost at all) when every α is 0."""
-    alpha = config["werank"]["alpha"]
-    if not any(alpha) if isinstance(alpha, list) else alpha == 0:
-        return None
-    return WERank(model.online_encoder, alpha, squared=config["werank"]["squared"])
-
-
-def peak_memory_mb(device: torch.device) -> dict[str, float]:
-    usage = {"peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)}
-    if device.type == "cuda":
-        usage["peak_cuda_mb"] = round(torch.cuda.max_memory_allocated(device) / 2**20, 1)
-    return usage
 
 
 @dataclass
@@ -182,37 +134,6 @@ class Pretrainer:
             torch.cuda.set_rng_state(rng["cuda"], self.device)
 
 
-def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
-    alpha = config["werank"]["alpha"]
-    tag = "-".join(f"{a:g}" for a in alpha) if isinstance(alpha, list) else f"{alpha:g}"
-    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{dataset}-werank{tag}-seed{config['train']['seed']}-{stamp}"
-    path, n = base, 1
-    while path.exists():
-        path, n = base.with_name(f"{base.name}-{n}"), n + 1
-    return path
-
-
-def prepare_run_dir(out_dir: str | Path) -> Path:
-    """Create ``out_dir``; an existing non-empty folder is an error, never overwritten."""
-    out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GraphSSLError(f"--out {out} already exists and is not empty; choose a new folder "
-                            f"(runs are never overwritten)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
-    return out
-
-
-@dataclass
-class RunResult:
-    out_dir: Path | None
-    metrics: dict[str, Any]
-    model: BGRL
-
-
 def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resume: dict[str, Any] | None = None,
              metadata: dict[str, Any] | None = None) -> dict[str, Any]:
     """Run the remaining steps with a progress bar, checkpointing into ``out`` (``None``: no checkpoints).
@@ -275,172 +196,3 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     save()
     return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(timings["train_seconds"], 3),
             "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}
-
-
-def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
-                       progress: bool = False, resume: dict[str, Any] | None = None,
-                       context: distributed.Context | None = None) -> RunResult | None:
-    """Pre-train on ``graph`` with ``config``, then probe and rank the embeddings.
-
-    ``out``: the run folder to checkpoint into and to write ``metrics.json`` and
-    ``spectra.json`` in; ``None`` trains without writing anything (as ``graphssl
-    tune`` does).  The probe reports the splits ``graph.split`` holds, so a graph
-    without a ``"test"`` split never has its test labels read.
-    """
-    seed = config["train"]["seed"]
-    graph = graph_for_config(graph, config)
-    torch.manual_seed(seed)
-    model = build_model(config, graph.num_features).to(device)
-    if context is not None:  # same initial weights on every rank, different views and batches
-        torch.manual_seed(seed * 1_000_003 + context.rank + 1)
-    trainer = Pretrainer(model, graph, config, device, context)
-    metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
-    result = pretrain(trainer, out, progress, resume, metadata)
-    extra: dict[str, Any] = {}
-    if context is not None:
-        agree = distributed.parameters_agree(model.online_encoder, model.predictor, model.target_encoder)
-        extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
-                                context.world_size * config["train"]["batch_size"],
-                                "parameters_equal_across_ranks": agree}
-        if not context.is_main:
-            return None
-    embeddings = embed(model.online_encoder, graph, device)
-    metrics, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
-    spectra["weights"] = weight_spectra(model.online_encoder)
-    metrics = {"dataset": dataset, "seed": seed, "steps": trainer.total_steps,
-               "werank": config["werank"]["alpha"], **metrics,
-               **{k: v for k, v in result.items() if k != "spectra"},
-               "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **extra,
-               "graphssl_version": __version__, "torch_version": torch.__version__}
-    if out is not None:
-        write_json(out / "spectra.json", {"final": spectra, "history": result["spectra"]})
-        write_json(out / "metrics.json", metrics)
-    return RunResult(out, metrics, model)
-
-
-def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path | None = None,
-                 out_dir: str | Path | None = None, device: str = "auto", progress: bool = True,
-                 graph: Graph | None = None, distributed_job: bool = False) -> RunResult | None:
-    """Pre-train BGRL (+ WERank) on ``dataset``, evaluate it, and write the run folder.
-
-    Args:
-        dataset: a name known to :func:`graphssl.data.load_graph`.
-        config: a validated config (:func:`graphssl.config.load_config`).
-        data_root: where datasets live (default ``$GRAPHSSL_DATA`` or ``./data``).
-        out_dir: the run folder (default: a new folder under ``runs/``); must be new or empty.
-        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
-        progress: show a progress bar.
-        graph: an already loaded graph (skips loading ``dataset``).
-        distributed_job: this process is one rank of a ``torchrun`` job (:mod:`graphssl.distributed`);
-            only rank 0 writes the run folder and gets a result, the others get ``None``.
-    """
-    if not distributed_job:
-        torch_device = resolve_device(device)
-        graph = graph if graph is not None else load_graph(dataset, data_root)
-        out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config))
-        write_text(out / "config.yaml", dump_config(config))
-        return train_and_evaluate(out, dataset, config, graph, torch_device, progress)
-    if not config["train"]["batch_size"]:
-        raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
-
-    def start(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
-        # Rank 0 names and creates the folder, then the others follow it.
-        out = Path(distributed.all_gather_object(str(out_dir if out_dir is not None
-                                                     else default_run_dir(dataset, config)))[0])
-        if context.is_main:
-            prepare_run_dir(out)
-            write_text(out / "config.yaml", dump_config(config))
-        job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
-        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
-
-    return _as_distributed_job(device, start)
-
-
-def _load_graph_in_turn(context: distributed.Context, dataset: str, data_root: str | Path | None,
-                        graph: Graph | None) -> Graph:
-    # Rank 0 first: it may process the raw files, which the others then read.
-    if graph is None and context.is_main:
-        graph = load_graph(dataset, data_root)
-    distributed.barrier()
-    return graph if graph is not None else load_graph(dataset, data_root)
-
-
-def _as_distributed_job(device: str, work: Callable[[distributed.Context, torch.device], RunResult | None]
-                        ) -> RunResult | None:
-    """Join the torchrun job, run ``work`` on this rank, and turn a lost peer into one clear error."""
-    context, torch_device = distributed.init(device)
-    try:
-        return work(context, torch_device)
-    except Exception as err:
-        if distributed.is_collective_failure(err):
-            raise distributed.peer_failed(context, err) from None
-        raise
-    finally:
-        distributed.shutdown()
-
-
-def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[str, Any], str]:
-    """The checkpoint, config and dataset name of a run folder; ``purpose`` names the flag in errors."""
-    out = Path(run_dir)
-    if not (out / CHECKPOINT).is_file():
-        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
-    state = load_checkpoint(out / CHECKPOINT)
-    try:
-        config, dataset = state["config"], state["dataset"]
-        validate(config)
-        if not isinstance(dataset, str) or not isinstance(state["model"], dict) or not isinstance(state["rng"], list):
-            raise TypeError
-    except (KeyError, TypeError, GraphSSLError):
-        raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint") from None
-    return state, config, dataset
-
-
-def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL, dict[str, Any], str]:
-    """Rebuild a run's BGRL model from its checkpoint (read as data only): ``(model, config, dataset)``."""
-    state, config, dataset = read_run(run_dir, purpose)
-    model = build_model(config, int(state["in_channels"]))
-    try:
-        model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0][:160]
-        raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config ({reason})") from None
-    return model, config, dataset
-
-
-def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
-                    progress: bool = True, graph: Graph | None = None,
-                    distributed_job: bool = False) -> RunResult | None:
-    """Continue an interrupted run from its last checkpoint, in the same folder.
-
-    The result equals the uninterrupted run's (bit for bit on CPU): the
-    checkpoint holds the config, models, optimizer and random-generator states.
-    A run trained under torchrun resumes under torchrun with as many processes
-    (``distributed_job=True``; rank 0 gets the result, the others ``None``).
-    """
-    out = Path(run_dir)
-    if (out / "metrics.json").is_file():
-        raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
-                            f"start a new run instead")
-    state, config, dataset = read_run(out, "--resume")
-    processes = len(state["rng"])
-
-    def check_processes(world_size: int) -> None:
-        if world_size != processes:
-            how = ("resume it in one process (drop --distributed)" if processes == 1 else
-                   f"resume it with a job of {processes} processes: torchrun --nproc_per_node {processes} "
-                   f"-m graphssl train --resume {out} --distributed")
-            raise GraphSSLError(f"--resume {out}: the run was trained by {processes} process(es), "
-                                f"this job has {world_size}; {how}")
-
-    if not distributed_job:
-        check_processes(1)
-        graph = graph if graph is not None else load_graph(dataset, data_root)
-        return train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
-
-    def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
-        check_processes(context.world_size)
-        job_graph = _load_graph_in_turn(context, dataset, data_root, graph)
-        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
-                                   context=context)
-
-    return _as_distributed_job(device, resume)

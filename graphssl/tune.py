@@ -42,11 +42,13 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from .bench import mean_std
-from .checkpoint import write_json, write_text
 from .config import _load_yaml, dataset_name, dump_config, set_key, validate
 from .data import Graph, cached_graph
+from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .parallel import check_jobs, run_parallel
+from .pipeline import train_and_evaluate
+from .run_folder import write_json, write_text
 
 # Work done for speed that does not change a trial's result: no spectra history during training.
 _TRIAL_ONLY = {"train.spectra_every": 0}
@@ -171,8 +173,6 @@ def validation_only(graph: Graph) -> Graph:
 
 def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str) -> dict[str, Any]:
     """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result."""
-    from .train import resolve_device, train_and_evaluate
-
     executed = copy.deepcopy(config)
     for name, value in _TRIAL_ONLY.items():
         set_key(executed, name, value)

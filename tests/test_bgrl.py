@@ -7,7 +7,8 @@ from graphssl.bgrl import BGRL, cosine_loss
 from graphssl.config import load_config
 from graphssl.encoders import GCNEncoder, Predictor, gcn_adjacency
 from graphssl.schedulers import CosineMomentum, WarmupCosineLR
-from graphssl.train import Pretrainer, build_model
+from graphssl.model import build_model
+from graphssl.train import Pretrainer
 
 
 def test_cosine_losses():

@@ -12,7 +12,7 @@ import time
 import pytest
 import torch
 
-from graphssl.checkpoint import load_checkpoint, save_checkpoint
+from graphssl.run_folder import load_checkpoint, save_checkpoint
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
 from run_files import comparable

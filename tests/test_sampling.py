@@ -3,7 +3,8 @@ import torch
 from graphssl.config import load_config
 from graphssl.data import undirected
 from graphssl.sampling import NeighborBatches
-from graphssl.train import Pretrainer, build_model
+from graphssl.model import build_model
+from graphssl.train import Pretrainer
 
 
 def random_graph(n=500, e=3000):

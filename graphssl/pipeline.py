@@ -1,0 +1,174 @@
+"""Whole training runs: a run folder, the training loop, the evaluation, on one process or under torchrun.
+
+:func:`run_training` is the Python API behind ``graphssl train``::
+
+    from graphssl.config import load_config
+    from graphssl.pipeline import run_training
+    result = run_training("cora", load_config("configs/cora.yaml"), out_dir="runs/cora")
+    print(result.metrics["test_acc"], result.metrics["rank"])
+
+:func:`resume_training` continues an interrupted run exactly where its
+checkpoint left it; :func:`train_and_evaluate` is the part both share, and what
+``graphssl tune`` calls without a run folder.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+
+from . import distributed
+from .bgrl import BGRL
+from .data import Graph, graph_for_config, load_graph
+from .devices import resolve_device
+from .errors import GraphSSLError
+from .evaluate import embed, evaluate_embeddings, run_metrics, weight_spectra
+from .model import build_model
+from .run_folder import METRICS, default_run_dir, prepare_run_dir, read_run, write_results
+from .train import Pretrainer, pretrain
+
+
+@dataclass
+class RunResult:
+    """A finished run: its folder (``None`` when nothing was written), ``metrics.json``'s content, the model."""
+
+    out_dir: Path | None
+    metrics: dict[str, Any]
+    model: BGRL
+
+
+def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
+                       progress: bool = False, resume: dict[str, Any] | None = None,
+                       context: distributed.Context | None = None) -> RunResult | None:
+    """Pre-train on ``graph`` with ``config``, then probe and rank the embeddings.
+
+    ``out``: the run folder to checkpoint into and to write ``metrics.json`` and
+    ``spectra.json`` in; ``None`` trains without writing anything (as ``graphssl
+    tune`` does).  The probe reports the splits ``graph.split`` holds, so a graph
+    without a ``"test"`` split never has its test labels read.
+
+    Returns:
+        The result; under torchrun only on rank 0, ``None`` on the other ranks.
+
+    Example:
+        >>> result = train_and_evaluate(None, "cora", load_config(None), load_graph("cora"),
+        ...                             torch.device("cpu"))  # doctest: +SKIP
+    """
+    seed = config["train"]["seed"]
+    graph = graph_for_config(graph, config)
+    torch.manual_seed(seed)
+    model = build_model(config, graph.num_features).to(device)
+    if context is not None:  # same initial weights on every rank, different views and batches
+        torch.manual_seed(seed * 1_000_003 + context.rank + 1)
+    trainer = Pretrainer(model, graph, config, device, context)
+    metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
+    training = pretrain(trainer, out, progress, resume, metadata)
+    history = training.pop("spectra")
+    extra: dict[str, Any] = {}
+    if context is not None:
+        agree = distributed.parameters_agree(model.online_encoder, model.predictor, model.target_encoder)
+        extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
+                                context.world_size * config["train"]["batch_size"],
+                                "parameters_equal_across_ranks": agree}
+        if not context.is_main:
+            return None
+    embeddings = embed(model.online_encoder, graph, device)
+    evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
+    spectra["weights"] = weight_spectra(model.online_encoder)
+    metrics = run_metrics(dataset, config, evaluation, training, device, extra)
+    if out is not None:
+        write_results(out, metrics, {"final": spectra, "history": history})
+    return RunResult(out, metrics, model)
+
+
+def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path | None = None,
+                 out_dir: str | Path | None = None, device: str = "auto", progress: bool = True,
+                 graph: Graph | None = None, distributed_job: bool = False) -> RunResult | None:
+    """Pre-train BGRL (+ WERank) on ``dataset``, evaluate it, and write the run folder.
+
+    Args:
+        dataset: a name known to :func:`graphssl.data.load_graph`.
+        config: a validated config (:func:`graphssl.config.load_config`).
+        data_root: where datasets live (default ``$GRAPHSSL_DATA`` or ``./data``).
+        out_dir: the run folder (default: a new folder under ``runs/``); must be new or empty.
+        device: ``"auto"``, ``"cpu"``, ``"cuda"``...
+        progress: show a progress bar.
+        graph: an already loaded graph (skips loading ``dataset``).
+        distributed_job: this process is one rank of a ``torchrun`` job (:mod:`graphssl.distributed`);
+            only rank 0 writes the run folder and gets a result, the others get ``None``.
+
+    Returns:
+        The run's folder, metrics and trained model (``None`` on ranks other than 0).
+
+    Example:
+        >>> result = run_training("cora", load_config(None, {"werank.alpha": 0.1}),
+        ...                       out_dir="runs/cora-wr")  # doctest: +SKIP
+        >>> result.metrics["test_acc"], result.metrics["rankme"]  # doctest: +SKIP
+        (0.827, 88.4)
+    """
+    if not distributed_job:
+        torch_device = resolve_device(device)
+        graph = graph if graph is not None else load_graph(dataset, data_root)
+        out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config), config)
+        return train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+    if not config["train"]["batch_size"]:
+        raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
+
+    def start(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
+        # Rank 0 names and creates the folder, then the others follow it.
+        out = Path(distributed.all_gather_object(str(out_dir if out_dir is not None
+                                                     else default_run_dir(dataset, config)))[0])
+        if context.is_main:
+            prepare_run_dir(out, config)
+        job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
+        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
+
+    return distributed.run_job(device, start)
+
+
+def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
+                    progress: bool = True, graph: Graph | None = None,
+                    distributed_job: bool = False) -> RunResult | None:
+    """Continue an interrupted run from its last checkpoint, in the same folder.
+
+    The result equals the uninterrupted run's (bit for bit on CPU): the
+    checkpoint holds the config, models, optimizer and random-generator states.
+    A run trained under torchrun resumes under torchrun with as many processes
+    (``distributed_job=True``; rank 0 gets the result, the others ``None``).
+
+    Returns:
+        As :func:`run_training`.
+
+    Example:
+        >>> result = resume_training("runs/cora-werank0.1-seed0-20261122-101500")  # doctest: +SKIP
+    """
+    out = Path(run_dir)
+    if (out / METRICS).is_file():
+        raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
+                            f"start a new run instead")
+    state, config, dataset = read_run(out, "--resume")
+    processes = len(state["rng"])
+
+    def check_processes(world_size: int) -> None:
+        if world_size != processes:
+            how = ("resume it in one process (drop --distributed)" if processes == 1 else
+                   f"resume it with a job of {processes} processes: torchrun --nproc_per_node {processes} "
+                   f"-m graphssl train --resume {out} --distributed")
+            raise GraphSSLError(f"--resume {out}: the run was trained by {processes} process(es), "
+                                f"this job has {world_size}; {how}")
+
+    if not distributed_job:
+        check_processes(1)
+        graph = graph if graph is not None else load_graph(dataset, data_root)
+        return train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
+
+    def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
+        check_processes(context.world_size)
+        job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
+        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
+                                   context=context)
+
+    return distributed.run_job(device, resume)

@@ -1,0 +1,204 @@
+"""Run folders: naming and creating them, writing their files atomically, reading them back.
+
+A run folder holds ``config.yaml`` (the effective config, written first),
+``checkpoint.pt`` (online encoder, predictor, target encoder, optimizer,
+random-generator states, step; replaced every ``train.checkpoint_every``
+steps), and ``metrics.json`` and ``spectra.json``, written last and only by a
+run that finished.
+
+Every file is written to a temporary name in the same folder, flushed to disk
+and renamed over the target, so a kill or a full disk at any moment leaves
+either the previous file or the new one, never half of one.  Checkpoints hold
+only tensors and plain Python values and are read with
+``torch.load(..., weights_only=True)``: a file carrying pickled code is refused.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from .bgrl import BGRL
+from .config import dump_config, validate
+from .errors import GraphSSLError
+from .model import build_model
+
+CHECKPOINT = "checkpoint.pt"
+CONFIG = "config.yaml"
+METRICS = "metrics.json"
+SPECTRA = "spectra.json"
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # some filesystems do not open folders; the rename is still atomic
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
+    """Call ``write(file)`` on a temporary file, fsync it, then rename it to ``path``.
+
+    Any ``OSError`` (no space, no permission) becomes a :class:`GraphSSLError`,
+    and whatever was at ``path`` before stays intact.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        with open(tmp, "wb") as handle:
+            write(handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+        _fsync_dir(path.parent)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise GraphSSLError(f"cannot write {path}: {err.strerror or err}; "
+                            f"free disk space or choose a writable --out (earlier files there are intact)") from None
+
+
+def write_text(path: str | Path, text: str) -> None:
+    atomic_write(path, lambda handle: handle.write(text.encode()))
+
+
+def write_json(path: str | Path, data: Any) -> None:
+    write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
+    """Save tensors and plain values atomically (``torch.save`` format)."""
+    atomic_write(path, lambda handle: torch.save(state, handle))
+
+
+def load_tensor_file(path: str | Path) -> Any:
+    """Whatever a ``torch.save`` file holds, read onto the CPU with ``weights_only=True`` (data, never code)."""
+    path = Path(path)
+    if not path.is_file():
+        raise GraphSSLError(f"{path} does not exist; point to a file written by graphssl")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:  # truncated zip, foreign pickle, tampering: all mean "not usable"
+        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
+        raise GraphSSLError(f"{path} cannot be loaded safely ({reason}); "
+                            f"it is truncated, corrupt or not a graphssl file: retrain or restore it") from None
+
+
+def load_checkpoint(path: str | Path) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, as data only."""
+    state = load_tensor_file(path)
+    if not isinstance(state, dict):
+        raise GraphSSLError(f"checkpoint {path} is not a graphssl checkpoint (it holds a {type(state).__name__})")
+    return state
+
+
+def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
+    """A new folder name under ``runs/`` saying what the run is and when it started.
+
+    Returns:
+        ``runs/<dataset>-werank<α>-seed<s>-<YYYYmmdd-HHMMSS>``, with ``-1``, ``-2``... when that exists.
+
+    Example:
+        >>> from graphssl.config import load_config
+        >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0-seed0-")
+        True
+    """
+    alpha = config["werank"]["alpha"]
+    tag = "-".join(f"{a:g}" for a in alpha) if isinstance(alpha, list) else f"{alpha:g}"
+    stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+    base = Path("runs") / f"{dataset}-werank{tag}-seed{config['train']['seed']}-{stamp}"
+    path, n = base, 1
+    while path.exists():
+        path, n = base.with_name(f"{base.name}-{n}"), n + 1
+    return path
+
+
+def prepare_run_dir(out_dir: str | Path, config: dict[str, Any] | None = None) -> Path:
+    """Create ``out_dir`` and write ``config`` there as ``config.yaml``; an existing non-empty folder is an
+    error, never overwritten.
+
+    Returns:
+        The folder.
+
+    Example:
+        >>> import tempfile
+        >>> prepare_run_dir(Path(tempfile.mkdtemp()) / "run").is_dir()
+        True
+    """
+    out = Path(out_dir)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise GraphSSLError(f"--out {out} already exists and is not empty; choose a new folder "
+                            f"(runs are never overwritten)")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+    if config is not None:
+        write_text(out / CONFIG, dump_config(config))
+    return out
+
+
+def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """A run folder's checkpoint, read as data only; ``purpose`` names the flag in errors.
+
+    Returns:
+        ``(checkpoint state, config, dataset name)``.
+
+    Example:
+        >>> state, config, dataset = read_run("runs/cora-wr", "graphssl eval")  # doctest: +SKIP
+    """
+    out = Path(run_dir)
+    if not (out / CHECKPOINT).is_file():
+        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
+    state = load_checkpoint(out / CHECKPOINT)
+    try:
+        config, dataset = state["config"], state["dataset"]
+        validate(config)
+        if not isinstance(dataset, str) or not isinstance(state["model"], dict) or not isinstance(state["rng"], list):
+            raise TypeError
+    except (KeyError, TypeError, GraphSSLError):
+        raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint") from None
+    return state, config, dataset
+
+
+def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL, dict[str, Any], str]:
+    """Rebuild a run's model from its checkpoint (read as data only).
+
+    Returns:
+        ``(model, config, dataset name)``, the model on the CPU.
+
+    Example:
+        >>> model, config, dataset = load_trained_model("runs/cora-wr")  # doctest: +SKIP
+        >>> embeddings = model.online_encoder(x, adj)  # doctest: +SKIP
+    """
+    state, config, dataset = read_run(run_dir, purpose)
+    model = build_model(config, int(state["in_channels"]))
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as err:
+        reason = str(err).strip().splitlines()[0][:160]
+        raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config ({reason})") from None
+    return model, config, dataset
+
+
+def write_results(out: str | Path, metrics: dict[str, Any], spectra: dict[str, Any]) -> None:
+    """Write ``spectra.json``, then ``metrics.json``: the last file a finished run writes, so its presence
+    means the run is complete.
+
+    Example:
+        >>> write_results("runs/cora-wr", {"test_acc": 0.8}, {"final": {}, "history": []})  # doctest: +SKIP
+    """
+    out = Path(out)
+    write_json(out / SPECTRA, spectra)
+    write_json(out / METRICS, metrics)
