@@ -22,7 +22,7 @@ import warnings
 
 import torch
 
-from graphssl.config import config_for_dataset, load_config
+from graphssl.config import config_for_dataset, load_config, parse_assignment
 from graphssl.data import load_graph
 from graphssl.devices import resolve_device
 from graphssl.model import build_model
@@ -59,7 +59,7 @@ def main() -> None:
     graph = load_graph(args.dataset, args.data_root)
     trainers = {}
     for name, alpha in (("plain", 0.0), ("werank", args.werank)):
-        config = load_config(path, [*args.assignments, f"werank.alpha={alpha}"])
+        config = load_config(path, {**dict(parse_assignment(a) for a in args.assignments), "werank.alpha": alpha})
         torch.manual_seed(config["train"]["seed"])
         trainers[name] = Pretrainer(build_model(config, graph.num_features).to(device), graph, config, device)
     for trainer in trainers.values():

@@ -32,7 +32,7 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, nargs="+", default=[1, os.cpu_count() or 1])
     parser.add_argument("--out", help="write the result as JSON here")
     args = parser.parse_args()
-    base = load_config(config_for_dataset(args.dataset), [f"optim.steps={args.steps}"])
+    base = load_config(config_for_dataset(args.dataset), {"optim.steps": args.steps})
     space = parse_space({"optim.lr": {"low": 5e-4, "high": 2e-3, "log": True}}, "benchmark space")
     seconds: dict[int, list[float]] = {jobs: [] for jobs in args.jobs}
     for _ in range(args.rounds):

@@ -70,9 +70,9 @@ class Setting:
     werank: Any
     values: tuple[tuple[str, Any], ...]
 
-    def assignments(self) -> list[str]:
-        pairs = list(self.values) + ([("werank.alpha", self.werank)] if self.werank is not None else [])
-        return [f"{key}={json.dumps(value)}" for key, value in pairs]
+    def overrides(self) -> dict[str, Any]:
+        """The config values this cell sets, by dotted key."""
+        return {**dict(self.values), **({"werank.alpha": self.werank} if self.werank is not None else {})}
 
     def label(self) -> str:
         return " ".join(f"{key}={json.dumps(value)}" for key, value in self.values) or "-"
@@ -93,8 +93,8 @@ def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
 
 def _config(setting: Setting, seed: int, steps: int | None, config_path: str | Path | None) -> dict[str, Any]:
     path = config_path or config_for_dataset(setting.dataset)
-    extra = [f"train.seed={seed}"] + ([f"optim.steps={steps}"] if steps is not None else [])
-    return load_config(path, setting.assignments() + extra)
+    extra = {"train.seed": seed, **({"optim.steps": steps} if steps is not None else {})}
+    return load_config(path, {**setting.overrides(), **extra})
 
 
 def _warn(message: str) -> None:

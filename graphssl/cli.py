@@ -187,20 +187,20 @@ _KEY_FLAGS = (("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "tr
               ("num_neighbors", "train.num_neighbors"))
 
 
-def _flag_assignments(args: argparse.Namespace) -> list[str]:
-    """``--set`` assignments, then one per key flag given (``--werank 0.1`` is ``werank.alpha=0.1``)."""
-    flags = list(args.assignments)
+def _overrides(args: argparse.Namespace) -> dict[str, Any]:
+    """The ``--set`` values, then one per key flag given (``--werank 0.1`` sets ``werank.alpha`` to 0.1)."""
+    overrides = dict(parse_assignment(text) for text in args.assignments)
     for name, key in _KEY_FLAGS:
         value = getattr(args, name, None)
         if value is not None:
             if isinstance(value, list):
                 value = value[0] if name == "werank" and len(value) == 1 else list(value)
-            flags.append(f"{key}={value}")
-    return flags
+            overrides[key] = value
+    return overrides
 
 
 def _train_config(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
-    return load_config(args.config if args.config is not None else config_for_dataset(dataset), _flag_assignments(args))
+    return load_config(args.config if args.config is not None else config_for_dataset(dataset), _overrides(args))
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -286,8 +286,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
 
     dataset = dataset_name(args.dataset)
     space = read_space(*args.space)
-    fixed = _flag_assignments(args)
-    clash = [a.partition("=")[0].strip() for a in fixed if a.partition("=")[0].strip() in space]
+    fixed = _overrides(args)
+    clash = [key for key in fixed if key in space]
     if clash:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")

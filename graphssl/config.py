@@ -19,7 +19,7 @@ import difflib
 import math
 import re
 from pathlib import Path
-from typing import Any
+from typing import Any, Mapping
 
 import yaml
 
@@ -178,8 +178,22 @@ def config_for_dataset(dataset: str) -> Path:
     return own if own.is_file() else folder / "cora.yaml"
 
 
-def load_config(path: str | Path | None = None, assignments: list[str] | tuple[str, ...] = ()) -> dict[str, Any]:
-    """Defaults, then the YAML file at ``path`` (if any), then ``KEY=VALUE`` assignments; validated."""
+def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """The built-in defaults, then the YAML file at ``path`` (if any), then ``overrides``; validated.
+
+    Args:
+        path: a YAML config file, e.g. :func:`config_for_dataset`'s.
+        overrides: values by dotted key, e.g. ``{"optim.lr": 0.002, "encoder.layers": [256, 128]}``;
+            an unknown key is an error.
+
+    Returns:
+        The config, a nested dictionary with every key of :data:`DEFAULTS`.
+
+    Example:
+        >>> config = load_config(None, {"werank.alpha": 0.1, "optim.steps": 500})
+        >>> config["werank"]["alpha"], config["optim"]["steps"], config["optim"]["lr"]
+        (0.1, 500, 0.001)
+    """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
         path = Path(path)
@@ -188,8 +202,8 @@ def load_config(path: str | Path | None = None, assignments: list[str] | tuple[s
         except OSError as err:
             raise GraphSSLError(f"--config {path}: cannot read it ({err.strerror}); pass an existing YAML file") from None
         merge(config, _load_yaml(text, str(path)) or {}, str(path))
-    for assignment in assignments:
-        set_key(config, *parse_assignment(assignment))
+    for key, value in (overrides or {}).items():
+        set_key(config, key, copy.deepcopy(value))
     validate(config)
     return config
 

@@ -132,7 +132,7 @@ class GCNEncoder(nn.Module):
             forward pass (the optimizer still updates the raw weights).
     """
 
-    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "batch",
+    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "none",
                  activation: str = "prelu", weight_standardization: bool = False) -> None:
         super().__init__()
         sizes = [in_channels, *layers]

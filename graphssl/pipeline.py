@@ -2,9 +2,9 @@
 
 :func:`run_training` is the Python API behind ``graphssl train``::
 
-    from graphssl.config import load_config
+    from graphssl.config import config_for_dataset, load_config
     from graphssl.pipeline import run_training
-    result = run_training("cora", load_config("configs/cora.yaml"), out_dir="runs/cora")
+    result = run_training("cora", load_config(config_for_dataset("cora"), {"werank.alpha": 0.1}), out_dir="runs/cora")
     print(result.metrics["test_acc"], result.metrics["rank"])
 
 :func:`resume_training` continues an interrupted run exactly where its

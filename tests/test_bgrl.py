@@ -70,7 +70,7 @@ def test_update_target_network_is_an_exponential_moving_average():
 
 
 def test_training_steps_move_online_weights_and_never_the_target_except_by_ema(cora):
-    config = load_config(None, ["optim.steps=3", "encoder.layers=[16,8]", "predictor.hidden=16"])
+    config = load_config(None, {"optim.steps": 3, "encoder.layers": [16, 8], "predictor.hidden": 16})
     torch.manual_seed(0)
     model = build_model(config, cora.num_features)
     trainer = Pretrainer(model, cora, config, torch.device("cpu"))
@@ -86,8 +86,8 @@ def test_training_steps_move_online_weights_and_never_the_target_except_by_ema(c
 
 
 def test_bgrl_loss_decreases_on_cora(cora):
-    config = load_config(None, ["optim.steps=60", "optim.warmup_steps=5", "encoder.layers=[64,32]",
-                                "predictor.hidden=64", "optim.lr=0.005"])
+    config = load_config(None, {"optim.steps": 60, "optim.warmup_steps": 5, "encoder.layers": [64, 32],
+                                "predictor.hidden": 64, "optim.lr": 0.005})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     losses = [trainer.step(s)[0] for s in range(60)]
@@ -95,8 +95,8 @@ def test_bgrl_loss_decreases_on_cora(cora):
 
 
 def test_werank_term_is_added_and_shrinks(cora):
-    config = load_config(None, ["optim.steps=40", "encoder.layers=[32,16]", "predictor.hidden=32",
-                                "werank.alpha=[0.5,0.1]", "optim.warmup_steps=1", "optim.lr=0.01"])
+    config = load_config(None, {"optim.steps": 40, "encoder.layers": [32, 16], "predictor.hidden": 32,
+                                "werank.alpha": [0.5, 0.1], "optim.warmup_steps": 1, "optim.lr": 0.01})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     assert trainer.werank is not None and trainer.werank.alpha == [0.5, 0.1]

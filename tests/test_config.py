@@ -4,7 +4,7 @@ import pytest
 import torch
 import yaml
 
-from graphssl.config import DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config
+from graphssl.config import DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config, parse_assignment
 from graphssl.errors import GraphSSLError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -34,13 +34,18 @@ def test_every_config_in_the_repository_loads():
         load_config(path)
 
 
-def test_set_overrides_with_yaml_values():
-    config = load_config(None, ["optim.lr=1e-3", "encoder.layers=[64, 32]", "werank.alpha=[0.1, 0]",
-                                "encoder.weight_standardization=true"])
+def test_set_values_are_read_as_yaml_and_overrides_are_data():
+    texts = ["optim.lr=1e-3", "encoder.layers=[64, 32]", "werank.alpha=[0.1, 0]", "encoder.weight_standardization=true"]
+    overrides = dict(parse_assignment(text) for text in texts)
+    assert overrides == {"optim.lr": 0.001, "encoder.layers": [64, 32], "werank.alpha": [0.1, 0],
+                         "encoder.weight_standardization": True}
+    config = load_config(None, overrides)
     assert config["optim"]["lr"] == 0.001
     assert config["encoder"]["layers"] == [64, 32]
     assert config["werank"]["alpha"] == [0.1, 0]
     assert config["encoder"]["weight_standardization"] is True
+    overrides["encoder.layers"].append(16)
+    assert config["encoder"]["layers"] == [64, 32]  # the config holds its own copy
 
 
 @pytest.mark.parametrize("assignments, message", [
@@ -58,7 +63,7 @@ def test_set_overrides_with_yaml_values():
 ])
 def test_bad_values_name_the_key_and_the_fix(assignments, message):
     with pytest.raises(GraphSSLError) as err:
-        load_config(None, assignments)
+        load_config(None, dict(parse_assignment(text) for text in assignments))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
 
@@ -87,7 +92,7 @@ def test_normalize_features_divides_each_row_by_its_sum(cora):
     from graphssl.data import graph_for_config
 
     assert graph_for_config(cora, load_config(None)) is cora
-    normalized = graph_for_config(cora, load_config(None, ["data.normalize_features=true"]))
+    normalized = graph_for_config(cora, load_config(None, {"data.normalize_features": True}))
     sums = normalized.x.to_dense().sum(dim=1)
     nonempty = cora.x.to_dense().sum(dim=1) > 0
     assert torch.allclose(sums[nonempty], torch.ones(int(nonempty.sum())), atol=1e-5)

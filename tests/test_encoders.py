@@ -1,3 +1,5 @@
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -76,6 +78,14 @@ def test_encoder_options_give_embeddings_of_the_last_size(norm, activation):
     out = encoder(torch.randn(300, 6), gcn_adjacency(random_graph(), 300))
     assert out.shape == (300, 4) and torch.isfinite(out).all()
     assert encoder.out_channels == 4
+
+
+def test_encoder_defaults_are_the_configs():
+    from graphssl.config import DEFAULTS
+
+    parameters = inspect.signature(GCNEncoder).parameters
+    assert {name: parameters[name].default for name in ("norm", "activation", "weight_standardization")} == \
+        {name: DEFAULTS["encoder"][name] for name in ("norm", "activation", "weight_standardization")}
 
 
 def test_predictor_is_linear_prelu_linear_without_normalization():

@@ -46,8 +46,8 @@ def test_epochs_cover_every_node_and_batches_are_reproducible():
 
 
 def test_mini_batch_training_steps_score_seed_nodes_only(cora):
-    config = load_config(None, ["train.batch_size=128", "train.num_neighbors=[5,5]", "encoder.layers=[16,8]",
-                                "predictor.hidden=16", "werank.alpha=0.1"])
+    config = load_config(None, {"train.batch_size": 128, "train.num_neighbors": [5, 5], "encoder.layers": [16, 8],
+                                "predictor.hidden": 16, "werank.alpha": 0.1})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     x, edge_index, num_seeds = trainer.inputs(0)

@@ -75,7 +75,7 @@ def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, d
         return probe(embeddings, labels, split, *args, **kwargs)
 
     monkeypatch.setattr(evaluate, "linear_probe", spy)
-    base = load_config(None, ["encoder.layers=[16,8]", "predictor.hidden=16", "optim.steps=4"])
+    base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 4})
     space = parse_space(yaml.safe_load(SPACE), "space")
     result = run_tune("cora", space, base, tmp_path / "t", trials=3, seeds=2, jobs=1, data_root=data_root,
                       progress=False, command="graphssl tune ...")
