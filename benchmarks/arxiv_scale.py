@@ -19,12 +19,11 @@ import argparse
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+from common import REPO, run, train_metrics
+
 NODES, UNDIRECTED_EDGES_APPROX = 169_343, 2_332_376  # synthetic-arxiv, both directions, no duplicates
 
 
@@ -39,21 +38,8 @@ def step_flops(layers: list[int], in_dim: int, predictor_hidden: int, nnz: int) 
     return 2 * 3 * (encoder + predictor) + 2 * encoder
 
 
-def run(command: list[str]) -> str:
-    print("$", " ".join(command), file=sys.stderr, flush=True)
-    result = subprocess.run(command, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    if result.returncode != 0:
-        raise SystemExit(result.stderr)
-    return result.stdout
-
-
-def train_metrics(extra: list[str]) -> dict:
-    with tempfile.TemporaryDirectory() as tmp:
-        out = Path(tmp) / "run"
-        run([sys.executable, "-m", "graphssl", "train", "--dataset", "synthetic-arxiv", "--config",
-             "configs/ogbn-arxiv.yaml", "--quiet", "--set", "train.spectra_every=0", "--set",
-             "train.checkpoint_every=0", "--out", str(out), *extra])
-        return json.loads((out / "metrics.json").read_text())
+def arxiv_metrics(extra: list[str]) -> dict:
+    return train_metrics(["--dataset", "synthetic-arxiv", "--config", "configs/ogbn-arxiv.yaml", *extra])
 
 
 def main() -> None:
@@ -73,11 +59,11 @@ def main() -> None:
                              "--config", "configs/ogbn-arxiv.yaml", "--werank", "0.1", "--rounds",
                              str(args.rounds), "--block", "1", "--warmup", "1"]))
     plain_s = timing["ms_per_step_plain"] / 1000
-    end_to_end = {name: train_metrics(["--steps", "5", "--werank", alpha])
+    end_to_end = {name: arxiv_metrics(["--steps", "5", "--werank", alpha])
                   for name, alpha in (("plain", "0"), ("werank", "0.1"))}
     fanouts = args.num_neighbors.split()
     epoch_steps = math.ceil(NODES / args.batch_size)
-    mini = train_metrics(["--steps", str(epoch_steps), "--batch-size", str(args.batch_size),
+    mini = arxiv_metrics(["--steps", str(epoch_steps), "--batch-size", str(args.batch_size),
                           "--num-neighbors", *fanouts])
     result = {
         "machine": f"{os.cpu_count()} CPU cores",

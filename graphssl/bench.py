@@ -14,8 +14,6 @@ of seeds.
 
 from __future__ import annotations
 
-import csv
-import io
 import itertools
 import json
 import re
@@ -31,10 +29,11 @@ from tqdm import tqdm
 
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment
 from .data import cached_graph
-from .errors import GraphSSLError
+from .errors import GraphSSLError, first_line
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
+from .tables import csv_text, mean_std
 
 
 def split_values(text: str) -> list[str]:
@@ -109,7 +108,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
             raise ValueError("not a result file")
         return result
     except (OSError, ValueError) as err:
-        _warn(f"{path} is unreadable ({str(err).splitlines()[0][:80]}); running that run again")
+        _warn(f"{path} is unreadable ({first_line(err, 80)}); running that run again")
         return None
 
 
@@ -192,11 +191,6 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
     return rows
 
 
-def mean_std(values: Sequence[float]) -> tuple[float, float]:
-    """Mean and sample standard deviation (n - 1; 0 for one value): what every table here reports."""
-    return statistics.fmean(values), statistics.stdev(values) if len(values) > 1 else 0.0
-
-
 def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
     """One row per setting: mean and sample std over seeds."""
     rows = []
@@ -220,12 +214,8 @@ COLUMNS = ("dataset", "werank", "settings", "test_acc_mean", "test_acc_std", "va
 
 
 def write_tables(out: Path, rows: Sequence[dict[str, Any]]) -> None:
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=COLUMNS, lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: json.dumps(row[k]) if k == "werank" else row[k] for k in COLUMNS})
-    write_text(out / "table.csv", buffer.getvalue())
+    write_text(out / "table.csv", csv_text(COLUMNS, ({k: json.dumps(row[k]) if k == "werank" else row[k]
+                                                      for k in COLUMNS} for row in rows)))
     lines = ["| dataset | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe | train time (s) | seeds |",
              "|---|---|---|---|---|---|---|---|---|"]
     for r in rows:

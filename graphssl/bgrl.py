@@ -56,6 +56,18 @@ class _CosineLoss(torch.autograd.Function):
         return result, None
 
 
+@torch.no_grad()
+def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
+    """``target <- momentum * target + (1 - momentum) * online``, parameter by parameter, in place.
+
+    Example:
+        >>> teacher, student = nn.Linear(4, 4), nn.Linear(4, 4)
+        >>> ema_update(teacher, student, 0.99)
+    """
+    for target_parameter, online_parameter in zip(target.parameters(), online.parameters()):
+        target_parameter.lerp_(online_parameter.detach(), 1.0 - momentum)
+
+
 def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
     """``1 - mean_i cos(prediction_i, target_i)``: 0 when aligned, 2 when opposite.
 
@@ -86,11 +98,9 @@ class BGRL(nn.Module):
         yield from self.online_encoder.parameters()
         yield from self.predictor.parameters()
 
-    @torch.no_grad()
     def update_target_network(self, momentum: float) -> None:
-        """``target <- momentum * target + (1 - momentum) * online``, parameter by parameter."""
-        for target, online in zip(self.target_encoder.parameters(), self.online_encoder.parameters()):
-            target.lerp_(online.detach(), 1.0 - momentum)
+        """Move the target encoder towards the online encoder (:func:`ema_update`)."""
+        ema_update(self.target_encoder, self.online_encoder, momentum)
 
     @torch.no_grad()
     def target_embeddings(self, x: Tensor, adj: Tensor, mask: Tensor | None, num_seeds: int | None = None) -> Tensor:

@@ -67,7 +67,8 @@ def _exponents_as_floats(value: Any) -> Any:
     return value
 
 
-def _load_yaml(text: str, where: str) -> Any:
+def read_yaml(text: str, where: str) -> Any:
+    """``text`` read with ``yaml.safe_load``, ``1e-3`` as a number; malformed YAML is an error naming ``where``."""
     try:
         return _exponents_as_floats(yaml.safe_load(text))
     except yaml.YAMLError as err:
@@ -90,7 +91,8 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 KNOWN_KEYS = tuple(_flatten(DEFAULTS))
 
 
-def _unknown_key(key: str, where: str) -> GraphSSLError:
+def unknown_key_error(key: str, where: str) -> GraphSSLError:
+    """The error for an unknown dotted key, suggesting the closest known one."""
     close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
     return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")
@@ -99,7 +101,7 @@ def _unknown_key(key: str, where: str) -> GraphSSLError:
 def set_key(config: dict[str, Any], key: str, value: Any, where: str = "--set") -> None:
     """Set a dotted ``key`` (e.g. ``optim.lr``) in ``config``; unknown keys are an error."""
     if key not in KNOWN_KEYS:
-        raise _unknown_key(key, where)
+        raise unknown_key_error(key, where)
     *parents, leaf = key.split(".")
     node = config
     for part in parents:
@@ -120,7 +122,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise GraphSSLError(f"--set '{text}': expected KEY=VALUE, e.g. --set optim.lr=0.001")
-    return key.strip(), _load_yaml(raw, f"--set {key.strip()}")
+    return key.strip(), read_yaml(raw, f"--set {key.strip()}")
 
 
 def dataset_name(name: str) -> str:
@@ -201,7 +203,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
             text = path.read_text()
         except OSError as err:
             raise GraphSSLError(f"--config {path}: cannot read it ({err.strerror}); pass an existing YAML file") from None
-        merge(config, _load_yaml(text, str(path)) or {}, str(path))
+        merge(config, read_yaml(text, str(path)) or {}, str(path))
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)
@@ -213,7 +215,8 @@ def _check(ok: bool, key: str, value: Any, expected: str) -> None:
         raise GraphSSLError(f"config key '{key}' is {value!r}; it must be {expected}")
 
 
-def _is_number(value: Any) -> bool:
+def is_number(value: Any) -> bool:
+    """A finite int or float, not a bool."""
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -231,7 +234,7 @@ def validate(config: dict[str, Any]) -> None:
         elif _is_int(default):
             _check(_is_int(value) and value >= 0, key, value, "a whole number >= 0")
         elif isinstance(default, float) and key != "werank.alpha":  # alpha may be a list; checked below
-            _check(_is_number(value) and value >= 0, key, value, "a number >= 0")
+            _check(is_number(value) and value >= 0, key, value, "a number >= 0")
 
     steps = flat["optim.steps"]
     _check(steps > 0, "optim.steps", steps, "a whole number > 0 (--steps)")
@@ -251,7 +254,7 @@ def validate(config: dict[str, Any]) -> None:
            f"one of {', '.join(ACTIVATIONS)}")
     _check(flat["predictor.hidden"] > 0, "predictor.hidden", flat["predictor.hidden"], "a whole number > 0")
     grid = flat["probe.l2_grid"]
-    _check(isinstance(grid, list) and grid and all(_is_number(v) and v >= 0 for v in grid),
+    _check(isinstance(grid, list) and grid and all(is_number(v) and v >= 0 for v in grid),
            "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
     fanouts = flat["train.num_neighbors"]
     _check(isinstance(fanouts, list) and all(_is_int(k) and (k > 0 or k == -1) for k in fanouts),
@@ -263,14 +266,14 @@ def validate(config: dict[str, Any]) -> None:
 
     alpha = flat["werank.alpha"]
     if isinstance(alpha, list):
-        _check(all(_is_number(a) and a >= 0 for a in alpha), "werank.alpha", alpha,
+        _check(all(is_number(a) and a >= 0 for a in alpha), "werank.alpha", alpha,
                "coefficients >= 0 (one per encoder layer)")
         if len(alpha) != len(layers):
             raise GraphSSLError(
                 f"config key 'werank.alpha' has {len(alpha)} coefficients but the encoder has {len(layers)} "
                 f"layers; give one coefficient per layer or a single number for all")
     else:
-        _check(_is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
+        _check(is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
                "a coefficient >= 0 (--werank), or a list with one per encoder layer")
 
 

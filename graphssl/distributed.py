@@ -23,7 +23,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .data import Graph, load_graph
-from .errors import GraphSSLError, PeerFailed
+from .errors import GraphSSLError, PeerFailed, first_line
 
 Result = TypeVar("Result")
 
@@ -58,9 +58,8 @@ def init(device: str) -> tuple[Context, torch.device]:
     try:
         dist.init_process_group("nccl" if use_cuda else "gloo", timeout=timeout)
     except Exception as err:  # store timeouts, refused connections: all mean the job cannot form
-        reason = str(err).strip().splitlines()[0][:200] if str(err).strip() else type(err).__name__
         raise GraphSSLError(f"rank {context.rank}: could not join the {context.world_size}-process job "
-                            f"within {timeout.total_seconds():g} s ({reason}); another rank failed or "
+                            f"within {timeout.total_seconds():g} s ({first_line(err, 200)}); another rank failed or "
                             f"MASTER_ADDR/MASTER_PORT are wrong") from None
     return context, torch_device
 
@@ -76,9 +75,8 @@ def shutdown() -> None:
 
 
 def peer_failed(context: Context, error: BaseException) -> PeerFailed:
-    reason = str(error).strip().splitlines()[0][:200]
-    return PeerFailed(f"rank {context.rank}: the job lost a process ({reason}); the failing rank's own error "
-                      f"is in its output above")
+    return PeerFailed(f"rank {context.rank}: the job lost a process ({first_line(error, 200)}); the failing rank's "
+                      f"own error is in its output above")
 
 
 def barrier() -> None:

@@ -7,6 +7,21 @@ status named here, never a traceback; library callers catch them like any except
 import warnings
 
 
+def first_line(error: BaseException, limit: int = 160) -> str:
+    """What a one-line message quotes of another library's exception.
+
+    Returns:
+        The first line of ``error``'s message, at most ``limit`` characters, or the
+        exception's type name when it has no message.
+
+    Example:
+        >>> first_line(RuntimeError("size mismatch for weight\\n  copying a param ..."))
+        'size mismatch for weight'
+    """
+    text = str(error).strip()
+    return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
 class GraphSSLError(Exception):
     """Bad input: the message names the problem and the fix (exit status 2)."""
 

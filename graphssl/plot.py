@@ -24,8 +24,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .bench import mean_std  # noqa: E402
 from .errors import GraphSSLError  # noqa: E402
+from .tables import mean_std  # noqa: E402
 
 
 def _save(fig: Any, path: Path, dpi: int = 120) -> Path:

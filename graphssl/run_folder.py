@@ -26,7 +26,7 @@ import torch
 
 from .bgrl import BGRL
 from .config import dump_config, validate
-from .errors import GraphSSLError
+from .errors import GraphSSLError, first_line
 from .model import build_model
 
 CHECKPOINT = "checkpoint.pt"
@@ -90,8 +90,7 @@ def load_tensor_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, foreign pickle, tampering: all mean "not usable"
-        reason = str(err).strip().splitlines()[0][:160] if str(err).strip() else type(err).__name__
-        raise GraphSSLError(f"{path} cannot be loaded safely ({reason}); "
+        raise GraphSSLError(f"{path} cannot be loaded safely ({first_line(err)}); "
                             f"it is truncated, corrupt or not a graphssl file: retrain or restore it") from None
 
 
@@ -187,8 +186,8 @@ def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL,
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError) as err:
-        reason = str(err).strip().splitlines()[0][:160]
-        raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config ({reason})") from None
+        raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config "
+                            f"({first_line(err)})") from None
     return model, config, dataset
 
 

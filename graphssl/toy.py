@@ -11,7 +11,7 @@ one of three objectives:
 * ``infonce``: symmetric InfoNCE on L2-normalized embeddings, temperature
   :data:`INFONCE_TEMPERATURE`; plain SGD (no momentum, no weight decay);
 * ``vicreg``: VICReg with variance, invariance and covariance coefficients
-  10, 10 and 1; plain SGD;
+  10, 10 and 1 (:func:`vicreg_loss` says how its terms are weighted); plain SGD;
 * ``ema``: a BYOL-like student-teacher: the student network plus a linear
   16 x 16 predictor regress (normalized MSE, both directions) onto a teacher
   that is the exponential moving average (momentum 0.995) of the student
@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .bgrl import ema_update
 from .errors import GraphSSLError
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
@@ -76,10 +77,12 @@ def infonce_loss(z1: Tensor, z2: Tensor, temperature: float = INFONCE_TEMPERATUR
 
 
 def variance_term(z: Tensor, eps: float = 1e-4) -> Tensor:
+    """VICReg's ``v(Z)``: mean over dimensions of ``max(0, 1 - sqrt(Var(z_j) + eps))`` (Bardes et al., eq. 1-2)."""
     return F.relu(1 - (z.var(dim=0) + eps).sqrt()).mean()
 
 
 def covariance_term(z: Tensor) -> Tensor:
+    """VICReg's ``c(Z)``: squared off-diagonal covariances summed, over the dimension (eq. 3-4)."""
     centered = z - z.mean(dim=0)
     cov = centered.t() @ centered / (z.size(0) - 1)
     off_diagonal = cov - torch.diag(torch.diagonal(cov))
@@ -87,6 +90,29 @@ def covariance_term(z: Tensor) -> Tensor:
 
 
 def vicreg_loss(z1: Tensor, z2: Tensor, coefficients: tuple[float, float, float] = VICREG_COEFFICIENTS) -> Tensor:
+    """VICReg as the paper's equation 6 writes it: ``λ s(Z, Z') + μ [v(Z) + v(Z')] + ν [c(Z) + c(Z')]``.
+
+    ``coefficients`` are ``(μ, λ, ν)`` (variance, invariance, covariance).  Two
+    weightings differ between the paper and the official code
+    (facebookresearch/vicreg), and this follows each where noted:
+
+    * variance: the two views' terms are **summed**, as in the paper; the
+      official code averages them, ``μ (v(Z) + v(Z')) / 2``, so its ``μ`` is
+      twice the one here (10 here acts like 20 there);
+    * invariance: ``s`` is the mean squared difference per coordinate
+      (``F.mse_loss``), as in the official code; the paper's
+      ``1/n Σ_i ‖z_i − z'_i‖²`` is ``d`` times it.
+
+    ``tests/test_toy.py`` pins both against the paper's definitions.
+
+    Returns:
+        The loss, a scalar.
+
+    Example:
+        >>> z = torch.randn(100, 16)
+        >>> float(vicreg_loss(z, z)) >= 0
+        True
+    """
     variance, invariance, covariance = coefficients
     return (invariance * F.mse_loss(z1, z2)
             + variance * (variance_term(z1) + variance_term(z2))
@@ -172,9 +198,7 @@ def train_toy(config: ToyConfig) -> dict[str, Any]:
         loss.backward()
         optimizer.step()
         if config.loss == "ema":
-            with torch.no_grad():
-                for t, s in zip(teacher.parameters(), network.parameters()):
-                    t.lerp_(s, 1 - EMA_MOMENTUM)
+            ema_update(teacher, network, EMA_MOMENTUM)
         if not math.isfinite(loss.item()):
             raise GraphSSLError(f"toy run {config.name} diverged at epoch {epoch}; lower --lr")
         if epoch % log_every == 0 or epoch == config.epochs:

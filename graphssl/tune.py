@@ -28,9 +28,7 @@ settings.
 from __future__ import annotations
 
 import copy
-import csv
 import dataclasses
-import io
 import itertools
 import json
 import math
@@ -41,14 +39,14 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .bench import mean_std
-from .config import _load_yaml, dataset_name, dump_config, set_key, validate
+from .config import KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate
 from .data import Graph, cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
 from .run_folder import write_json, write_text
+from .tables import csv_text, mean_std
 
 # Work done for speed that does not change a trial's result: no spectra history during training.
 _TRIAL_ONLY = {"train.spectra_every": 0}
@@ -76,14 +74,8 @@ class Range:
 Space = dict[str, "list[Any] | Range"]
 
 
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-
-
 def parse_space(tree: Any, where: str) -> Space:
     """Check a space read from YAML: known keys, non-empty lists or ``{low, high[, log]}`` ranges."""
-    from .config import KNOWN_KEYS, _unknown_key
-
     if not isinstance(tree, dict) or not tree:
         raise GraphSSLError(f"{where}: a search space must map config keys to lists or ranges, "
                             f"e.g. 'optim.lr: {{low: 1.0e-4, high: 1.0e-2, log: true}}'")
@@ -101,7 +93,7 @@ def parse_space(tree: Any, where: str) -> Space:
     space: Space = {}
     for key, value in flat.items():
         if key not in KNOWN_KEYS:
-            raise _unknown_key(key, where)
+            raise unknown_key_error(key, where)
         if isinstance(value, list):
             if not value:
                 raise GraphSSLError(f"{where}: '{key}' has an empty list; give at least one value")
@@ -109,7 +101,7 @@ def parse_space(tree: Any, where: str) -> Space:
         elif isinstance(value, dict):
             extra = set(value) - {"low", "high", "log"}
             low, high, log = value.get("low"), value.get("high"), value.get("log", False)
-            if extra or not (_is_number(low) and _is_number(high)) or low > high or not isinstance(log, bool) \
+            if extra or not (is_number(low) and is_number(high)) or low > high or not isinstance(log, bool) \
                     or (log and low <= 0):
                 raise GraphSSLError(f"{where}: '{key}' must be a range {{low: A, high: B, log: true|false}} with "
                                     f"numbers A <= B (A > 0 when log), got {value}")
@@ -129,7 +121,7 @@ def read_space(*paths: str | Path) -> Space:
         except (OSError, UnicodeDecodeError) as err:
             reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
             raise GraphSSLError(f"--space {path}: cannot read it ({reason}); pass a YAML search space") from None
-        part = parse_space(_load_yaml(text, str(path)), str(path))
+        part = parse_space(read_yaml(text, str(path)), str(path))
         twice = [key for key in part if key in space]
         if twice:
             raise GraphSSLError(f"--space {path}: {', '.join(twice)} is already searched by an earlier --space file")
@@ -361,12 +353,7 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
     """``trials.csv`` (finished trials, in order), ``trials.md`` (best first) and ``best.yaml``."""
     finished = [t for t in trials if t.finished]
     columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status"]
-    buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
-    for trial in finished:
-        writer.writerow(trial.row())
-    write_text(out / "trials.csv", buffer.getvalue())
+    write_text(out / "trials.csv", csv_text(columns, (trial.row() for trial in finished)))
 
     ranked = sorted(finished, key=lambda t: (t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0), t.index))
     lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished", ""]

@@ -1,6 +1,7 @@
 """The synthetic collapse experiments: the data, each loss, WERank's mechanism, the sweep."""
 
 import json
+import math
 
 import pytest
 import torch
@@ -77,3 +78,29 @@ def test_sweep_writes_its_table(tmp_path, monkeypatch):
     assert "fig2_embedding_vs_depth.png" in readme.read_text() and "--losses vicreg ema" in readme.read_text()
     for png in ("fig2_embedding_vs_depth.png", "fig3_weights_vs_k.png"):
         assert (tmp_path / png).stat().st_size > 1000
+
+
+def test_vicreg_is_the_papers_equation_6_with_the_documented_weights():
+    """Bardes et al., ICLR 2022: v (eq. 1-2), c (eq. 3-4), s (eq. 5) written out from their definitions and
+    combined as eq. 6, λ s + μ [v(Z) + v(Z')] + ν [c(Z) + c(Z')], with s per coordinate (toy.vicreg_loss)."""
+    g = torch.Generator().manual_seed(0)
+    scales = torch.tensor([0.1, 0.3, 0.6, 0.9, 1.2, 2.0], dtype=torch.float64)  # some dimensions below std 1
+    z1 = torch.randn(50, 6, generator=g, dtype=torch.float64) * scales
+    z2 = z1 + 0.2 * torch.randn(50, 6, generator=g, dtype=torch.float64)
+    n, d = z1.shape
+
+    def v(z):
+        return sum(max(0.0, 1 - math.sqrt(float(z[:, j].var()) + 1e-4)) for j in range(d)) / d
+
+    def c(z):
+        centered = z - z.mean(dim=0)
+        cov = centered.t() @ centered / (n - 1)
+        return float(sum(cov[i, j] ** 2 for i in range(d) for j in range(d) if i != j)) / d
+
+    s = float(sum(((z1[i] - z2[i]) ** 2).sum() for i in range(n))) / n
+    mu, lam, nu = toy.VICREG_COEFFICIENTS
+    assert v(z1) > 0 and v(z2) > 0
+    assert float(toy.vicreg_loss(z1, z2)) == pytest.approx(lam * s / d + mu * (v(z1) + v(z2)) + nu * (c(z1) + c(z2)))
+    # The official code's weighting averages the two variance terms: half of ours.
+    official = lam * s / d + mu * (v(z1) + v(z2)) / 2 + nu * (c(z1) + c(z2))
+    assert float(toy.vicreg_loss(z1, z2)) - official == pytest.approx(mu * (v(z1) + v(z2)) / 2)
