@@ -27,7 +27,7 @@ from typing import Any, Sequence
 import yaml
 from tqdm import tqdm
 
-from .config import config_for_dataset, dataset_name, load_config, parse_assignment
+from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
 from .data import cached_graph
 from .errors import GraphSSLError, first_line
 from .parallel import check_jobs, run_parallel
@@ -114,7 +114,7 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return yaml.safe_load((run_dir / CONFIG).read_text()) == config
+        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text())) == config
     except (OSError, yaml.YAMLError):
         return False
 
@@ -165,7 +165,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
         name = setting.run_name(seed)
         path = out / "results" / f"{name}.json"
         if path.is_file() and (result := read_result(path)) is not None:
-            if result.get("config") == run_config:
+            if with_defaults(result.get("config")) == run_config:
                 results[name] = result
             else:
                 stale += 1

@@ -235,10 +235,15 @@ def _start_training(args: argparse.Namespace) -> Any:
                         device=args.device, progress=not args.quiet, distributed_job=args.distributed)
 
 
+def _probe_choice(metrics: dict[str, Any]) -> str:
+    return f"probe L2 {metrics['probe_l2']:g}" if "probe_l2" in metrics else f"probe C {metrics['probe_c']:g}"
+
+
 def summary(metrics: dict[str, Any], out_dir: Any) -> str:
+    """The lines ``graphssl train`` prints for a finished run."""
     return (f"{metrics['dataset']}  werank={metrics['werank']}  seed={metrics['seed']}  steps={metrics['steps']}\n"
             f"  test acc {100 * metrics['test_acc']:.2f}%  (val {100 * metrics['val_acc']:.2f}%, "
-            f"probe L2 {metrics['probe_l2']:g})\n"
+            f"{_probe_choice(metrics)})\n"
             f"  rank {metrics['rank']}/{metrics['embedding_dim']}  RankMe {metrics['rankme']:.1f}  "
             f"mean pair cosine {metrics['mean_pair_cosine']:.3f}\n"
             f"  trained in {metrics['train_seconds']:.1f} s ({metrics['ms_per_step']:.1f} ms/step)  ->  {out_dir}")
@@ -246,7 +251,7 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
 
 def _print_eval(metrics: dict[str, Any]) -> None:
     print(f"{metrics['dataset']}: test acc {100 * metrics['test_acc']:.2f}%  (val {100 * metrics['val_acc']:.2f}%, "
-          f"probe L2 {metrics['probe_l2']:g})  rank {metrics['rank']}/{metrics['embedding_dim']}  "
+          f"{_probe_choice(metrics)})  rank {metrics['rank']}/{metrics['embedding_dim']}  "
           f"RankMe {metrics['rankme']:.1f}  mean pair cosine {metrics['mean_pair_cosine']:.3f}")
 
 

@@ -43,13 +43,14 @@ DEFAULTS: dict[str, Any] = {
     "optim": {"steps": 1000, "lr": 0.001, "weight_decay": 1.0e-5, "warmup_steps": 100, "lr_scaling": "linear"},
     "ema": {"start": 0.99, "end": 1.0},
     "werank": {"alpha": 0.0, "squared": False},
-    "probe": {"l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
+    "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50,
               "batch_size": 0, "num_neighbors": [10, 10]},
 }
 
 NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
+PROBE_PROTOCOLS = ("lbfgs", "bgrl-official")
 DATASETS = ("cora", "citeseer", "pubmed", "ogbn-arxiv", "synthetic-arxiv")
 
 
@@ -263,6 +264,8 @@ def validate(config: dict[str, Any]) -> None:
         raise GraphSSLError(f"config key 'train.num_neighbors' has {len(fanouts)} entries but the encoder has "
                             f"{len(layers)} layers; give one neighbour count per layer (--num-neighbors)")
     _check(flat["probe.max_iter"] > 0, "probe.max_iter", flat["probe.max_iter"], "a whole number > 0")
+    _check(flat["probe.protocol"] in PROBE_PROTOCOLS, "probe.protocol", flat["probe.protocol"],
+           f"one of {', '.join(PROBE_PROTOCOLS)}")
 
     alpha = flat["werank.alpha"]
     if isinstance(alpha, list):
@@ -275,6 +278,30 @@ def validate(config: dict[str, Any]) -> None:
     else:
         _check(is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
                "a coefficient >= 0 (--werank), or a list with one per encoder layer")
+
+
+def with_defaults(saved: Any) -> Any:
+    """A config saved by an earlier graphssl, with the keys added since then at their defaults.
+
+    A key is only ever added with a default that keeps the old behaviour, so
+    ``with_defaults(saved)`` is the config the saved run actually ran with, and
+    comparing it with a config made now says whether the two runs are the same.
+
+    Returns:
+        The completed config (``saved`` itself when it is not a mapping of sections).
+
+    Example:
+        >>> old = load_config(None)
+        >>> del old["probe"]["protocol"]
+        >>> with_defaults(old) == load_config(None)
+        True
+    """
+    if not isinstance(saved, dict) or not all(isinstance(section, dict) for section in saved.values()):
+        return saved
+    config = copy.deepcopy(DEFAULTS)
+    for name, section in saved.items():
+        config[name] = {**config.get(name, {}), **section}
+    return config
 
 
 def dump_config(config: dict[str, Any]) -> str:

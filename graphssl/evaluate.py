@@ -17,7 +17,7 @@ from . import __version__
 from .data import Graph
 from .devices import peak_memory_mb
 from .encoders import gcn_adjacency
-from .probe import linear_probe, plain_accuracy
+from .probe import bgrl_official_probe, linear_probe, plain_accuracy
 from .rank import covariance_spectrum, rank_report, singular_values
 from .regularizers import weight_matrices
 
@@ -51,16 +51,19 @@ def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any])
     if embeddings.dim() != 2 or embeddings.size(0) != graph.num_nodes:
         raise ValueError(f"expected embeddings of shape [{graph.num_nodes}, d], got {tuple(embeddings.shape)}")
     start = time.perf_counter()
-    result = linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
-                          l2_grid=probe["l2_grid"], max_iter=probe["max_iter"],
-                          accuracy=graph.accuracy or plain_accuracy)
+    accuracy = graph.accuracy or plain_accuracy
+    if probe["protocol"] == "bgrl-official":
+        result = bgrl_official_probe(embeddings, graph.y, graph.split, accuracy=accuracy)
+    else:
+        result = linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
+                              l2_grid=probe["l2_grid"], max_iter=probe["max_iter"], accuracy=accuracy)
     probe_seconds = time.perf_counter() - start
     ranks = rank_report(embeddings)
-    accuracy = {f"{name}_acc": result.accuracy[split] for name, split in
-                (("train", "train"), ("val", "valid"), ("test", "test")) if split in result.accuracy}
+    accuracies = {f"{name}_acc": result.accuracy[split] for name, split in
+                  (("train", "train"), ("val", "valid"), ("test", "test")) if split in result.accuracy}
     metrics = {
-        **accuracy,
-        "probe_l2": result.l2,
+        **accuracies,
+        f"probe_{result.knob}": result.value,
         "probe_seconds": round(probe_seconds, 3),
         "embedding_dim": embeddings.size(1),
         "rank": ranks["rank"],

@@ -25,7 +25,7 @@ from typing import Any, Callable
 import torch
 
 from .bgrl import BGRL
-from .config import dump_config, validate
+from .config import dump_config, validate, with_defaults
 from .errors import GraphSSLError, first_line
 from .model import build_model
 
@@ -162,7 +162,7 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
         raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
     state = load_checkpoint(out / CHECKPOINT)
     try:
-        config, dataset = state["config"], state["dataset"]
+        config, dataset = with_defaults(state["config"]), state["dataset"]
         validate(config)
         if not isinstance(dataset, str) or not isinstance(state["model"], dict) or not isinstance(state["rng"], list):
             raise TypeError

@@ -39,7 +39,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate
+from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate,
+                     with_defaults)
 from .data import Graph, cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
@@ -174,8 +175,9 @@ def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device
     except DivergenceError as err:
         return {"status": "diverged", "message": str(err)}
     assert result is not None and "test_acc" not in result.metrics
-    keep = ("val_acc", "train_acc", "probe_l2", "rank", "rankme", "final_loss", "final_werank", "train_seconds")
-    return {"status": "ok", "metrics": {k: result.metrics[k] for k in keep}}
+    keep = ("val_acc", "train_acc", "probe_l2", "probe_c", "rank", "rankme", "final_loss", "final_werank",
+            "train_seconds")
+    return {"status": "ok", "metrics": {k: result.metrics[k] for k in keep if k in result.metrics}}
 
 
 # --- the search -------------------------------------------------------------------------------------------
@@ -223,7 +225,8 @@ def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
         saved = json.loads(path.read_text())
     except (OSError, ValueError):
         return None  # absent, or unreadable: run it (again)
-    if not isinstance(saved, dict) or saved.get("config") != config or saved.get("status") not in ("ok", "diverged"):
+    if not isinstance(saved, dict) or with_defaults(saved.get("config")) != config \
+            or saved.get("status") not in ("ok", "diverged"):
         return None
     return saved
 
@@ -253,6 +256,8 @@ def _check_folder(out: Path, identity: dict[str, Any]) -> None:
             saved = json.loads(settings.read_text())
         except (OSError, ValueError):
             saved = None
+        if isinstance(saved, dict):
+            saved["base_config"] = with_defaults(saved.get("base_config"))
         if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
             raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
                                 f"config; choose a new --out (finished trials are never overwritten)")

@@ -4,7 +4,8 @@ import pytest
 import torch
 import yaml
 
-from graphssl.config import DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config, parse_assignment
+from graphssl.config import (DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config, parse_assignment,
+                             with_defaults)
 from graphssl.errors import GraphSSLError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -60,12 +61,21 @@ def test_set_values_are_read_as_yaml_and_overrides_are_data():
     (["optim.lr=fast"], "'optim.lr' is 'fast'"),
     (["optim.lr"], "expected KEY=VALUE"),
     (["optim.lr=[1, 2"], "malformed YAML"),
+    (["probe.protocol=sklearn"], "one of lbfgs, bgrl-official"),
 ])
 def test_bad_values_name_the_key_and_the_fix(assignments, message):
     with pytest.raises(GraphSSLError) as err:
         load_config(None, dict(parse_assignment(text) for text in assignments))
     assert message in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_a_config_saved_before_a_key_existed_is_the_same_config():
+    old = load_config(None, {"werank.alpha": 0.1})
+    del old["probe"]["protocol"], old["data"]
+    assert with_defaults(old) == load_config(None, {"werank.alpha": 0.1})
+    assert with_defaults(old) != load_config(None)
+    assert with_defaults("not a config") == "not a config"
 
 
 def test_bad_files(tmp_path):

@@ -48,6 +48,15 @@ def test_eval_judges_embeddings_from_any_model(tmp_path, data_root, capsys, suff
     assert 30 < accuracy <= 100 and "rank 64/64" in out
 
 
+def test_eval_with_the_official_bgrl_protocol(tmp_path, data_root, capsys, cora):
+    features = cora.x.to_dense() @ torch.randn(1433, 32, generator=torch.Generator().manual_seed(0))
+    torch.save(features, tmp_path / "emb.pt")
+    (tmp_path / "probe.yaml").write_text("probe: {protocol: bgrl-official}\n")
+    assert main(["eval", "--embeddings", str(tmp_path / "emb.pt"), "--dataset", "Cora", "--data-root", str(data_root),
+                 "--config", str(tmp_path / "probe.yaml")]) == 0
+    assert "probe C " in capsys.readouterr().out
+
+
 def test_eval_bad_input_exits_2(tmp_path, data_root, capsys):
     not_a_run = tmp_path / "empty"
     not_a_run.mkdir()

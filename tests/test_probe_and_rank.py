@@ -1,7 +1,8 @@
 import pytest
 import torch
 
-from graphssl.probe import fit_logistic_regression, l2_normalize_rows, linear_probe
+from graphssl.encoders import gcn_adjacency
+from graphssl.probe import OFFICIAL_C_GRID, bgrl_official_probe, fit_logistic_regression, l2_normalize_rows, linear_probe
 from graphssl.rank import (covariance_spectrum, mean_pair_cosine, numerical_rank, rank_report, rank_tolerance,
                            rankme, singular_values)
 
@@ -31,15 +32,15 @@ def test_probe_chooses_l2_on_validation_only():
     split = split_of(len(y), seed=1)
     grid = [1e-4, 1e-2, 1.0]
     result = linear_probe(x, y, split, 3, l2_grid=grid)
-    assert set(result.valid_by_l2) == set(grid)
-    best = max(result.valid_by_l2.values())
-    assert result.valid_by_l2[result.l2] == best
-    assert result.l2 == max(l2 for l2, acc in result.valid_by_l2.items() if acc == best)
+    assert result.knob == "l2" and set(result.valid_by_value) == set(grid)
+    best = max(result.valid_by_value.values())
+    assert result.valid_by_value[result.value] == best
+    assert result.value == max(l2 for l2, acc in result.valid_by_value.items() if acc == best)
     # Scrambling the test labels changes the test accuracy but never the choice.
     y_scrambled = y.clone()
     y_scrambled[split["test"]] = (y[split["test"]] + 1) % 3
     scrambled = linear_probe(x, y_scrambled, split, 3, l2_grid=grid)
-    assert scrambled.l2 == result.l2 and scrambled.valid_by_l2 == result.valid_by_l2
+    assert scrambled.value == result.value and scrambled.valid_by_value == result.valid_by_value
     assert scrambled.accuracy["test"] != result.accuracy["test"]
 
 
@@ -50,6 +51,47 @@ def test_stronger_l2_shrinks_the_weights_and_rows_are_normalized():
     weak, _ = fit_logistic_regression(feats, y, 3, 1e-5)
     strong, _ = fit_logistic_regression(feats, y, 3, 1e-1)
     assert strong.norm() < weak.norm()
+
+
+@pytest.fixture(scope="module")
+def cora_embeddings(cora):
+    """GCN-like embeddings of Cora without training: two propagations of a random projection of the features."""
+    adj = gcn_adjacency(cora.edge_index, cora.num_nodes)
+    projection = torch.randn(cora.num_features, 128, generator=torch.Generator().manual_seed(0))
+    return adj @ (adj @ (cora.x.to_dense() @ projection))
+
+
+def test_the_lbfgs_probe_agrees_with_scikit_learn_at_every_l2_of_the_grid(cora, cora_embeddings):
+    """``mean CE + λ‖W‖²`` is scikit-learn's ``C Σ CE + ½‖W‖²`` with ``C = 1 / (2 λ n_train)``."""
+    from sklearn.linear_model import LogisticRegression
+
+    grid = [1e-6, 1e-5, 1e-4, 1e-3, 1e-2, 1e-1]
+    result = linear_probe(cora_embeddings, cora.y, cora.split, cora.num_classes, l2_grid=grid)
+    features = l2_normalize_rows(cora_embeddings)
+    train, valid = cora.split["train"], cora.split["valid"]
+    for l2 in grid:
+        reference = LogisticRegression(C=1 / (2 * l2 * len(train)), tol=1e-8, max_iter=5000)
+        reference.fit(features[train].double().numpy(), cora.y[train].numpy())
+        reference_valid = (reference.predict(features[valid].double().numpy()) == cora.y[valid].numpy()).mean()
+        assert result.valid_by_value[l2] == pytest.approx(reference_valid, abs=1.01 / len(valid)), l2  # <= 1 node
+        weight, bias = fit_logistic_regression(features[train], cora.y[train], cora.num_classes, l2)
+        scale = abs(reference.coef_).max()
+        assert abs(weight.numpy() - reference.coef_).max() < 0.01 * scale, l2
+        assert abs(bias.numpy() - reference.intercept_).max() < 0.01 * scale, l2
+
+
+def test_the_bgrl_official_probe_chooses_c_on_validation_and_reads_no_test_label(cora, cora_embeddings):
+    result = bgrl_official_probe(cora_embeddings, cora.y, cora.split)
+    assert result.knob == "c" and list(result.valid_by_value) == list(OFFICIAL_C_GRID) and len(OFFICIAL_C_GRID) == 21
+    assert OFFICIAL_C_GRID[0] == 2.0 ** -10 and OFFICIAL_C_GRID[-1] == 2.0 ** 10
+    best = max(result.valid_by_value.values())
+    assert result.value == min(c for c, acc in result.valid_by_value.items() if acc == best)  # ties: smaller C
+    assert result.accuracy["valid"] == best and 0.6 < result.accuracy["test"] <= 1
+    without_test = {k: v for k, v in cora.split.items() if k != "test"}
+    scrambled = cora.y.clone()
+    scrambled[cora.split["test"]] = -1
+    blind = bgrl_official_probe(cora_embeddings, scrambled, without_test)
+    assert sorted(blind.accuracy) == ["train", "valid"] and blind.value == result.value
 
 
 @pytest.mark.parametrize("r", [1, 5, 12])
