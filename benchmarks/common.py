@@ -29,6 +29,6 @@ def train_metrics(args: Sequence[str], launcher: Sequence[str] = GRAPHSSL) -> di
     timed with the steps)."""
     with tempfile.TemporaryDirectory() as tmp:
         out = Path(tmp) / "run"
-        run([*launcher, "train", *args, "--quiet", "--set", "train.spectra_every=0", "--set", "train.checkpoint_every=0",
-             "--out", str(out)])
+        run([*launcher, "train", *args, "--quiet", "--set", "train.spectra_every=0",
+             "--set", "train.checkpoint_every=0", "--out", str(out)])
         return json.loads((out / "metrics.json").read_text())

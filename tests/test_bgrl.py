@@ -85,6 +85,7 @@ def test_training_steps_move_online_weights_and_never_the_target_except_by_ema(c
     assert all(p.grad is None for p in model.target_encoder.parameters())
 
 
+@pytest.mark.slow
 def test_bgrl_loss_decreases_on_cora(cora):
     config = load_config(None, {"optim.steps": 60, "optim.warmup_steps": 5, "encoder.layers": [64, 32],
                                 "predictor.hidden": 64, "optim.lr": 0.005})

@@ -1,26 +1,20 @@
 """`graphssl train` as a user runs it: end to end on the real Cora files, and every bad input."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import torch
 import yaml
 
 from graphssl.cli import main
+from helpers import graphssl_command, run
 
 TINY = ["--steps", "3", "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--quiet"]
 
 
-def run_cli(args, env, cwd=None):
-    return subprocess.run([sys.executable, "-m", "graphssl", *args], env=env, cwd=cwd, capture_output=True,
-                          text=True, stdin=subprocess.DEVNULL, timeout=300)
-
-
 def test_train_end_to_end_writes_the_run_folder(tmp_path, env):
     out = tmp_path / "run"
-    proc = run_cli(["train", "--dataset", "cora", "--werank", "0.1", "--out", str(out), *TINY], env)
+    proc = run(graphssl_command("train", "--dataset", "cora", "--werank", "0.1", "--out", out, *TINY), env)
     assert proc.returncode == 0, proc.stderr
     assert "test acc" in proc.stdout and "rank" in proc.stdout
     metrics = json.loads((out / "metrics.json").read_text())
@@ -38,14 +32,14 @@ def test_train_end_to_end_writes_the_run_folder(tmp_path, env):
 
 
 def test_train_defaults_to_a_new_folder_under_runs(tmp_path, env):
-    proc = run_cli(["train", "--dataset", "cora", *TINY, "--werank", "0"], env, cwd=tmp_path)
+    proc = run(graphssl_command("train", "--dataset", "cora", *TINY, "--werank", "0"), env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    (run,) = (tmp_path / "runs").iterdir()
-    assert run.name.startswith("cora-werank0-seed0-") and (run / "metrics.json").is_file()
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    assert run_dir.name.startswith("cora-werank0-seed0-") and (run_dir / "metrics.json").is_file()
 
 
 def test_bad_input_in_a_subprocess_is_one_line_and_exit_2(tmp_path, env):
-    proc = run_cli(["train", "--dataset", "coraa", "--out", str(tmp_path / "x")], env)
+    proc = run(graphssl_command("train", "--dataset", "coraa", "--out", tmp_path / "x"), env)
     assert proc.returncode == 2
     assert proc.stderr.strip().count("\n") == 0 and "Traceback" not in proc.stderr
     assert "unknown dataset 'coraa'" in proc.stderr and "cora, citeseer, pubmed" in proc.stderr

@@ -1,42 +1,25 @@
 """Two-process training on torch.distributed (gloo), as torchrun starts it."""
 
 import json
-import os
-import shutil
-import signal
-import socket
 import subprocess
-import sys
 import time
 
 import pytest
 import torch
+from torch.distributed import TCPStore
 
 from graphssl.cli import main
-from run_files import comparable
+from helpers import comparable, graphssl_command, kill_tree, run, start, torchrun_command
 
 ARGS = ["train", "--dataset", "cora", "--batch-size", "256", "--num-neighbors", "5", "5", "--steps", "6",
         "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--werank", "0.1", "--quiet",
         "--distributed"]
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def torchrun_command(*args):
-    torchrun = shutil.which("torchrun", path=os.path.dirname(sys.executable)) or shutil.which("torchrun")
-    return [torchrun, "--nproc_per_node", "2", "--master_addr", "127.0.0.1", "--master_port", str(free_port()),
-            "-m", "graphssl", *args]
-
-
+@pytest.mark.slow
 def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
     out = tmp_path / "ddp"
-    proc = subprocess.run(torchrun_command(*ARGS, "--out", str(out)),
-                          env={**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=180)
+    proc = run(torchrun_command(*ARGS, "--out", out), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("test acc") == 1  # only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())
@@ -46,38 +29,27 @@ def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
     assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.json", "spectra.json"]
 
 
-def kill_processes_naming(text):
-    for pid in filter(str.isdigit, os.listdir("/proc")):
-        try:
-            with open(f"/proc/{pid}/cmdline", "rb") as f:
-                if text.encode() in f.read():
-                    os.kill(int(pid), signal.SIGKILL)
-        except (FileNotFoundError, ProcessLookupError, PermissionError):
-            pass
-
-
+@pytest.mark.slow
 def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_path, env, capsys):
     env = {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}
-    steps = [*ARGS[:ARGS.index("--steps")], "--steps", "100", *ARGS[ARGS.index("--steps") + 2:], "--checkpoint-every", "5"]
+    steps = [*ARGS[:ARGS.index("--steps")], "--steps", "100", *ARGS[ARGS.index("--steps") + 2:],
+             "--checkpoint-every", "5"]
     full, killed = tmp_path / "full", tmp_path / "killed"
-    proc = subprocess.run(torchrun_command(*steps, "--out", str(full)), env=env, capture_output=True, text=True,
-                          stdin=subprocess.DEVNULL, timeout=180)
+    proc = run(torchrun_command(*steps, "--out", full), env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
 
-    job = subprocess.Popen(torchrun_command(*steps, "--out", str(killed)), env=env, stdin=subprocess.DEVNULL,
-                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    job = start(torchrun_command(*steps, "--out", killed), env)
     deadline = time.time() + 120
     while not (killed / "checkpoint.pt").exists() and job.poll() is None and time.time() < deadline:
         time.sleep(0.005)
-    kill_processes_naming(str(killed))  # torchrun and both ranks (torchrun starts them in sessions of their own)
+    kill_tree(job.pid)  # torchrun and both of its ranks
     job.wait()
     assert not (killed / "metrics.json").exists(), "the job finished before it could be killed"
     assert 5 <= torch.load(killed / "checkpoint.pt", weights_only=True)["step"] < 100
 
     assert main(["train", "--resume", str(killed), "--quiet"]) == 2
     assert f"torchrun --nproc_per_node 2 -m graphssl train --resume {killed} --distributed" in capsys.readouterr().err
-    proc = subprocess.run(torchrun_command("train", "--resume", str(killed), "--quiet", "--distributed"), env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=180)
+    proc = run(torchrun_command("train", "--resume", killed, "--quiet", "--distributed"), env, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     a = torch.load(full / "checkpoint.pt", weights_only=True)
     b = torch.load(killed / "checkpoint.pt", weights_only=True)
@@ -88,18 +60,18 @@ def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_pa
     assert comparable(killed)["distributed"]["parameters_equal_across_ranks"]
 
 
+@pytest.mark.slow
 def test_a_failing_rank_ends_the_whole_job_with_a_clear_message(tmp_path, env):
-    common = {**env, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(free_port()), "WORLD_SIZE": "2",
-              "GRAPHSSL_DIST_TIMEOUT": "30"}
+    # The ranks meet at a store this test holds, on a port the OS picked for it, as torchrun's agent does.
+    store = TCPStore("127.0.0.1", 0, world_size=2, is_master=True, wait_for_workers=False)
+    common = {**env, "MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(store.port), "WORLD_SIZE": "2",
+              "TORCHELASTIC_USE_AGENT_STORE": "True", "GRAPHSSL_DIST_TIMEOUT": "30"}
     out = tmp_path / "ddp"
-    rank0 = subprocess.Popen([sys.executable, "-m", "graphssl", *ARGS, "--out", str(out)],
-                             env={**common, "RANK": "0", "LOCAL_RANK": "0"}, stdin=subprocess.DEVNULL,
-                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    rank0 = start(graphssl_command(*ARGS, "--out", out), {**common, "RANK": "0", "LOCAL_RANK": "0"},
+                  output=subprocess.PIPE)
     # Rank 1 cannot find its data and fails after joining the job.
-    rank1 = subprocess.run([sys.executable, "-m", "graphssl", *ARGS, "--out", str(out),
-                            "--data-root", str(tmp_path / "missing")],
-                           env={**common, "RANK": "1", "LOCAL_RANK": "1"}, stdin=subprocess.DEVNULL,
-                           capture_output=True, text=True, timeout=120)
+    rank1 = run(graphssl_command(*ARGS, "--out", out, "--data-root", tmp_path / "missing"),
+                {**common, "RANK": "1", "LOCAL_RANK": "1"}, timeout=120)
     _, err0 = rank0.communicate(timeout=120)
     assert rank1.returncode == 2 and "dataset 'cora' not found" in rank1.stderr
     assert rank0.returncode == 1

@@ -2,7 +2,8 @@ import pytest
 import torch
 
 from graphssl.encoders import gcn_adjacency
-from graphssl.probe import OFFICIAL_C_GRID, bgrl_official_probe, fit_logistic_regression, l2_normalize_rows, linear_probe
+from graphssl.probe import (OFFICIAL_C_GRID, bgrl_official_probe, fit_logistic_regression, l2_normalize_rows,
+                            linear_probe)
 from graphssl.rank import (covariance_spectrum, mean_pair_cosine, numerical_rank, rank_report, rank_tolerance,
                            rankme, singular_values)
 

@@ -1,5 +1,8 @@
+import math
+
 import torch
 
+from graphssl import bgrl
 from graphssl.config import load_config
 from graphssl.data import undirected
 from graphssl.sampling import NeighborBatches
@@ -45,12 +48,21 @@ def test_epochs_cover_every_node_and_batches_are_reproducible():
         assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-def test_mini_batch_training_steps_score_seed_nodes_only(cora):
+def test_mini_batch_training_steps_score_seed_nodes_only(cora, monkeypatch):
     config = load_config(None, {"train.batch_size": 128, "train.num_neighbors": [5, 5], "encoder.layers": [16, 8],
                                 "predictor.hidden": 16, "werank.alpha": 0.1})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     x, edge_index, num_seeds = trainer.inputs(0)
     assert num_seeds == 128 and x.size(0) > 128 and x.size(1) == cora.num_features
+    scored = []
+    cosine_loss = bgrl.cosine_loss
+
+    def spy(prediction, target):
+        scored.append((prediction.size(0), target.size(0)))
+        return cosine_loss(prediction, target)
+
+    monkeypatch.setattr(bgrl, "cosine_loss", spy)
     losses = [trainer.step(s) for s in range(5)]
-    assert all(0 <= loss <= 4 and penalty > 0 for loss, penalty in losses)
+    assert scored == [(128, 128)] * 10  # two halves of the loss per step, each on the 128 seeds only
+    assert all(math.isfinite(loss) and penalty > 0 for loss, penalty in losses)

@@ -2,10 +2,7 @@
 
 import csv
 import json
-import os
-import signal
 import subprocess
-import sys
 import time
 
 import pytest
@@ -16,6 +13,7 @@ from graphssl.cli import main
 from graphssl.config import load_config
 from graphssl.errors import GraphSSLError
 from graphssl.tune import Range, parse_space, run_tune, sample_trials
+from helpers import graphssl_command, kill_tree, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
 SPACE = """\
@@ -98,28 +96,24 @@ def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, d
     assert chosen["encoder"]["layers"] == [16, 8] and chosen["train"]["seed"] == 0
 
 
-def run_cli(args, env):
-    return subprocess.Popen([sys.executable, "-m", "graphssl", *args], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True, stdin=subprocess.DEVNULL, start_new_session=True)
-
-
+@pytest.mark.slow
 def test_killed_tune_continues_where_it_stopped(tmp_path, env):
     (tmp_path / "space.yaml").write_text(SPACE)
     out = tmp_path / "t"
     args = ["tune", "--dataset", "cora", "--space", str(tmp_path / "space.yaml"), "--trials", "3", "--seeds", "2",
             "--jobs", "2", "--out", str(out), *TINY]
-    proc = run_cli(args, env)
+    proc = start(graphssl_command(*args), env)
     deadline = time.time() + 240
     while time.time() < deadline and len(list((out / "results").glob("*.json"))) < 2 and proc.poll() is None:
         time.sleep(0.05)
-    os.killpg(proc.pid, signal.SIGKILL)  # the command and its workers, mid-search
+    kill_tree(proc.pid)  # the command and its workers, mid-search
     proc.wait()
     finished = {p: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
     assert finished, "nothing finished before the kill"
     for path in finished:
         json.loads(path.read_text())  # every result file present is whole
 
-    proc = run_cli(args, env)
+    proc = start(graphssl_command(*args), env, output=subprocess.PIPE)
     stdout, stderr = proc.communicate(timeout=300)
     assert proc.returncode == 0, stderr
     assert "best trial t00" in stdout

@@ -1,0 +1,65 @@
+"""What the tests share: running graphssl as a user does, stopping only what a test started, reading run folders."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from collections import defaultdict
+
+TIMING_KEYS = {"train_seconds", "ms_per_step", "probe_seconds", "peak_rss_mb"}
+
+
+def comparable(run_dir):
+    """A run's metrics.json without the timings and memory figures, which vary between identical runs."""
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def graphssl_command(*args):
+    """``python -m graphssl ARGS`` with this interpreter."""
+    return [sys.executable, "-m", "graphssl", *map(str, args)]
+
+
+def torchrun_command(*args, processes=2):
+    """A torchrun job of ``graphssl ARGS`` on this machine. ``--standalone`` lets the OS pick the rendezvous port
+    and hands it to the ranks, so no port is guessed (a guessed free port can be taken before torchrun binds it)."""
+    return [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node", str(processes),
+            "-m", "graphssl", *map(str, args)]
+
+
+def run(command, env, cwd=None, timeout=300):
+    """Run ``command`` to the end without a terminal; returns the finished process (exit status, stdout, stderr)."""
+    return subprocess.run(command, env=env, cwd=cwd, capture_output=True, text=True, stdin=subprocess.DEVNULL,
+                          timeout=timeout)
+
+
+def start(command, env, output=subprocess.DEVNULL):
+    """Start ``command`` without a terminal and without waiting for it."""
+    return subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=output, stderr=output,
+                            text=output is subprocess.PIPE)
+
+
+def kill_tree(pid):
+    """SIGKILL process ``pid`` and every process below it, found by parent id (never by command line, so nothing
+    another test or program runs is touched). torchrun starts its ranks in sessions of their own, so a process
+    group would miss them."""
+    os.kill(pid, signal.SIGSTOP)  # it starts no new child while the tree is read
+    children = defaultdict(list)
+    for entry in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            with open(f"/proc/{entry}/stat") as handle:
+                parent = int(handle.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children[parent].append(int(entry))
+    tree = [pid]
+    for process in tree:
+        tree.extend(children[process])
+    for process in tree:
+        try:
+            os.kill(process, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
