@@ -20,14 +20,9 @@ before it):
   re-evaluation, several trainings at once, grids, searches, figures, and the
   synthetic collapse experiments.
 * ``cli``: the ``graphssl`` command, a thin layer over the above.
+
+Importing graphssl changes nothing in the caller's environment; the ``graphssl``
+command sets ``THP_MEM_ALLOC_ENABLE`` for itself (:func:`graphssl.cli.main`).
 """
-
-import os
-
-# Large activations (169k x 256 floats on ogbn-arxiv) are mmapped fresh and faulted in 4 KiB pages on
-# every allocation; torch's CPU allocator backs allocations >= 2 MiB with transparent huge pages when this
-# is set before torch first allocates (measured: 52x fewer page faults, 17.4 s -> 10.0 s per full-batch
-# arxiv-size step; README, 'Choices').
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 __version__ = "0.1.0"

@@ -29,7 +29,15 @@ def drop_edges(edge_index: Tensor, p: float) -> Tensor:
 
     BGRL drops the two directions independently; dropping them together keeps
     every view undirected like its graph, so GCN's normalized adjacency stays
-    symmetric (see :mod:`graphssl.encoders`).  Returns a new tensor.
+    symmetric (see :mod:`graphssl.encoders`).
+
+    Returns:
+        A new ``edge_index`` (``edge_index`` itself when ``p == 0``).
+
+    Example:
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> drop_edges(edge_index, 0.0) is edge_index
+        True
     """
     if p == 0:
         return edge_index
@@ -38,7 +46,15 @@ def drop_edges(edge_index: Tensor, p: float) -> Tensor:
 
 
 def feature_column_mask(num_features: int, p: float, device: torch.device | str = "cpu") -> Tensor | None:
-    """A ``[num_features]`` 0/1 float mask zeroing each column with probability ``p``."""
+    """A mask zeroing each feature column with probability ``p`` (one mask for every node).
+
+    Returns:
+        A ``[num_features]`` 0/1 float tensor, or ``None`` when ``p == 0`` (keep every column).
+
+    Example:
+        >>> feature_column_mask(5, 0.0) is None, feature_column_mask(5, 0.5).shape
+        (True, torch.Size([5]))
+    """
     if p == 0:
         return None
     return (torch.rand(num_features, device=device) >= p).float()
@@ -46,7 +62,13 @@ def feature_column_mask(num_features: int, p: float, device: torch.device | str 
 
 @dataclass
 class Augmentation:
-    """Draws views with edge-drop probability ``drop_edge`` and column-mask probability ``mask_feature``."""
+    """Draws views with edge-drop probability ``drop_edge`` and column-mask probability ``mask_feature``.
+
+    Example:
+        >>> view = Augmentation(drop_edge=0.3, mask_feature=0.3)(torch.tensor([[0, 1], [1, 0]]), num_features=8)
+        >>> view.feature_mask.shape
+        torch.Size([8])
+    """
 
     drop_edge: float
     mask_feature: float

@@ -37,7 +37,15 @@ from .tables import csv_text, mean_std
 
 
 def split_values(text: str) -> list[str]:
-    """Split ``V1,V2`` on the commas that are not inside brackets (``[0.1,0],[0,0.1]`` is two values)."""
+    """Split ``V1,V2`` on the commas that are not inside brackets.
+
+    Returns:
+        The values, as text.
+
+    Example:
+        >>> split_values("[0.1,0],[0,0.1]")
+        ['[0.1,0]', '[0,0.1]']
+    """
     values, depth, current = [], 0, ""
     for char in text:
         depth += char in "[{"
@@ -54,7 +62,15 @@ def split_values(text: str) -> list[str]:
 
 
 def parse_sweep(assignment: str) -> tuple[str, list[Any]]:
-    """``KEY=V1,V2,...`` into the key and its YAML-read values."""
+    """A ``--set KEY=V1,V2,...`` of ``graphssl bench``: the key and its values, each read as YAML.
+
+    Returns:
+        ``(key, values)``.
+
+    Example:
+        >>> parse_sweep("encoder.layers=[256,256],[512,256]")
+        ('encoder.layers', [[256, 256], [512, 256]])
+    """
     key, sep, raw = assignment.partition("=")
     if not sep:
         raise GraphSSLError(f"--set '{assignment}': expected KEY=V1,V2,..., e.g. --set encoder.layers=[256,256],[512,256]")
@@ -63,7 +79,13 @@ def parse_sweep(assignment: str) -> tuple[str, list[Any]]:
 
 @dataclass
 class Setting:
-    """One cell of the grid: a dataset, a WERank coefficient (or None: the config's), swept key values."""
+    """One cell of the grid: a dataset, a WERank coefficient (or None: the config's), swept key values.
+
+    Example:
+        >>> setting = Setting("cora", 0.1, (("augment.drop_edge_1", 0.2),))
+        >>> setting.overrides(), setting.run_name(seed=3)
+        ({'augment.drop_edge_1': 0.2, 'werank.alpha': 0.1}, 'cora__werank0.1__augment.drop_edge_1=0.2__seed3')
+    """
 
     dataset: str
     werank: Any
@@ -84,6 +106,15 @@ class Setting:
 
 def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
               sweeps: Sequence[tuple[str, list[Any]]]) -> list[Setting]:
+    """Every combination of datasets, WERank coefficients and swept values.
+
+    Returns:
+        One :class:`Setting` per cell, datasets outermost.
+
+    Example:
+        >>> [s.werank for s in make_grid(["cora"], [0, 0.1], [("optim.lr", [0.001, 0.002])])]
+        [0, 0, 0.1, 0.1]
+    """
     keys = [key for key, _ in sweeps]
     combos = list(itertools.product(*[values for _, values in sweeps]))
     return [Setting(dataset, werank, tuple(zip(keys, combo)))
@@ -101,7 +132,15 @@ def _warn(message: str) -> None:
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
-    """A finished run's result JSON, or ``None`` (with a one-line warning) when it is unreadable."""
+    """A finished run's result JSON, or ``None`` (with a one-line warning) when it is unreadable.
+
+    Returns:
+        The result: ``dataset, werank, settings, seed, config, metrics``.
+
+    Example:
+        >>> read_result(Path("runs/bench/results/cora__werank0.1__seed0.json"))["metrics"]["test_acc"]  # doctest: +SKIP
+        0.82
+    """
     try:
         result = json.loads(path.read_text())
         if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
@@ -122,7 +161,14 @@ def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
 def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str | None, device: str
             ) -> dict[str, Any]:
     """Metrics of the run in ``run_dir`` with ``config``: reused when it finished with exactly this config,
-    resumed from its checkpoint when it was interrupted, otherwise trained from scratch."""
+    resumed from its checkpoint when it was interrupted, otherwise trained from scratch.
+
+    Returns:
+        The run's metrics.json content.
+
+    Example:
+        >>> run_one("runs/bench/runs/cora__werank0__seed0", "cora", config, "data", "cpu")  # doctest: +SKIP
+    """
     out = Path(run_dir)
     if _same_config(out, config):
         if (out / METRICS).is_file():
@@ -141,13 +187,21 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
               first_seed: int = 0, steps: int | None = None, sweeps: Sequence[str] = (),
               config: str | Path | None = None, data_root: str | Path | None = None, device: str = "auto",
               jobs: int | None = 1, progress: bool = True) -> list[dict[str, Any]]:
-    """Train the grid (skipping finished runs), write the tables, and return their rows.
+    """Train the grid datasets × WERank coefficients × swept values × seeds, write the tables, return their rows.
 
     A finished run is reused only when its whole effective config (every key,
     steps and seed included) equals the one now asked for; otherwise it is run
     again.  Seeds are ``first_seed … first_seed + seeds - 1``.  ``jobs``
     trainings run at once (:func:`graphssl.parallel.run_parallel`; ``None``:
     :func:`graphssl.parallel.default_jobs`).
+
+    Returns:
+        One row per setting (:func:`summarize`), as written to ``OUT/table.csv``.
+
+    Example:
+        >>> rows = run_bench(["cora"], "runs/bench", weranks=[0, 0.1], seeds=10)  # doctest: +SKIP
+        >>> [(row["werank"], round(100 * row["test_acc_mean"], 1)) for row in rows]  # doctest: +SKIP
+        [(0, 80.7), (0.1, 82.3)]
     """
     datasets = [dataset_name(dataset) for dataset in datasets]
     if seeds < 1:
@@ -192,7 +246,14 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
 
 
 def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per setting: mean and sample std over seeds."""
+    """One row per setting: mean and sample std over seeds of test and validation accuracy, rank and RankMe.
+
+    Returns:
+        The rows, in the order of ``grid``.
+
+    Example:
+        >>> rows = summarize(grid, results)  # doctest: +SKIP
+    """
     rows = []
     for setting in grid:
         mine = [r for r in results if r["dataset"] == setting.dataset and r["werank"] == setting.werank
@@ -214,6 +275,11 @@ COLUMNS = ("dataset", "werank", "settings", "test_acc_mean", "test_acc_std", "va
 
 
 def write_tables(out: Path, rows: Sequence[dict[str, Any]]) -> None:
+    """Write ``table.csv`` and ``table.md`` into ``out`` (mean ± sample std over seeds).
+
+    Example:
+        >>> write_tables(Path("runs/bench"), rows)  # doctest: +SKIP
+    """
     write_text(out / "table.csv", csv_text(COLUMNS, ({k: json.dumps(row[k]) if k == "werank" else row[k]
                                                       for k in COLUMNS} for row in rows)))
     lines = ["| dataset | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe | train time (s) | seeds |",

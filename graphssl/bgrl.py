@@ -69,9 +69,15 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
 
 
 def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
-    """``1 - mean_i cos(prediction_i, target_i)``: 0 when aligned, 2 when opposite.
+    """BGRL's regression loss for a constant target (BGRL's target network gets no gradient).
 
-    The target is a constant (BGRL's target network gets no gradient).
+    Returns:
+        ``1 - mean_i cos(prediction_i, target_i)``: 0 when aligned, 2 when opposite.
+
+    Example:
+        >>> z = torch.randn(10, 4)
+        >>> round(float(cosine_loss(z, 3 * z)), 4), round(float(cosine_loss(z, -z)), 4)
+        (0.0, 2.0)
     """
     return _CosineLoss.apply(prediction, target.detach())
 
@@ -82,6 +88,13 @@ class BGRL(nn.Module):
     Args:
         encoder: the online encoder, called as ``encoder(x, adj_t, feature_mask)``.
         predictor: maps online embeddings to predictions of target embeddings.
+
+    Example:
+        >>> from graphssl.encoders import GCNEncoder, Predictor, gcn_adjacency
+        >>> model = BGRL(GCNEncoder(16, [32, 8]), Predictor(8, 32))
+        >>> x, adj = torch.randn(3, 16), gcn_adjacency(torch.tensor([[0, 1], [1, 0]]), 3)
+        >>> loss = model.symmetric_loss(x, adj, None, adj, None)  # two views: adjacency and feature mask each
+        >>> loss.backward(); model.update_target_network(0.99)
     """
 
     def __init__(self, encoder: nn.Module, predictor: nn.Module) -> None:

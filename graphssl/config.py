@@ -69,7 +69,15 @@ def _exponents_as_floats(value: Any) -> Any:
 
 
 def read_yaml(text: str, where: str) -> Any:
-    """``text`` read with ``yaml.safe_load``, ``1e-3`` as a number; malformed YAML is an error naming ``where``."""
+    """``text`` read with ``yaml.safe_load``, scientific notation without a dot (``1e-3``) as a number.
+
+    Returns:
+        The value; malformed YAML is a :class:`GraphSSLError` naming ``where`` and the line.
+
+    Example:
+        >>> read_yaml("optim: {lr: 1e-3}", "my.yaml")
+        {'optim': {'lr': 0.001}}
+    """
     try:
         return _exponents_as_floats(yaml.safe_load(text))
     except yaml.YAMLError as err:
@@ -93,14 +101,29 @@ KNOWN_KEYS = tuple(_flatten(DEFAULTS))
 
 
 def unknown_key_error(key: str, where: str) -> GraphSSLError:
-    """The error for an unknown dotted key, suggesting the closest known one."""
+    """The error for an unknown dotted key, suggesting the closest known one.
+
+    Returns:
+        A :class:`GraphSSLError` to raise.
+
+    Example:
+        >>> str(unknown_key_error("optim.lrr", "--set"))
+        "--set: unknown config key 'optim.lrr'; did you mean 'optim.lr'?"
+    """
     close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
     return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")
 
 
 def set_key(config: dict[str, Any], key: str, value: Any, where: str = "--set") -> None:
-    """Set a dotted ``key`` (e.g. ``optim.lr``) in ``config``; unknown keys are an error."""
+    """Set a dotted ``key`` (e.g. ``optim.lr``) in ``config``, in place; an unknown key is an error.
+
+    Example:
+        >>> config = load_config(None)
+        >>> set_key(config, "optim.lr", 0.002)
+        >>> config["optim"]["lr"]
+        0.002
+    """
     if key not in KNOWN_KEYS:
         raise unknown_key_error(key, where)
     *parents, leaf = key.split(".")
@@ -111,7 +134,14 @@ def set_key(config: dict[str, Any], key: str, value: Any, where: str = "--set") 
 
 
 def merge(config: dict[str, Any], overrides: dict[str, Any], where: str) -> None:
-    """Apply a nested dictionary of overrides (as read from YAML) onto ``config``."""
+    """Apply a nested dictionary of overrides (as read from YAML) onto ``config``, in place.
+
+    Example:
+        >>> config = load_config(None)
+        >>> merge(config, {"encoder": {"layers": [512, 256]}}, "my.yaml")
+        >>> config["encoder"]["layers"]
+        [512, 256]
+    """
     if not isinstance(overrides, dict):
         raise GraphSSLError(f"{where}: a config must be a mapping of sections to keys; see configs/cora.yaml")
     for key, value in _flatten(overrides).items():
@@ -119,7 +149,15 @@ def merge(config: dict[str, Any], overrides: dict[str, Any], where: str) -> None
 
 
 def parse_assignment(text: str) -> tuple[str, Any]:
-    """Split ``KEY=VALUE`` and read VALUE as YAML (so ``[256,256]``, ``0.1`` and ``true`` work)."""
+    """Split a ``--set KEY=VALUE`` and read VALUE as YAML (so ``[256,256]``, ``0.1`` and ``true`` work).
+
+    Returns:
+        ``(key, value)``.
+
+    Example:
+        >>> parse_assignment("encoder.layers=[256,128]")
+        ('encoder.layers', [256, 128])
+    """
     key, sep, raw = text.partition("=")
     if not sep or not key.strip():
         raise GraphSSLError(f"--set '{text}': expected KEY=VALUE, e.g. --set optim.lr=0.001")
@@ -217,7 +255,15 @@ def _check(ok: bool, key: str, value: Any, expected: str) -> None:
 
 
 def is_number(value: Any) -> bool:
-    """A finite int or float, not a bool."""
+    """Whether ``value`` is a finite int or float (not a bool).
+
+    Returns:
+        ``True`` or ``False``.
+
+    Example:
+        >>> is_number(0.1), is_number(True), is_number(float("nan"))
+        (True, False, False)
+    """
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
@@ -226,7 +272,16 @@ def _is_int(value: Any) -> bool:
 
 
 def validate(config: dict[str, Any]) -> None:
-    """Raise :class:`GraphSSLError` naming the first key whose value cannot work."""
+    """Check every key of ``config``; raise :class:`GraphSSLError` naming the first value that cannot work.
+
+    Example:
+        >>> config = load_config(None)
+        >>> config["optim"]["steps"] = 0
+        >>> validate(config)
+        Traceback (most recent call last):
+        ...
+        graphssl.errors.GraphSSLError: config key 'optim.steps' is 0; it must be a whole number > 0 (--steps)
+    """
     flat = _flatten(config)
     for key, default in _flatten(DEFAULTS).items():
         value = flat[key]
@@ -305,5 +360,13 @@ def with_defaults(saved: Any) -> Any:
 
 
 def dump_config(config: dict[str, Any]) -> str:
-    """The config as YAML, in the schema's section order."""
+    """The config as YAML, in the schema's section order (what ``config.yaml`` holds).
+
+    Returns:
+        YAML text that :func:`load_config` reads back to the same config.
+
+    Example:
+        >>> print(dump_config({"optim": {"lr": 0.001, "steps": 1000}}), end="")
+        optim: {lr: 0.001, steps: 1000}
+    """
     return yaml.safe_dump(config, sort_keys=False, default_flow_style=None)

@@ -53,6 +53,11 @@ class Graph:
         num_classes: number of label classes.
         accuracy: ``accuracy(y_true, y_pred)`` when the dataset has an official
             evaluator (OGB's); ``None`` means plain accuracy.
+
+    Example:
+        >>> graph = load_graph("cora", "data")  # doctest: +SKIP
+        >>> graph.num_nodes, graph.num_features, graph.num_classes, len(graph.split["train"])  # doctest: +SKIP
+        (2708, 1433, 7, 140)
     """
 
     name: str
@@ -79,11 +84,28 @@ ARXIV_NODES, ARXIV_EDGES, ARXIV_SPLIT = 169_343, 1_166_243, (90_941, 29_799, 48_
 
 
 def default_data_root() -> Path:
-    """``$GRAPHSSL_DATA`` if set, else ``./data``."""
+    """Where datasets live when no root is given.
+
+    Returns:
+        ``$GRAPHSSL_DATA`` if set, else ``./data``.
+
+    Example:
+        >>> default_data_root()  # doctest: +SKIP
+        PosixPath('data')
+    """
     return Path(os.environ.get("GRAPHSSL_DATA", "data"))
 
 
 def offline() -> bool:
+    """Whether downloads are off (``GRAPHSSL_OFFLINE`` set and not ``0``).
+
+    Returns:
+        ``True`` when nothing may be downloaded.
+
+    Example:
+        >>> offline()  # doctest: +SKIP
+        False
+    """
     return os.environ.get("GRAPHSSL_OFFLINE", "") not in ("", "0")
 
 
@@ -99,7 +121,15 @@ def _bounded_download() -> Iterator[None]:
 
 
 def as_model_input(x: Tensor) -> Tensor:
-    """Features as the encoder wants them: sparse CSR when mostly zeros, else dense float."""
+    """Features as the encoder wants them.
+
+    Returns:
+        Sparse CSR float32 when fewer than 10% of the entries are non-zero, else dense float32.
+
+    Example:
+        >>> as_model_input(torch.eye(20)).layout
+        torch.sparse_csr
+    """
     x = x.float()
     if x.is_sparse or x.layout == torch.sparse_csr:
         return x.to_sparse_csr()
@@ -108,20 +138,46 @@ def as_model_input(x: Tensor) -> Tensor:
 
 
 def select_rows(x: Tensor, index: Tensor) -> Tensor:
-    """Rows ``index`` of dense or sparse CSR features, in the same layout (CSR has no row gather)."""
+    """Rows ``index`` of dense or sparse CSR features (CSR has no row gather of its own).
+
+    Returns:
+        The rows, in the layout of ``x``.
+
+    Example:
+        >>> select_rows(torch.eye(20).to_sparse_csr(), torch.tensor([3, 5])).to_dense()[:, :6]
+        tensor([[0., 0., 0., 1., 0., 0.],
+                [0., 0., 0., 0., 0., 1.]])
+    """
     if x.layout == torch.sparse_csr:
         return x.to_sparse_coo().index_select(0, index).to_sparse_csr()
     return x[index]
 
 
 def undirected(edge_index: Tensor, num_nodes: int) -> Tensor:
-    """Both directions of every edge, each once, no self-loops: the form every graph here takes."""
+    """The form every graph here takes: both directions of every edge, each once, no self-loops.
+
+    Returns:
+        A new ``edge_index``, sorted.
+
+    Example:
+        >>> undirected(torch.tensor([[0, 1, 2], [1, 1, 0]]), num_nodes=3)
+        tensor([[0, 0, 1, 2],
+                [1, 2, 0, 0]])
+    """
     return to_undirected(remove_self_loops(edge_index)[0], num_nodes=num_nodes)
 
 
 def normalize_features(graph: Graph) -> Graph:
-    """The graph with each node's features shifted to start at 0 and divided by their sum: torch_geometric's
-    ``NormalizeFeatures``, which the official BGRL code applies to every dataset."""
+    """Each node's features shifted to start at 0 and divided by their sum: torch_geometric's
+    ``NormalizeFeatures``, which the official BGRL code applies to every dataset.
+
+    Returns:
+        A copy of ``graph`` with the new features.
+
+    Example:
+        >>> normalize_features(graph).x.to_dense().sum(dim=1)  # doctest: +SKIP
+        tensor([1., 1., 1.,  ..., 1., 1., 1.])
+    """
     from torch_geometric.data import Data
     from torch_geometric.transforms import NormalizeFeatures
 
@@ -130,7 +186,15 @@ def normalize_features(graph: Graph) -> Graph:
 
 
 def graph_for_config(graph: Graph, config: dict[str, Any]) -> Graph:
-    """``graph`` as a run with ``config`` sees it (``data.normalize_features``)."""
+    """``graph`` as a run with ``config`` sees it (``data.normalize_features``).
+
+    Returns:
+        ``graph`` itself, or its copy with normalized features.
+
+    Example:
+        >>> graph_for_config(graph, load_config(None)) is graph  # doctest: +SKIP
+        True
+    """
     return normalize_features(graph) if config["data"]["normalize_features"] else graph
 
 
@@ -180,7 +244,15 @@ def _load_planetoid(name: str, root: Path) -> Graph:
 
 
 def ogb_accuracy(name: str) -> Callable[[Tensor, Tensor], float]:
-    """Accuracy as OGB's own ``Evaluator(name)`` computes it."""
+    """Accuracy as OGB's own ``Evaluator(name)`` computes it.
+
+    Returns:
+        ``accuracy(y_true, y_pred) -> float``.
+
+    Example:
+        >>> ogb_accuracy("ogbn-arxiv")(torch.tensor([1, 2]), torch.tensor([1, 0]))
+        0.5
+    """
     from ogb.nodeproppred import Evaluator
 
     evaluator = Evaluator(name)
@@ -222,6 +294,13 @@ def synthetic_arxiv(seed: int = 0) -> Graph:
 
     169,343 nodes; 1,166,243 uniformly random edges, made undirected; 128 Gaussian features; 40 random
     classes; a random split with arxiv's sizes (90,941 / 29,799 / 48,603).  Fixed ``seed``.
+
+    Returns:
+        The graph.
+
+    Example:
+        >>> synthetic_arxiv().num_nodes  # doctest: +SKIP
+        169343
     """
     generator = torch.Generator().manual_seed(seed)
     n = ARXIV_NODES
@@ -236,13 +315,30 @@ def synthetic_arxiv(seed: int = 0) -> Graph:
 
 @functools.lru_cache(maxsize=4)
 def cached_graph(name: str, root: str | None = None) -> Graph:
-    """:func:`load_graph`, loaded once per process (for many trainings on one graph; treat it as read-only)."""
+    """:func:`load_graph`, loaded once per process (for many trainings on one graph; treat it as read-only).
+
+    Returns:
+        The same :class:`Graph` object for the same arguments.
+
+    Example:
+        >>> cached_graph("cora", "data") is cached_graph("cora", "data")  # doctest: +SKIP
+        True
+    """
     return load_graph(name, root)
 
 
 def load_graph(name: str, root: str | Path | None = None) -> Graph:
     """Load dataset ``name`` (any case; :func:`graphssl.config.dataset_name`) from ``root``
-    (default: :func:`default_data_root`)."""
+    (default: :func:`default_data_root`); a missing dataset is downloaded by its library unless offline.
+
+    Returns:
+        The graph with its official split.
+
+    Example:
+        >>> cora = load_graph("Cora", "data")  # doctest: +SKIP
+        >>> cora.name, cora.num_nodes  # doctest: +SKIP
+        ('cora', 2708)
+    """
     key = dataset_name(name)
     root = Path(root) if root is not None else default_data_root()
     if key in PLANETOID:

@@ -32,7 +32,12 @@ TIMEOUT_ENV = "GRAPHSSL_DIST_TIMEOUT"
 
 @dataclass(frozen=True)
 class Context:
-    """This process's place in the job."""
+    """This process's place in the job.
+
+    Example:
+        >>> Context(rank=0, world_size=2, local_rank=0).is_main
+        True
+    """
 
     rank: int
     world_size: int
@@ -44,7 +49,14 @@ class Context:
 
 
 def init(device: str) -> tuple[Context, torch.device]:
-    """Join the job torchrun started; returns the context and this rank's device."""
+    """Join the job torchrun started (gloo on CPU, NCCL on GPU), with ``GRAPHSSL_DIST_TIMEOUT``.
+
+    Returns:
+        ``(context, device)`` of this rank.
+
+    Example:
+        >>> context, device = init("auto")  # under torchrun  # doctest: +SKIP
+    """
     missing = [name for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT") if name not in os.environ]
     if missing:
         raise GraphSSLError(f"--distributed needs the environment torchrun sets ({', '.join(missing)} missing); "
@@ -65,27 +77,63 @@ def init(device: str) -> tuple[Context, torch.device]:
 
 
 def is_collective_failure(error: BaseException) -> bool:
-    """Whether ``error`` comes from the communication backend (a peer died or timed out)."""
+    """Whether ``error`` comes from the communication backend (a peer died or timed out).
+
+    Returns:
+        ``True`` for torch.distributed errors and gloo's runtime errors.
+
+    Example:
+        >>> is_collective_failure(ValueError("bad value"))
+        False
+    """
     return isinstance(error, dist.DistError) or (isinstance(error, RuntimeError) and "gloo" in str(error))
 
 
 def shutdown() -> None:
+    """Leave the process group, if this process joined one.
+
+    Example:
+        >>> shutdown()
+    """
     if dist.is_initialized():
         dist.destroy_process_group()
 
 
 def peer_failed(context: Context, error: BaseException) -> PeerFailed:
+    """The one-line error a rank reports when another rank of its job failed.
+
+    Returns:
+        A :class:`PeerFailed` to raise.
+
+    Example:
+        >>> print(peer_failed(Context(0, 2, 0), RuntimeError("Connection closed by peer")))
+        rank 0: the job lost a process (Connection closed by peer); the failing rank's own error is in its
+        output above
+    """
     return PeerFailed(f"rank {context.rank}: the job lost a process ({first_line(error, 200)}); the failing rank's "
                       f"own error is in its output above")
 
 
 def barrier() -> None:
+    """Wait for every rank (nothing outside a job).
+
+    Example:
+        >>> barrier()
+    """
     if dist.is_initialized():
         dist.barrier()
 
 
 def all_gather_object(obj: Any) -> list[Any]:
-    """``obj`` from every rank, in rank order (``[obj]`` outside a job)."""
+    """``obj`` from every rank, in rank order.
+
+    Returns:
+        A list with one entry per rank (``[obj]`` outside a job).
+
+    Example:
+        >>> all_gather_object("runs/x")
+        ['runs/x']
+    """
     if not dist.is_initialized():
         return [obj]
     gathered: list[Any] = [None] * dist.get_world_size()
@@ -94,7 +142,15 @@ def all_gather_object(obj: Any) -> list[Any]:
 
 
 def parameters_agree(*modules: nn.Module) -> bool:
-    """Whether every rank holds bit-identical parameters in ``modules`` (gathers them all)."""
+    """Whether every rank holds bit-identical parameters in ``modules`` (gathers them all; a collective call).
+
+    Returns:
+        ``True`` when all ranks agree.
+
+    Example:
+        >>> parameters_agree(model.online_encoder, model.predictor)  # under torchrun  # doctest: +SKIP
+        True
+    """
     flat = torch.cat([p.detach().reshape(-1) for module in modules for p in module.parameters()])
     gathered = [torch.empty_like(flat) for _ in range(dist.get_world_size())]
     dist.all_gather(gathered, flat)
@@ -128,6 +184,9 @@ def load_graph_in_turn(context: Context, dataset: str, data_root: str | Path | N
 
     Returns:
         This rank's copy of the graph.
+
+    Example:
+        >>> graph = load_graph_in_turn(context, "ogbn-arxiv", "data", None)  # under torchrun  # doctest: +SKIP
     """
     if graph is None and context.is_main:
         graph = load_graph(dataset, data_root)

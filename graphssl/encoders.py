@@ -29,8 +29,18 @@ from torch_geometric.utils import to_torch_csr_tensor
 
 
 def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
-    r"""The normalized adjacency :math:`\hat{A}` with self-loops of an undirected
-    ``edge_index`` (both directions present), as a sparse CSR tensor."""
+    r"""The normalized adjacency :math:`\hat{A} = D^{-1/2}(A + I)D^{-1/2}` of an undirected ``edge_index``
+    (both directions present), built once per view and shared by every layer.
+
+    Returns:
+        A sparse CSR ``[num_nodes, num_nodes]`` tensor.
+
+    Example:
+        >>> adj = gcn_adjacency(torch.tensor([[0, 1], [1, 0]]), num_nodes=2)
+        >>> adj.to_dense()
+        tensor([[0.5000, 0.5000],
+                [0.5000, 0.5000]])
+    """
     edge_index, weight = gcn_norm(edge_index, None, num_nodes, add_self_loops=True)
     return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
 
@@ -111,12 +121,30 @@ class WeightStandardization(nn.Module):
 
 
 def make_norm(kind: str, channels: int) -> nn.Module:
+    """The normalization layer named by ``encoder.norm``.
+
+    Returns:
+        ``BatchNorm1d``, ``LayerNorm`` or ``Identity`` over ``channels``.
+
+    Example:
+        >>> [type(make_norm(kind, 8)).__name__ for kind in ("batch", "layer", "none")]
+        ['BatchNorm1d', 'LayerNorm', 'Identity']
+    """
     return {"batch": lambda: nn.BatchNorm1d(channels),
             "layer": lambda: nn.LayerNorm(channels),
             "none": nn.Identity}[kind]()
 
 
 def make_activation(kind: str) -> nn.Module:
+    """The activation named by ``encoder.activation``.
+
+    Returns:
+        A fresh module (graphssl's faster :class:`PReLU` for ``"prelu"``).
+
+    Example:
+        >>> make_activation("relu")
+        ReLU()
+    """
     return {"prelu": PReLU, "relu": nn.ReLU, "elu": nn.ELU, "gelu": nn.GELU}[kind]()
 
 
@@ -126,10 +154,16 @@ class GCNEncoder(nn.Module):
     Args:
         in_channels: number of input features.
         layers: output size of each layer; the last one is the embedding size.
-        norm: ``"batch"``, ``"layer"`` (node-wise LayerNorm) or ``"none"``.
+        norm: ``"batch"``, ``"layer"`` (node-wise LayerNorm) or ``"none"`` (the config's default).
         activation: ``"prelu"``, ``"relu"``, ``"elu"`` or ``"gelu"``.
         weight_standardization: standardize each layer's weight rows at every
             forward pass (the optimizer still updates the raw weights).
+
+    Example:
+        >>> encoder = GCNEncoder(16, [32, 8])
+        >>> edge_index = torch.tensor([[0, 1, 1, 2], [1, 0, 2, 1]])
+        >>> encoder(torch.randn(3, 16), gcn_adjacency(edge_index, 3)).shape
+        torch.Size([3, 8])
     """
 
     def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "none",
@@ -174,6 +208,10 @@ class Predictor(nn.Sequential):
     Args:
         channels: embedding size (input and output).
         hidden: hidden layer size.
+
+    Example:
+        >>> Predictor(8, hidden=32)(torch.randn(5, 8)).shape
+        torch.Size([5, 8])
     """
 
     def __init__(self, channels: int, hidden: int) -> None:

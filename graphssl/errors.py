@@ -47,6 +47,10 @@ class PeerFailed(GraphSSLError):
 
 
 def silence_known_warnings() -> None:
-    """Hide torch's notes on its sparse CSR support, printed on every run and of no use to a user."""
+    """Hide torch's notes on its sparse CSR support, printed on every run and of no use to a user.
+
+    Example:
+        >>> silence_known_warnings()
+    """
     warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta state")
     warnings.filterwarnings("ignore", message="Sparse invariant checks are implicitly disabled")

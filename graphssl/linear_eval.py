@@ -26,7 +26,17 @@ from .run_folder import atomic_write, load_tensor_file, load_trained_model, writ
 
 def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
                  save_embeddings: str | Path | None = None) -> dict[str, Any]:
-    """Probe and rank a run's embeddings again; writes ``eval.json`` in the run folder and returns it."""
+    """Probe and rank a run's embeddings again, from its checkpoint (read as data only).
+
+    Writes ``eval.json`` in the run folder, and the embeddings to ``save_embeddings`` when given.
+
+    Returns:
+        The metrics written to ``eval.json``.
+
+    Example:
+        >>> evaluate_run("runs/cora-wr", save_embeddings="runs/cora-wr/embeddings.pt")["test_acc"]  # doctest: +SKIP
+        0.827
+    """
     out = Path(run_dir)
     model, config, dataset = load_trained_model(out, "graphssl eval")
     torch_device = resolve_device(device)
@@ -42,7 +52,14 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
 
 
 def read_embeddings(path: str | Path) -> Tensor:
-    """A 2-D float matrix from a ``.pt`` file (a tensor, or a dict holding one) or a ``.npy`` file."""
+    """A 2-D float matrix from a ``.pt`` file (a tensor, or a dict holding one) or a ``.npy`` file.
+
+    Returns:
+        A float32 ``[N, d]`` tensor without NaN or infinite values.
+
+    Example:
+        >>> matrix = read_embeddings("dgi_embeddings.npy")  # doctest: +SKIP
+    """
     path = Path(path)
     if not path.is_file():
         raise GraphSSLError(f"--embeddings {path}: no such file")
@@ -70,7 +87,16 @@ def read_embeddings(path: str | Path) -> Tensor:
 
 def evaluate_embedding_file(path: str | Path, dataset: str, *, data_root: str | Path | None = None,
                             config: str | Path | None = None) -> dict[str, Any]:
-    """Probe and rank embeddings from ``path`` (one row per node of ``dataset``)."""
+    """Probe and rank embeddings from ``path`` (one row per node of ``dataset``, made by any method) with
+    the same probe as ``graphssl train``; ``config`` supplies the ``probe`` settings.
+
+    Returns:
+        The metrics (as in ``metrics.json``'s evaluation part).
+
+    Example:
+        >>> evaluate_embedding_file("dgi_embeddings.npy", "cora")["test_acc"]  # doctest: +SKIP
+        0.81
+    """
     dataset = dataset_name(dataset)
     matrix = read_embeddings(path)
     graph: Graph = load_graph(dataset, data_root)

@@ -20,7 +20,15 @@ from .errors import GraphSSLError, silence_known_warnings
 
 
 def available_cores() -> int:
-    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``), else all of them."""
+    """The cores this process may run on (its CPU affinity, e.g. under ``taskset``), else all of them.
+
+    Returns:
+        A count >= 1.
+
+    Example:
+        >>> available_cores() >= 1
+        True
+    """
     try:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not on Linux
@@ -28,13 +36,31 @@ def available_cores() -> int:
 
 
 def default_jobs() -> int:
-    """Two single-threaded trainings at once when there are two cores or more (measured on Cora with 2 cores:
-    1.18x the throughput of one two-threaded training; benchmarks/tune_jobs.py)."""
+    """Trainings to run at once when ``--jobs`` is not given.
+
+    Two single-threaded trainings when there are two cores or more (measured on Cora with 2 cores:
+    1.18x the throughput of one two-threaded training; benchmarks/tune_jobs.py).
+
+    Returns:
+        1 or 2.
+
+    Example:
+        >>> default_jobs() in (1, 2)
+        True
+    """
     return 2 if available_cores() >= 2 else 1
 
 
 def check_jobs(jobs: int | None) -> int:
-    """``jobs``, or :func:`default_jobs` when ``None``; fewer than 1 is an error."""
+    """``--jobs`` checked: at least 1, or :func:`default_jobs` when not given.
+
+    Returns:
+        The number of trainings to run at once.
+
+    Example:
+        >>> check_jobs(3)
+        3
+    """
     if jobs is None:
         return default_jobs()
     if jobs < 1:
@@ -55,6 +81,13 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
     runs in one of ``jobs`` spawned processes, so ``function`` must be
     importable (a module-level function).  An exception in a call is raised
     here; the calls still running are then finished or cancelled.
+
+    Returns:
+        An iterator of ``(index into calls, result)``, in the order the calls finish.
+
+    Example:
+        >>> sorted(run_parallel(pow, [(2, 3), (3, 2)], jobs=1))
+        [(0, 8), (1, 9)]
     """
     if jobs == 1:  # in this process, with its own thread count
         for index, arguments in enumerate(calls):

@@ -42,6 +42,9 @@ OFFICIAL_C_GRID = tuple(2.0 ** k for k in range(-10, 11))
 def plain_accuracy(y_true: Tensor, y_pred: Tensor) -> float:
     """The fraction of ``y_pred`` equal to ``y_true``.
 
+    Returns:
+        A float in [0, 1].
+
     Example:
         >>> plain_accuracy(torch.tensor([0, 1, 2, 2]), torch.tensor([0, 1, 1, 2]))
         0.75
@@ -50,7 +53,10 @@ def plain_accuracy(y_true: Tensor, y_pred: Tensor) -> float:
 
 
 def l2_normalize_rows(embeddings: Tensor) -> Tensor:
-    """Each row divided by its Euclidean norm, as float32.
+    """Each row divided by its Euclidean norm, as the probes see embeddings.
+
+    Returns:
+        A float32 tensor of the same shape.
 
     Example:
         >>> l2_normalize_rows(torch.tensor([[3.0, 4.0]]))
@@ -61,7 +67,19 @@ def l2_normalize_rows(embeddings: Tensor) -> Tensor:
 
 def fit_logistic_regression(features: Tensor, labels: Tensor, num_classes: int, l2: float, max_iter: int = 200,
                             init: tuple[Tensor, Tensor] | None = None) -> tuple[Tensor, Tensor]:
-    """Weights ``[C, d]`` and bias ``[C]`` of an L2-regularized softmax classifier (L-BFGS)."""
+    """An L2-regularized softmax classifier (``mean CE + l2 ‖W‖²``, bias unpenalized), fitted with L-BFGS.
+
+    ``init``: weights and bias to start from (a warm start), else zeros.
+
+    Returns:
+        Weights ``[C, d]`` and bias ``[C]``.
+
+    Example:
+        >>> x, y = torch.randn(60, 5), torch.arange(3).repeat(20)
+        >>> weight, bias = fit_logistic_regression(l2_normalize_rows(x), y, num_classes=3, l2=1e-3)
+        >>> weight.shape, bias.shape
+        (torch.Size([3, 5]), torch.Size([3]))
+    """
     if init is None:
         weight = features.new_zeros(num_classes, features.size(1))
         bias = features.new_zeros(num_classes)

@@ -13,10 +13,15 @@ whose gradient does not blow up near the optimum.
 The penalty is built from small pure functions (:func:`gram_of_smaller_side`,
 :func:`orthogonality_gap`, :func:`werank_penalty`); :class:`WERank` attaches it
 to any ``torch.nn.Module`` so it can be added to any self-supervised loss.
+Give it the *encoder* whose representations should keep their rank, not a whole
+model: a projection head or a discriminator's matrices are not what the paper
+regularizes (it warns when it sees that happen).
 """
 
 from __future__ import annotations
 
+import math
+import warnings
 from typing import Any, Sequence
 
 import torch
@@ -25,7 +30,15 @@ from torch.autograd.function import once_differentiable
 
 
 def gram_of_smaller_side(weight: Tensor) -> Tensor:
-    """``W Wᵀ`` or ``Wᵀ W``, whichever is ``min(rows, cols)`` square."""
+    """The Gram matrix WERank compares with the identity.
+
+    Returns:
+        ``W Wᵀ`` or ``Wᵀ W``, whichever is ``min(rows, cols)`` square.
+
+    Example:
+        >>> gram_of_smaller_side(torch.ones(2, 5)).shape
+        torch.Size([2, 2])
+    """
     return weight @ weight.t() if weight.size(0) <= weight.size(1) else weight.t() @ weight
 
 
@@ -60,24 +73,44 @@ class _OrthogonalityGap(torch.autograd.Function):
 
 
 def orthogonality_gap(weight: Tensor, squared: bool = False) -> Tensor:
-    """``‖G - I‖_F`` (or its square) for the smaller-side Gram matrix ``G`` of ``weight``."""
+    """How far ``weight`` is from having every singular value equal to 1.
+
+    Returns:
+        ``‖G - I‖_F`` (or its square) for the smaller-side Gram matrix ``G`` of
+        ``weight``, a scalar with a closed-form gradient.
+
+    Example:
+        >>> float(orthogonality_gap(torch.eye(3, 5)))
+        0.0
+        >>> float(orthogonality_gap(2 * torch.eye(2), squared=True))  # G - I = 3 I
+        18.0
+    """
     return _OrthogonalityGap.apply(weight, squared)
 
 
 def _per_weight(alpha: float | Sequence[float], count: int) -> list[float]:
-    if isinstance(alpha, (int, float)):
-        return [float(alpha)] * count
-    alpha = [float(a) for a in alpha]
-    if len(alpha) != count:
-        raise ValueError(f"WERank got {len(alpha)} coefficients for {count} weight matrices; "
+    coefficients = [float(alpha)] * count if isinstance(alpha, (int, float)) else [float(a) for a in alpha]
+    if len(coefficients) != count:
+        raise ValueError(f"WERank got {len(coefficients)} coefficients for {count} weight matrices; "
                          f"give one per weight matrix or a single number")
-    return alpha
+    if not all(math.isfinite(a) and a >= 0 for a in coefficients):
+        # A negative coefficient would push the singular values away from 1: the collapse WERank prevents.
+        raise ValueError(f"WERank coefficients must be numbers >= 0, got {alpha}")
+    return coefficients
 
 
 def werank_penalty(weights: Sequence[Tensor], alpha: float | Sequence[float], squared: bool = False) -> Tensor:
-    """``Σ_l α_l ‖G_l − I‖_F`` over 2-D ``weights``; ``alpha`` is one float or one per weight.
+    """WERank's penalty of the 2-D ``weights``; ``alpha`` is one coefficient (>= 0) or one per weight.
 
     Weights with ``α_l = 0`` cost nothing.
+
+    Returns:
+        ``Σ_l α_l ‖G_l − I‖_F`` (``‖G_l − I‖_F²`` with ``squared``), a scalar to add to a loss.
+
+    Example:
+        >>> w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]])  # W Wᵀ - I = [[4, 2], [2, 1]]
+        >>> float(werank_penalty([w, torch.eye(3)], [0.5, 1.0]))
+        2.5
     """
     if not weights:
         raise ValueError("WERank needs at least one weight matrix")
@@ -91,28 +124,62 @@ def werank_penalty(weights: Sequence[Tensor], alpha: float | Sequence[float], sq
 
 
 def weight_matrices(module: nn.Module) -> dict[str, Tensor]:
-    """Every 2-D parameter of ``module`` by name, in registration order.
+    """The matrices WERank takes from ``module`` by default.
 
     For a parametrized weight (e.g. weight standardization) this is the raw
     parameter the optimizer updates, not the tensor the forward pass computes.
+
+    Returns:
+        Every 2-D parameter of ``module`` by name, in registration order.
+
+    Example:
+        >>> list(weight_matrices(nn.Sequential(nn.Linear(4, 8), nn.ReLU(), nn.Linear(8, 2))))
+        ['0.weight', '2.weight']
     """
     return {name: p for name, p in module.named_parameters() if p.dim() == 2}
+
+
+def _looks_like_encoder(name: str, module: nn.Module) -> bool:
+    return "encoder" in name.rsplit(".", 1)[-1].lower() or "encoder" in type(module).__name__.lower()
+
+
+def _warn_outside_encoder(module: nn.Module, names: Sequence[str]) -> None:
+    """Warn when ``module`` holds an encoder but some of the picked matrices lie outside it."""
+    if _looks_like_encoder("", module):
+        return
+    encoders = [name for name, sub in module.named_modules() if name and _looks_like_encoder(name, sub)]
+    outside = [name for name in names if not any(name.startswith(f"{encoder}.") for encoder in encoders)]
+    if encoders and outside:
+        warnings.warn(f"WERank({type(module).__name__}) regularizes {', '.join(outside)} outside its encoder "
+                      f"({encoders[0]}); pass the encoder itself, WERank(model.{encoders[0]}, ...), or name the "
+                      f"matrices with weights=[...]", UserWarning, stacklevel=3)
 
 
 class WERank:
     """The WERank penalty of a module's weight matrices, attached to any ``torch.nn.Module``.
 
     Calling the object returns the penalty for the module's *current* weights,
-    ready to be added to a loss.
+    ready to be added to a loss.  Pass the encoder, not the whole model: given
+    a model that holds an encoder (a submodule whose name or class says
+    ``encoder``), WERank warns about each matrix it picks outside it, e.g. the
+    512 x 512 discriminator of torch_geometric's ``DeepGraphInfomax``.  The
+    picked names are in :attr:`names` and the object's ``repr``.
 
     Args:
-        module: the network to regularize.
-        alpha: one coefficient for every weight matrix, or one per matrix in order.
+        module: the network to regularize, normally the encoder.
+        alpha: one coefficient (>= 0) for every weight matrix, or one per matrix in order.
         squared: use ``‖G - I‖_F²`` instead of the paper's ``‖G - I‖_F``.
         weights: names (from ``module.named_parameters()``) of the matrices to
             regularize; by default every 2-D parameter, which for layers holding
             a parametrized weight (e.g. weight standardization) is the raw
             parameter the optimizer updates.
+
+    Example:
+        >>> encoder = nn.Sequential(nn.Linear(16, 32), nn.PReLU(), nn.Linear(32, 8))
+        >>> werank = WERank(encoder, alpha=0.1)
+        >>> werank
+        WERank(alpha=[0.1, 0.1], squared=False, weights=['0.weight', '2.weight'])
+        >>> loss = werank()  # + your self-supervised loss; backward() reaches the encoder's weights
     """
 
     def __init__(self, module: nn.Module, alpha: float | Sequence[float], squared: bool = False,
@@ -128,15 +195,19 @@ class WERank:
             self.names = list(weights)
         if not self.names:
             raise ValueError(f"WERank: {type(module).__name__} has no 2-D weight matrices")
+        if weights is None:
+            _warn_outside_encoder(module, self.names)
         self.module = module
         self.alpha = _per_weight(alpha, len(self.names))
         self.squared = squared
 
     def weights(self) -> list[Tensor]:
+        """The regularized matrices, as the module holds them now (in the order of :attr:`names`)."""
         params = dict(self.module.named_parameters())
         return [params[name] for name in self.names]
 
     def __call__(self) -> Tensor:
+        """The penalty of the current weights (:func:`werank_penalty`), a scalar to add to a loss."""
         return werank_penalty(self.weights(), self.alpha, self.squared)
 
     def __repr__(self) -> str:

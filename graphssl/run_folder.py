@@ -49,10 +49,13 @@ def _fsync_dir(folder: Path) -> None:
 
 
 def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call ``write(file)`` on a temporary file, fsync it, then rename it to ``path``.
+    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, then rename it to ``path``.
 
     Any ``OSError`` (no space, no permission) becomes a :class:`GraphSSLError`,
     and whatever was at ``path`` before stays intact.
+
+    Example:
+        >>> atomic_write("runs/cora-wr/embeddings.pt", lambda handle: torch.save(embeddings, handle))  # doctest: +SKIP
     """
     path = Path(path)
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -70,20 +73,41 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
 
 
 def write_text(path: str | Path, text: str) -> None:
+    """Write ``text`` to ``path`` atomically (:func:`atomic_write`).
+
+    Example:
+        >>> write_text("runs/cora-wr/notes.txt", "tried lr 0.002")  # doctest: +SKIP
+    """
     atomic_write(path, lambda handle: handle.write(text.encode()))
 
 
 def write_json(path: str | Path, data: Any) -> None:
+    """Write ``data`` to ``path`` as indented JSON, atomically (:func:`atomic_write`).
+
+    Example:
+        >>> write_json("runs/bench/results/cora__seed0.json", {"test_acc": 0.82})  # doctest: +SKIP
+    """
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
-    """Save tensors and plain values atomically (``torch.save`` format)."""
+    """Save tensors and plain values atomically, in ``torch.save`` format.
+
+    Example:
+        >>> save_checkpoint("runs/cora-wr/checkpoint.pt", {"model": model.state_dict(), "step": 100})  # doctest: +SKIP
+    """
     atomic_write(path, lambda handle: torch.save(state, handle))
 
 
 def load_tensor_file(path: str | Path) -> Any:
-    """Whatever a ``torch.save`` file holds, read onto the CPU with ``weights_only=True`` (data, never code)."""
+    """Whatever a ``torch.save`` file holds, read onto the CPU with ``weights_only=True`` (data, never code).
+
+    Returns:
+        The loaded object; a missing, truncated or foreign file is one :class:`GraphSSLError`.
+
+    Example:
+        >>> embeddings = load_tensor_file("runs/cora-wr/embeddings.pt")  # doctest: +SKIP
+    """
     path = Path(path)
     if not path.is_file():
         raise GraphSSLError(f"{path} does not exist; point to a file written by graphssl")
@@ -95,7 +119,15 @@ def load_tensor_file(path: str | Path) -> Any:
 
 
 def load_checkpoint(path: str | Path) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`save_checkpoint` onto the CPU, as data only."""
+    """A checkpoint written by :func:`save_checkpoint`, read onto the CPU as data only.
+
+    Returns:
+        The saved dictionary.
+
+    Example:
+        >>> load_checkpoint("runs/cora-wr/checkpoint.pt")["step"]  # doctest: +SKIP
+        1000
+    """
     state = load_tensor_file(path)
     if not isinstance(state, dict):
         raise GraphSSLError(f"checkpoint {path} is not a graphssl checkpoint (it holds a {type(state).__name__})")

@@ -43,9 +43,16 @@ def neighbor_subgraph(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors:
                       generator: torch.Generator) -> tuple[Tensor, Tensor]:
     """Sample a neighbourhood of ``seeds`` hop by hop from a CSR graph ``(rowptr, col)``.
 
-    Returns ``(nodes, edge_index)``: global ids of the sampled nodes (``seeds``
-    first, in order) and the sampled edges as an undirected ``edge_index`` over
-    positions in ``nodes``.
+    Returns:
+        ``(nodes, edge_index)``: global ids of the sampled nodes (``seeds`` first,
+        in order) and the sampled edges as an undirected ``edge_index`` over
+        positions in ``nodes``.
+
+    Example:
+        >>> rowptr, col = torch.tensor([0, 1, 3, 4]), torch.tensor([1, 0, 2, 1])  # the path 0 - 1 - 2
+        >>> nodes, edge_index = neighbor_subgraph(rowptr, col, torch.tensor([0]), [-1, -1], torch.Generator())
+        >>> nodes.tolist(), edge_index.size(1)
+        ([0, 1, 2], 4)
     """
     num_nodes = rowptr.numel() - 1
     position = torch.full((num_nodes,), -1, dtype=torch.long, device=seeds.device)
@@ -80,7 +87,16 @@ def neighbor_subgraph(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors:
 
 @dataclass
 class NeighborBatches:
-    """Batch ``step`` of an endless sequence of epochs over all nodes (see the module docstring)."""
+    """Batch ``step`` of an endless sequence of epochs over all nodes (see the module docstring).
+
+    Example:
+        >>> from graphssl.data import undirected
+        >>> edge_index = undirected(torch.randint(100, (2, 400), generator=torch.Generator().manual_seed(0)), 100)
+        >>> batches = NeighborBatches(edge_index, num_nodes=100, batch_size=16, num_neighbors=[5, 5])
+        >>> nodes, sub_edges, num_seeds = batches(step=0)
+        >>> num_seeds, batches.batches_per_epoch
+        (16, 7)
+    """
 
     edge_index: Tensor
     num_nodes: int

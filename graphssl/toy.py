@@ -51,7 +51,16 @@ DEFAULT_LR = {"infonce": 0.1, "vicreg": 0.01, "ema": 0.01}
 
 
 def make_points(n: int = POINTS, dim: int = DIM, seed: int = 0) -> Tensor:
-    """``n`` Gaussian points with mean exactly 0 and empirical covariance ``XᵀX / n`` exactly ``I``."""
+    """The toy's data: ``n`` Gaussian points whitened so that their mean is exactly 0 and ``XᵀX / n`` exactly ``I``.
+
+    Returns:
+        A ``[n, dim]`` float32 tensor.
+
+    Example:
+        >>> x = make_points(n=100, dim=4)
+        >>> torch.allclose(x.t() @ x / 100, torch.eye(4), atol=1e-5)
+        True
+    """
     x = torch.randn(n, dim, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     x = x - x.mean(dim=0)
     eigenvalues, eigenvectors = torch.linalg.eigh(x.t() @ x / n)
@@ -59,30 +68,77 @@ def make_points(n: int = POINTS, dim: int = DIM, seed: int = 0) -> Tensor:
 
 
 def noisy_view(x: Tensor, k: float) -> Tensor:
-    """``x`` plus Gaussian noise of covariance ``block-diag(0, k I)`` (the last 8 coordinates only)."""
+    """``x`` plus Gaussian noise of covariance ``block-diag(0, k I)`` (the last 8 coordinates only).
+
+    Returns:
+        A new tensor; ``x`` is untouched.
+
+    Example:
+        >>> x = make_points()
+        >>> bool((noisy_view(x, 0.5) - x)[:, :8].eq(0).all())
+        True
+    """
     noise = torch.zeros_like(x)
     noise[:, -NOISY_DIMS:] = math.sqrt(k) * torch.randn(x.size(0), NOISY_DIMS)
     return x + noise
 
 
 def linear_network(depth: int, dim: int = DIM) -> nn.Sequential:
+    """The toy's model: ``depth`` bias-free ``dim x dim`` linear layers (torch's default initialization).
+
+    Returns:
+        An ``nn.Sequential``.
+
+    Example:
+        >>> linear_network(3)
+        Sequential(
+          (0): Linear(in_features=16, out_features=16, bias=False)
+          (1): Linear(in_features=16, out_features=16, bias=False)
+          (2): Linear(in_features=16, out_features=16, bias=False)
+        )
+    """
     return nn.Sequential(*[nn.Linear(dim, dim, bias=False) for _ in range(depth)])
 
 
 def infonce_loss(z1: Tensor, z2: Tensor, temperature: float = INFONCE_TEMPERATURE) -> Tensor:
-    """Symmetric InfoNCE: each point's other view is its positive, the other points' views its negatives."""
+    """Symmetric InfoNCE: each point's other view is its positive, the other points' views its negatives.
+
+    Returns:
+        The loss, a scalar.
+
+    Example:
+        >>> z = torch.randn(64, 16)
+        >>> bool(infonce_loss(z, z) < infonce_loss(z, torch.randn(64, 16)))
+        True
+    """
     logits = F.normalize(z1, dim=1) @ F.normalize(z2, dim=1).t() / temperature
     targets = torch.arange(z1.size(0))
     return (F.cross_entropy(logits, targets) + F.cross_entropy(logits.t(), targets)) / 2
 
 
 def variance_term(z: Tensor, eps: float = 1e-4) -> Tensor:
-    """VICReg's ``v(Z)``: mean over dimensions of ``max(0, 1 - sqrt(Var(z_j) + eps))`` (Bardes et al., eq. 1-2)."""
+    """VICReg's ``v(Z)``: mean over dimensions of ``max(0, 1 - sqrt(Var(z_j) + eps))`` (Bardes et al., eq. 1-2).
+
+    Returns:
+        A scalar in [0, 1).
+
+    Example:
+        >>> float(variance_term(3 * torch.randn(500, 8)))
+        0.0
+    """
     return F.relu(1 - (z.var(dim=0) + eps).sqrt()).mean()
 
 
 def covariance_term(z: Tensor) -> Tensor:
-    """VICReg's ``c(Z)``: squared off-diagonal covariances summed, over the dimension (eq. 3-4)."""
+    """VICReg's ``c(Z)``: squared off-diagonal covariances summed, over the dimension (eq. 3-4).
+
+    Returns:
+        A scalar >= 0.
+
+    Example:
+        >>> bool(covariance_term(torch.randn(500, 1).repeat(1, 8)) > 1)
+        True
+    """
     centered = z - z.mean(dim=0)
     cov = centered.t() @ centered / (z.size(0) - 1)
     off_diagonal = cov - torch.diag(torch.diagonal(cov))
@@ -120,13 +176,27 @@ def vicreg_loss(z1: Tensor, z2: Tensor, coefficients: tuple[float, float, float]
 
 
 def normalized_mse(prediction: Tensor, target: Tensor) -> Tensor:
-    """``2 - 2 cos``, averaged over points (BYOL's regression loss)."""
+    """BYOL's regression loss: ``2 - 2 cos``, averaged over points.
+
+    Returns:
+        A scalar in [0, 4].
+
+    Example:
+        >>> z = torch.randn(10, 4)
+        >>> round(float(normalized_mse(z, 2 * z)), 4)
+        0.0
+    """
     return (2 - 2 * F.cosine_similarity(prediction, target, dim=1)).mean()
 
 
 @dataclass
 class ToyConfig:
-    """One synthetic run; ``lr`` None means :data:`DEFAULT_LR` for the loss."""
+    """One synthetic run; ``lr`` None means :data:`DEFAULT_LR` for the loss.
+
+    Example:
+        >>> ToyConfig("infonce", layers=2, werank=0.1, k=0.1).name
+        'infonce-L2-k0.1-werank0.1'
+    """
 
     loss: str = "vicreg"
     layers: int = 2
@@ -154,7 +224,15 @@ class ToyConfig:
 
 
 def spectra(network: nn.Sequential, points: Tensor) -> dict[str, Any]:
-    """Singular values of each weight and of the embedding covariance, largest first."""
+    """What the toy logs: singular values of each weight, and the embedding covariance's eigenvalues.
+
+    Returns:
+        ``{"weights": [[...] per layer], "embedding": [...]}``, largest first.
+
+    Example:
+        >>> [len(values) for values in spectra(linear_network(2), make_points())["weights"]]
+        [16, 16]
+    """
     with torch.no_grad():
         embedding = covariance_spectrum(network(points))
     return {"weights": [singular_values(layer.weight).tolist() for layer in network],
@@ -162,9 +240,16 @@ def spectra(network: nn.Sequential, points: Tensor) -> dict[str, Any]:
 
 
 def train_toy(config: ToyConfig) -> dict[str, Any]:
-    """Train one model; returns ``{"config", "history": [{"epoch", "loss", "weights", "embedding"}], "final"}``.
+    """Train one model.
 
-    ``loss`` is the objective (WERank term included) at that epoch.
+    Returns:
+        ``{"config", "history": [{"epoch", "loss", "weights", "embedding"}], "final"}``; ``loss`` is the
+        objective (WERank term included) at that epoch.
+
+    Example:
+        >>> result = train_toy(ToyConfig("vicreg", layers=2, werank=0.1, epochs=20))
+        >>> len(result["final"]["weights"]), result["history"][-1]["epoch"]
+        (2, 20)
     """
     config.check()
     torch.manual_seed(config.seed)
@@ -210,9 +295,14 @@ def train_toy(config: ToyConfig) -> dict[str, Any]:
 def summary(final: dict[str, Any]) -> dict[str, float]:
     """What the claims are judged by.
 
-    ``embedding_above_0.1``: embedding-covariance singular values above 0.1 of the largest;
-    ``min_weight_sv``: the smallest singular value over all weights;
-    ``weight_distance_from_1``: root-mean-square of ``s - 1`` over all weights' singular values.
+    Returns:
+        ``embedding_above_0.1``: embedding-covariance singular values above 0.1 of the largest;
+        ``min_weight_sv``: the smallest singular value over all weights;
+        ``weight_distance_from_1``: root-mean-square of ``s - 1`` over all weights' singular values.
+
+    Example:
+        >>> summary({"embedding": [1.0, 0.5, 0.01], "weights": [[1.0, 1.0]]})
+        {'embedding_above_0.1': 2, 'min_weight_sv': 1.0, 'weight_distance_from_1': 0.0}
     """
     embedding = final["embedding"]
     weights = [s for layer in final["weights"] for s in layer]
@@ -222,7 +312,14 @@ def summary(final: dict[str, Any]) -> dict[str, float]:
 
 
 def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
-    """Train one model and write ``spectra.json`` and its spectra-over-training PNG into ``out``."""
+    """Train one model and write ``spectra.json`` and its spectra-over-training PNG into ``out``.
+
+    Returns:
+        As :func:`train_toy`.
+
+    Example:
+        >>> result = run_toy(ToyConfig("ema", layers=3), "runs/toy-ema")  # doctest: +SKIP
+    """
     result = train_toy(config)
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
@@ -238,7 +335,15 @@ SWEEP_KS = (0.01, 0.1, 0.5, 1.0, 2.0)
 
 
 def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = LOSSES) -> list[ToyConfig]:
-    """The grid of the paper's figures: depths at k = 0.1 (Fig. 1, 2, 4, 5) and k at L = 1 (Fig. 3)."""
+    """The grid of the paper's figures: depths at k = 0.1 (Fig. 1, 2, 4, 5) and k at L = 1 (Fig. 3).
+
+    Returns:
+        The runs, each of ``losses`` with and without WERank.
+
+    Example:
+        >>> len(sweep_configs(epochs=1000)), len(sweep_configs(epochs=1000, losses=["vicreg"]))
+        (48, 16)
+    """
     configs = []
     for loss in losses:
         for werank in (0.0, 0.1):
@@ -252,7 +357,15 @@ def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = LOSSES) ->
 
 def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True,
               losses: Sequence[str] = LOSSES) -> Path:
-    """Run the grid for ``losses`` into ``out``; writes the figures, ``table.md`` and a README section ``README.md``."""
+    """Run the grid for ``losses`` into ``out``; writes the figures, ``table.md`` and a README section ``README.md``.
+
+    Returns:
+        The path of ``README.md``.
+
+    Example:
+        >>> run_sweep("runs/toy", epochs=1000, losses=["vicreg"])  # doctest: +SKIP
+        PosixPath('runs/toy/README.md')
+    """
     from tqdm import tqdm
 
     from .plot import plot_toy_depths, plot_toy_strengths

@@ -42,6 +42,12 @@ class Pretrainer:
     Every source of randomness is torch's global generator, so :meth:`state_dict`
     (models, optimizer, generator states) is all an exact resume needs: the
     schedules are pure functions of the step.
+
+    Example:
+        >>> torch.manual_seed(0)  # doctest: +SKIP
+        >>> model = build_model(config, graph.num_features)  # doctest: +SKIP
+        >>> trainer = Pretrainer(model, graph, config, torch.device("cpu"))  # doctest: +SKIP
+        >>> loss, werank_term = trainer.step(0)  # doctest: +SKIP
     """
 
     model: BGRL
@@ -144,7 +150,15 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     WERank term stops the run (:class:`DivergenceError`) before anything is
     saved from it.  ``resume`` is a checkpoint to continue from.
 
-    Returns the final loss and WERank term, timings and the spectra history.
+    Returns:
+        ``final_loss``, ``final_werank``, ``train_seconds``, ``ms_per_step`` and
+        ``spectra`` (the history of weight and covariance spectra).
+
+    Example:
+        >>> model = build_model(config, graph.num_features)  # doctest: +SKIP
+        >>> trainer = Pretrainer(model, graph, config, torch.device("cpu"))  # doctest: +SKIP
+        >>> pretrain(trainer, out=None)["final_loss"]  # doctest: +SKIP
+        0.41
     """
     train = trainer.config["train"]
     main_rank = trainer.context is None or trainer.context.is_main  # only rank 0 writes and reports

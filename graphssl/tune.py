@@ -56,7 +56,12 @@ _TRIAL_ONLY = {"train.spectra_every": 0}
 @dataclass(frozen=True)
 class Range:
     """Values between ``low`` and ``high``: uniform, or log-uniform when ``log``; whole numbers when both
-    bounds are; floats rounded to 4 significant digits (tables stay readable)."""
+    bounds are; floats rounded to 4 significant digits (tables stay readable).
+
+    Example:
+        >>> Range(10, 20).sample(random.Random(0))
+        18
+    """
 
     low: float
     high: float
@@ -76,7 +81,15 @@ Space = dict[str, "list[Any] | Range"]
 
 
 def parse_space(tree: Any, where: str) -> Space:
-    """Check a space read from YAML: known keys, non-empty lists or ``{low, high[, log]}`` ranges."""
+    """Check a space read from YAML: known keys, non-empty lists or ``{low, high[, log]}`` ranges.
+
+    Returns:
+        ``{dotted key: list of values or Range}``.
+
+    Example:
+        >>> parse_space({"optim": {"lr": {"low": 1e-4, "high": 1e-2, "log": True}}, "encoder.norm": ["none"]}, "s")
+        {'optim.lr': Range(low=0.0001, high=0.01, log=True), 'encoder.norm': ['none']}
+    """
     if not isinstance(tree, dict) or not tree:
         raise GraphSSLError(f"{where}: a search space must map config keys to lists or ranges, "
                             f"e.g. 'optim.lr: {{low: 1.0e-4, high: 1.0e-2, log: true}}'")
@@ -114,7 +127,14 @@ def parse_space(tree: Any, where: str) -> Space:
 
 
 def read_space(*paths: str | Path) -> Space:
-    """The search space in the YAML file(s) at ``paths``, merged (a key in two files is an error)."""
+    """The search space in the YAML file(s) at ``paths``, merged (a key in two files is an error).
+
+    Returns:
+        As :func:`parse_space`.
+
+    Example:
+        >>> space = read_space("configs/spaces/cora.yaml", "configs/spaces/werank.yaml")  # doctest: +SKIP
+    """
     space: Space = {}
     for path in map(Path, paths):
         try:
@@ -132,7 +152,15 @@ def read_space(*paths: str | Path) -> Space:
 
 def sample_trials(space: Space, trials: int, sampler_seed: int = 0) -> list[dict[str, Any]]:
     """The points to try: the full grid when every key is a list and it has at most ``trials`` points,
-    otherwise ``trials`` random draws (each key from its own generator keyed by seed, trial and key)."""
+    otherwise ``trials`` random draws (each key from its own generator keyed by seed, trial and key).
+
+    Returns:
+        One ``{dotted key: value}`` per trial.
+
+    Example:
+        >>> sample_trials({"encoder.norm": ["none", "batch"]}, trials=8)
+        [{'encoder.norm': 'none'}, {'encoder.norm': 'batch'}]
+    """
     keys = list(space)
     lists = [space[k] for k in keys]
     if all(isinstance(v, list) for v in lists) and math.prod(len(v) for v in lists) <= trials:  # type: ignore[arg-type]
@@ -149,7 +177,16 @@ def sample_trials(space: Space, trials: int, sampler_seed: int = 0) -> list[dict
 
 
 def trial_config(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
-    """``base`` with the trial's values set; validated (a value the config cannot take is an error)."""
+    """``base`` with the trial's values set; validated (a value the config cannot take is an error).
+
+    Returns:
+        A new config.
+
+    Example:
+        >>> from graphssl.config import load_config
+        >>> trial_config(load_config(None), {"optim.lr": 0.002})["optim"]["lr"]
+        0.002
+    """
     config = copy.deepcopy(base)
     for key, value in point.items():
         set_key(config, key, value, "--space")
@@ -160,12 +197,28 @@ def trial_config(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
 # --- one training run (in this process or a worker) -------------------------------------------------------
 
 def validation_only(graph: Graph) -> Graph:
-    """``graph`` without its test split: a probe given it cannot read a test label."""
+    """``graph`` without its test split: a probe given it cannot read a test label.
+
+    Returns:
+        A copy of ``graph`` whose split has ``"train"`` and ``"valid"`` only.
+
+    Example:
+        >>> sorted(validation_only(graph).split)  # doctest: +SKIP
+        ['train', 'valid']
+    """
     return dataclasses.replace(graph, split={k: v for k, v in graph.split.items() if k != "test"})
 
 
 def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str) -> dict[str, Any]:
-    """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result."""
+    """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result.
+
+    Returns:
+        ``{"status": "ok", "metrics": {...}}`` or ``{"status": "diverged", "message": ...}``.
+
+    Example:
+        >>> run_seed("cora", config, "data", "cpu")["metrics"]["val_acc"]  # doctest: +SKIP
+        0.79
+    """
     executed = copy.deepcopy(config)
     for name, value in _TRIAL_ONLY.items():
         set_key(executed, name, value)
@@ -232,7 +285,15 @@ def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
 
 
 def best_trial(trials: Sequence[Trial]) -> Trial | None:
-    """The finished, non-diverged trial with the highest mean validation accuracy (the earliest on a tie)."""
+    """The finished, non-diverged trial with the highest mean validation accuracy (the earliest on a tie).
+
+    Returns:
+        The trial, or ``None`` when none qualifies.
+
+    Example:
+        >>> best_trial([]) is None
+        True
+    """
     scored = [t for t in trials if t.finished and t.row()["status"] == "ok"]
     return max(scored, key=lambda t: (t.row()["val_acc_mean"], -t.index), default=None)
 
@@ -355,7 +416,11 @@ def _show_best(bar: tqdm, best: Trial | None) -> None:
 # --- tables -----------------------------------------------------------------------------------------------
 
 def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial | None, command: str | None) -> None:
-    """``trials.csv`` (finished trials, in order), ``trials.md`` (best first) and ``best.yaml``."""
+    """Write ``trials.csv`` (finished trials, in order), ``trials.md`` (best first) and ``best.yaml``.
+
+    Example:
+        >>> write_tables(Path("runs/tune-cora"), result.trials, space, result.best, None)  # doctest: +SKIP
+    """
     finished = [t for t in trials if t.finished]
     columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status"]
     write_text(out / "trials.csv", csv_text(columns, (trial.row() for trial in finished)))

@@ -1,6 +1,7 @@
 """`graphssl train` as a user runs it: end to end on the real Cora files, and every bad input."""
 
 import json
+import sys
 
 import pytest
 import torch
@@ -95,3 +96,19 @@ def test_help_lists_the_flags(capsys):
     out = capsys.readouterr().out
     for flag in ("--dataset", "--config", "--set", "--werank", "--steps", "--seed", "--device", "--data-root", "--out"):
         assert flag in out
+
+
+def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_before_torch(env):
+    code = ("import os, sys\n"
+            "import graphssl, graphssl.cli\n"
+            "assert 'THP_MEM_ALLOC_ENABLE' not in os.environ, 'import graphssl changed the environment'\n"
+            "assert 'torch' not in sys.modules, 'the command would set the variable after torch is loaded'\n"
+            "graphssl.cli.main(['train', '--dataset', 'nope'])\n"
+            "print(os.environ['THP_MEM_ALLOC_ENABLE'])\n")
+    clean = {k: v for k, v in env.items() if k != "THP_MEM_ALLOC_ENABLE"}
+    proc = run([sys.executable, "-c", code], clean)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip() == "1"
+    proc = run([sys.executable, "-c", code.replace("assert 'THP", "# assert 'THP")],
+               {**clean, "THP_MEM_ALLOC_ENABLE": "0"})
+    assert proc.stdout.strip() == "0"  # the user's own choice stays

@@ -1,8 +1,10 @@
 import math
+import warnings
 
 import pytest
 import torch
 from torch import nn
+from torch_geometric.nn import DeepGraphInfomax, GCNConv
 
 from graphssl.encoders import GCNEncoder
 from graphssl.regularizers import WERank, gram_of_smaller_side, orthogonality_gap, weight_matrices, werank_penalty
@@ -126,3 +128,35 @@ def test_gradient_at_the_optimum_is_zero_not_nan():
     w = torch.eye(7, 4).requires_grad_(True)  # G - I is exactly 0, where the plain norm has no gradient
     (grad,) = torch.autograd.grad(orthogonality_gap(w), w)
     assert torch.isfinite(grad).all() and grad.abs().max() == 0
+
+
+class _Encoder(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.conv = GCNConv(10, 32)
+
+    def forward(self, x, edge_index):
+        return self.conv(x, edge_index).relu()
+
+
+def test_a_model_with_an_encoder_warns_about_matrices_outside_it():
+    """torch_geometric's Deep Graph Infomax: WERank(model) would also regularize the discriminator's matrix."""
+    model = DeepGraphInfomax(32, _Encoder(), summary=lambda z, *args, **kwargs: z.mean(0).sigmoid(),
+                             corruption=lambda x, edge_index: (x.flip(0), edge_index))
+    with pytest.warns(UserWarning, match=r"regularizes weight outside its encoder \(encoder\); pass the encoder"):
+        hook = WERank(model, 0.1)
+    assert hook.names == ["weight", "encoder.conv.lin.weight"] and "encoder.conv.lin.weight" in repr(hook)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert WERank(model.encoder, 0.1).names == ["conv.lin.weight"]
+        assert WERank(model, 0.1, weights=["encoder.conv.lin.weight"]).names == ["encoder.conv.lin.weight"]
+        WERank(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), 0.1)  # nothing says which part is the encoder
+
+
+@pytest.mark.parametrize("alpha", [-0.1, [0.1, -1.0], float("nan")])
+def test_negative_coefficients_are_rejected_as_on_the_command_line(alpha):
+    mlp = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4))
+    with pytest.raises(ValueError, match="coefficients must be numbers >= 0"):
+        WERank(mlp, alpha)
+    with pytest.raises(ValueError, match="coefficients must be numbers >= 0"):
+        werank_penalty([mlp[0].weight, mlp[1].weight], alpha)
