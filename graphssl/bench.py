@@ -231,7 +231,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
     calls = [(str(out / "runs" / setting.run_name(seed)), setting.dataset, run_config, root, device)
              for setting, seed, run_config in pending]
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="bench", unit="run", disable=not progress,
-              dynamic_ncols=True) as bar:
+              dynamic_ncols=True, smoothing=0) as bar:
         for index, metrics in run_parallel(run_one, calls, check_jobs(jobs)):
             setting, seed, run_config = pending[index]
             name = setting.run_name(seed)

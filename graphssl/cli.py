@@ -35,7 +35,12 @@ def _add_train(commands: Any) -> None:
                     "(config.yaml, checkpoint.pt, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
                "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
-    p.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv")
+    start = p.add_mutually_exclusive_group(required=True)  # a new run names its dataset; a resumed one has it
+    start.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv "
+                                         "(required unless --resume)")
+    start.add_argument("--resume", metavar="RUN_DIR",
+                       help="continue an interrupted run from its last checkpoint (same config, same folder; "
+                            "a torchrun run resumes under torchrun, as many processes, with --distributed)")
     p.add_argument("--config", metavar="YAML",
                    help="config file (default: graphssl's configs/<dataset>.yaml if it ships one, else "
                         "configs/cora.yaml)")
@@ -51,9 +56,6 @@ def _add_train(commands: Any) -> None:
                    help="mini-batch: neighbours sampled per node at each layer's hop, e.g. 10 10 10 (-1: all)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
-    p.add_argument("--resume", metavar="RUN_DIR",
-                   help="continue an interrupted run from its last checkpoint (same config, same folder; "
-                        "a torchrun run resumes under torchrun, as many processes, with --distributed)")
     _add_device_and_data(p)
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
     p.add_argument("--distributed", action="store_true",
@@ -217,7 +219,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import resume_training
 
     if args.resume is not None:
-        fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
+        fixed = [flag for flag, value in (("--config", args.config),
                                           ("--set", args.assignments), ("--werank", args.werank),
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
                                           ("--checkpoint-every", args.checkpoint_every),
@@ -237,9 +239,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _start_training(args: argparse.Namespace) -> Any:
     from .pipeline import run_training
 
-    if args.dataset is None:
-        raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
-                            "see 'graphssl train --help'")
     dataset = dataset_name(args.dataset)
     return run_training(dataset, _train_config(args, dataset), data_root=args.data_root, out_dir=args.out,
                         device=args.device, progress=not args.quiet, distributed_job=args.distributed)

@@ -55,6 +55,20 @@ def weight_spectra(module: nn.Module) -> dict[str, list[float]]:
     return {name: singular_values(weight).tolist() for name, weight in weight_matrices(module).items()}
 
 
+def weight_shapes(module: nn.Module) -> dict[str, list[int]]:
+    """The shape of each weight matrix of ``module``, named as in :func:`weight_spectra` (for figure titles).
+
+    Returns:
+        ``{parameter name: [rows, columns]}``.
+
+    Example:
+        >>> from graphssl.encoders import GCNEncoder
+        >>> weight_shapes(GCNEncoder(16, [32, 8]))
+        {'convs.0.lin.weight': [32, 16], 'convs.1.lin.weight': [8, 32]}
+    """
+    return {name: list(weight.shape) for name, weight in weight_matrices(module).items()}
+
+
 def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Probe and rank ``embeddings`` of ``graph`` with the ``probe`` settings of a config.
 

@@ -25,7 +25,7 @@ from .bgrl import BGRL
 from .data import Graph, graph_for_config, load_graph
 from .devices import resolve_device
 from .errors import GraphSSLError
-from .evaluate import embed, evaluate_embeddings, run_metrics, weight_spectra
+from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
 from .model import build_model
 from .run_folder import METRICS, default_run_dir, prepare_run_dir, read_run, write_results
 from .train import Pretrainer, pretrain
@@ -80,7 +80,8 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     spectra["weights"] = weight_spectra(model.online_encoder)
     metrics = run_metrics(dataset, config, evaluation, training, device, extra)
     if out is not None:
-        write_results(out, metrics, {"final": spectra, "history": history})
+        write_results(out, metrics, {"final": spectra, "history": history,
+                                     "weight_shapes": weight_shapes(model.online_encoder)})
     return RunResult(out, metrics, model)
 
 

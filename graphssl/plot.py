@@ -2,9 +2,11 @@
 
 * ``embedding_spectrum.png``: final singular values of each run's embedding
   matrix, log scale, runs overlaid (e.g. with vs without WERank);
-* ``<run>_weight_spectra.png``: each encoder weight's singular values, and the
-  embedding covariance's eigenvalues, over training steps (the layout of the
-  WERank paper's Figure 1), from ``spectra.json``'s history;
+* ``<run>_weight_spectra.png``: each encoder layer's weight singular values,
+  and the embedding covariance's eigenvalues, over training steps from step 0
+  (the layout of the WERank paper's Figure 1), from ``spectra.json``'s history;
+  a panel whose values all lie near 1 (where WERank drives them) gets a linear
+  axis with the target 1 marked, the others a log axis;
 * ``werank_sweep.png``: test accuracy and rank against the WERank coefficient,
   for a ``graphssl bench`` folder (mean ± std over seeds);
 * the synthetic experiments' figures (``graphssl toy``): spectra over training
@@ -48,6 +50,15 @@ def _label(run: Path) -> str:
 
 
 def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
+    """The final singular values of each run's embedding matrix, runs overlaid on a log axis.
+
+    Returns:
+        The path of ``embedding_spectrum.png`` in ``out``.
+
+    Example:
+        >>> plot_embedding_spectra([Path("runs/cora-werank0"), Path("runs/cora-werank0.1")], Path("plots"))  # doctest: +SKIP
+        PosixPath('plots/embedding_spectrum.png')
+    """
     fig, ax = plt.subplots(figsize=(6, 4))
     for run in runs:
         values = _read_json(run / "spectra.json")["final"]["embedding_singular_values"]
@@ -59,15 +70,32 @@ def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
     return _save(fig, out / "embedding_spectrum.png")
 
 
+def _layer_title(index: int, shape: Sequence[int] | None) -> str:
+    # A weight is [out, in] (torch's Linear): the layer maps `in` features to `out`.
+    return f"layer {index + 1}" + (f": {shape[1]} → {shape[0]}" if shape else "")
+
+
 def plot_training_spectra(run: Path, out: Path) -> Path:
-    history = _read_json(run / "spectra.json")["history"]
+    """Each encoder layer's weight singular values and the embedding covariance's eigenvalues over training
+    steps, one panel each (the WERank paper's Figure 1), from a run's ``spectra.json``.
+
+    Returns:
+        The path of ``<run name>_weight_spectra.png`` in ``out``.
+
+    Example:
+        >>> plot_training_spectra(Path("runs/cora-wr"), Path("plots"))  # doctest: +SKIP
+        PosixPath('plots/cora-wr_weight_spectra.png')
+    """
+    spectra = _read_json(run / "spectra.json")
+    history = spectra["history"]
     if not history:
         raise GraphSSLError(f"{run}: no spectra were recorded during training; train with "
                             f"--set train.spectra_every=K (K > 0)")
     steps = [h["step"] for h in history]
-    panels = [(name, [h["weights"][name] for h in history]) for name in history[0]["weights"]]
-    panels.append(("embedding covariance (eigenvalues)", [h["embedding_covariance"] for h in history]))
-    panels = [(name.replace(".parametrizations.weight.original", ".weight"), series) for name, series in panels]
+    shapes = spectra.get("weight_shapes", {})  # runs written before graphssl recorded shapes have none
+    panels = [(_layer_title(i, shapes.get(name)), [h["weights"][name] for h in history], "singular value")
+              for i, name in enumerate(history[0]["weights"])]
+    panels.append(("embedding covariance", [h["embedding_covariance"] for h in history], "eigenvalue"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
     _spectra_panels(axes[0], steps, panels, "step")
     fig.suptitle(_label(run), fontsize=9)
@@ -84,7 +112,16 @@ def _weight_extremes(run: Path) -> tuple[float, float] | None:
 
 
 def plot_werank_sweep(bench: Path, out: Path) -> Path:
-    """Test accuracy, RankMe and (from the run folders) the encoder weights' extreme singular values against α."""
+    """Test accuracy, RankMe and (from the run folders) the encoder weights' extreme singular values, mean ± std
+    over seeds, against the WERank coefficient, from a bench folder.
+
+    Returns:
+        The path of ``werank_sweep.png`` in ``out``.
+
+    Example:
+        >>> plot_werank_sweep(Path("runs/bench"), Path("plots"))  # doctest: +SKIP
+        PosixPath('plots/werank_sweep.png')
+    """
     paths = sorted((bench / "results").glob("*.json"))
     if not paths:
         raise GraphSSLError(f"{bench}: no finished runs in results/; run 'graphssl bench' first")
@@ -125,7 +162,15 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
 
 
 def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
-    """Draw every picture the given run and bench folders allow; returns the PNG paths."""
+    """Draw every picture the given run and bench folders allow (``graphssl plot``).
+
+    Returns:
+        The PNG paths, in ``out`` (default: ``RUN_DIR/plots`` for one folder, else ``plots/``).
+
+    Example:
+        >>> plot(["runs/cora-werank0", "runs/cora-werank0.1"], "plots")  # doctest: +SKIP
+        [PosixPath('plots/embedding_spectrum.png'), PosixPath('plots/cora-werank0_weight_spectra.png'), ...]
+    """
     paths = [Path(f) for f in folders]
     runs, benches = [], []
     for path in paths:
@@ -146,21 +191,44 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     return written
 
 
-def _spectra_panels(axes: Any, steps: Sequence[int], panels: Sequence[tuple[str, list[list[float]]]],
+NEAR_ONE = (0.25, 4.0)  # a panel whose values all lie here is drawn on a linear axis
+
+
+def _spectra_panels(axes: Any, steps: Sequence[int], panels: Sequence[tuple[str, list[list[float]], str]],
                     xlabel: str) -> None:
-    for ax, (name, series) in zip(axes, panels):
+    """One spectrum per panel over ``steps``: one line per singular value (or eigenvalue).
+
+    Near 1, where WERank drives the singular values, a log axis squeezes the
+    interesting part into a sliver, so such panels are linear, with 1 marked.
+    """
+    for ax, (title, series, ylabel) in zip(axes, panels):
+        near_one = all(NEAR_ONE[0] <= v <= NEAR_ONE[1] for values in series for v in values)
         for index in range(len(series[0])):
-            ax.semilogy(steps, [max(values[index], 1e-12) for values in series], lw=0.8)
-        ax.set_title(name, fontsize=8)
+            line = [values[index] for values in series]
+            if near_one:
+                ax.plot(steps, line, lw=0.8)
+            else:
+                ax.semilogy(steps, [max(v, 1e-12) for v in line], lw=0.8)
+        if near_one:
+            ax.axhline(1.0, color="black", lw=0.6, ls=":")
+        ax.set_title(title, fontsize=8)
         ax.set_xlabel(xlabel)
-    axes[0].set_ylabel("singular value")
+        ax.set_ylabel(ylabel)
 
 
 def plot_toy_training(result: dict[str, Any], path: Path) -> Path:
-    """Singular values of every weight and of the embedding covariance over epochs (paper Fig. 1, 4, 5)."""
+    """Singular values of every weight and of the embedding covariance over epochs (paper Fig. 1, 4, 5).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> plot_toy_training(train_toy(ToyConfig()), Path("spectra.png"))  # doctest: +SKIP
+    """
     history = result["history"]
-    panels = [(f"W{i + 1}", [h["weights"][i] for h in history]) for i in range(len(history[0]["weights"]))]
-    panels.append(("embedding covariance", [h["embedding"] for h in history]))
+    panels = [(f"W{i + 1}", [h["weights"][i] for h in history], "singular value")
+              for i in range(len(history[0]["weights"]))]
+    panels.append(("embedding covariance", [h["embedding"] for h in history], "eigenvalue"))
     fig, axes = plt.subplots(1, len(panels), figsize=(3.2 * len(panels), 3), squeeze=False)
     _spectra_panels(axes[0], [h["epoch"] for h in history], panels, "epoch")
     c = result["config"]
@@ -186,18 +254,32 @@ def _toy_grid_figure(results: dict[str, dict[str, Any]], path: Path, vary: str, 
                                 label=f"{vary}={level:g}" + (" + WERank" if style == "--" else ""))
         ax.set_title(loss)
         ax.set_xlabel("index")
+        ax.set_ylabel(ylabel)
         ax.legend(fontsize=6)
-    axes[0][0].set_ylabel(ylabel)
     return _save(fig, path, dpi=110)
 
 
 def plot_toy_depths(results: dict[str, dict[str, Any]], path: Path) -> Path:
-    """Final embedding spectrum for each depth L, solid without and dashed with WERank (paper Fig. 2)."""
+    """Final embedding spectrum for each depth L, solid without and dashed with WERank (paper Fig. 2).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> plot_toy_depths(results, Path("runs/toy/fig2_embedding_vs_depth.png"))  # doctest: +SKIP
+    """
     return _toy_grid_figure(results, path, "layers", {"k": 0.1}, lambda final: final["embedding"],
                             "embedding covariance singular value")
 
 
 def plot_toy_strengths(results: dict[str, dict[str, Any]], path: Path) -> Path:
-    """Final weight spectrum of one-layer models for each augmentation strength k (paper Fig. 3)."""
+    """Final weight spectrum of one-layer models for each augmentation strength k (paper Fig. 3).
+
+    Returns:
+        ``path``.
+
+    Example:
+        >>> plot_toy_strengths(results, Path("runs/toy/fig3_weights_vs_k.png"))  # doctest: +SKIP
+    """
     return _toy_grid_figure(results, path, "k", {"layers": 1}, lambda final: final["weights"][0],
                             "weight singular value")

@@ -372,7 +372,8 @@ def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool
 
     out = Path(out)
     results = {}
-    for config in tqdm(sweep_configs(epochs, seed, losses), desc="toy sweep", unit="run", disable=not progress):
+    for config in tqdm(sweep_configs(epochs, seed, losses), desc="toy sweep", unit="run", disable=not progress,
+                       smoothing=0):
         results[config.name] = run_toy(config, out / config.name)
     figures = [plot_toy_depths(results, out / "fig2_embedding_vs_depth.png"),
                plot_toy_strengths(results, out / "fig3_weights_vs_k.png")]

@@ -145,8 +145,10 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     """Run the remaining steps with a progress bar, checkpointing into ``out`` (``None``: no checkpoints).
 
     Every ``train.checkpoint_every`` steps, and at the end, ``out/checkpoint.pt``
-    is replaced atomically by the full training state; every
-    ``train.spectra_every`` steps the spectra are recorded.  A non-finite loss or
+    is replaced atomically by the full training state; before the first step and
+    every ``train.spectra_every`` steps the spectra are recorded (without
+    touching the random generators, so the training is the same with or
+    without them).  A non-finite loss or
     WERank term stops the run (:class:`DivergenceError`) before anything is
     saved from it.  ``resume`` is a checkpoint to continue from.
 
@@ -178,9 +180,14 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
             save_checkpoint(path, {**state, **(metadata or {}), "step": done, "spectra": history,
                                    "timings": timings, "loss": loss, "werank_term": penalty})
 
-    bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step", disable=not (progress and main_rank),
-               dynamic_ncols=True, mininterval=0.1 if sys.stderr.isatty() else 2.0)
+    # smoothing=0: the time estimate is the mean speed so far. Step times are uneven (spectra and checkpoint
+    # steps, sampled batches), and tqdm's moving average of recent steps made it jump (18 min, 27 s, 12 min).
+    bar = tqdm(total=trainer.total_steps, initial=done, desc=trainer.graph.name, unit="step",
+               disable=not (progress and main_rank), dynamic_ncols=True, smoothing=0,
+               mininterval=0.1 if sys.stderr.isatty() else 2.0)
     loop_start = time.perf_counter()
+    if main_rank and train["spectra_every"] and done == 0:
+        history.append(trainer.spectra(0))  # the spectra training starts from
     try:
         with bar:
             for step in range(done, trainer.total_steps):

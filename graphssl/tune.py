@@ -386,7 +386,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
 
     best = render()
     bar = tqdm(total=len(all_trials), initial=sum(t.finished for t in all_trials), desc="tune", unit="trial",
-               disable=not progress, dynamic_ncols=True)
+               disable=not progress, dynamic_ncols=True, smoothing=0)
     _show_best(bar, best)
     root = str(data_root) if data_root is not None else None
     calls = [(dataset, config, root, device) for _, _, config in pending]

@@ -146,3 +146,15 @@ def test_per_view_backward_gives_the_gradients_of_the_symmetric_loss(cora):
 def make_bgrl_for(graph):
     torch.manual_seed(0)
     return BGRL(GCNEncoder(graph.num_features, [16, 8]), Predictor(8, 16))
+
+
+def test_recording_spectra_does_not_change_training(cora):
+    from graphssl.pipeline import train_and_evaluate
+
+    states = []
+    for every in (0, 2):
+        config = load_config(None, {"optim.steps": 4, "encoder.layers": [16, 8], "predictor.hidden": 16,
+                                    "werank.alpha": 0.1, "train.spectra_every": every})
+        result = train_and_evaluate(None, "cora", config, cora, torch.device("cpu"))
+        states.append(result.model.state_dict())
+    assert all(torch.equal(tensor, states[1][name]) for name, tensor in states[0].items())

@@ -96,6 +96,10 @@ def test_help_lists_the_flags(capsys):
     out = capsys.readouterr().out
     for flag in ("--dataset", "--config", "--set", "--werank", "--steps", "--seed", "--device", "--data-root", "--out"):
         assert flag in out
+    assert "(--dataset DATASET | --resume RUN_DIR)" in out  # the usage line: one of the two is required
+    assert "(required unless --resume)" in " ".join(out.split())
+    assert main(["train", "--quiet"]) == 2
+    assert "one of the arguments --dataset --resume is required" in capsys.readouterr().err
 
 
 def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_before_torch(env):

@@ -149,6 +149,32 @@ def test_plot_writes_nonempty_pngs(trained, tmp_path, capsys):
         assert (tmp_path / name).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
 
+def test_weight_spectra_figure_reads_by_layer_from_step_0(trained, tmp_path, monkeypatch):
+    from graphssl import plot
+
+    figures = []
+    save = plot._save
+    monkeypatch.setattr(plot, "_save", lambda fig, path, dpi=120: (figures.append(fig), save(fig, path, dpi))[1])
+    plot.plot_training_spectra(trained, tmp_path)
+    (figure,) = figures
+    axes = figure.axes
+    assert [ax.get_title() for ax in axes] == ["layer 1: 1433 → 32", "layer 2: 32 → 16", "embedding covariance"]
+    assert [ax.get_ylabel() for ax in axes] == ["singular value", "singular value", "eigenvalue"]
+    assert all(ax.get_lines()[0].get_xdata()[0] == 0 for ax in axes)  # the spectrum training started from
+
+
+def test_spectra_near_one_get_a_linear_axis_and_others_a_log_axis():
+    import matplotlib.pyplot as plt
+
+    from graphssl.plot import _spectra_panels
+
+    fig, axes = plt.subplots(1, 2)
+    _spectra_panels(axes, [0, 10], [("near 1", [[1.3, 0.7], [1.02, 0.98]], "singular value"),
+                                    ("spread", [[5.0, 0.01], [4.0, 0.02]], "singular value")], "step")
+    assert [ax.get_yscale() for ax in axes] == ["linear", "log"]
+    plt.close(fig)
+
+
 def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "neither a finished run" in capsys.readouterr().err
