@@ -3,8 +3,9 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``config``: errors a user can act on; the config schema, the
-  shipped config files and the dataset names (no torch).
+* ``errors``, ``config``, ``tables``: errors a user can act on; the config
+  schema, the shipped config files and the dataset names; mean ± std over
+  seeds and CSV text (none of them imports torch).
 * ``data``, ``augment``, ``sampling``: graphs with their splits; BGRL's views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.
@@ -12,7 +13,8 @@ before it):
   module), and the EMA / learning-rate schedules.
 * ``model``: a model and its WERank built from a config; methods chosen by name.
 * ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the
-  linear probe, rank metrics, spectra, and a run's metrics assembled.
+  linear probe, rank metrics, spectra, and a run's metrics assembled (below the
+  training loop, which records spectra while it trains).
 * ``run_folder``: run folders named, created, written atomically and read back.
 * ``distributed``, ``train``: torchrun jobs; the training loop.
 * ``pipeline``: whole runs (folder, loop, evaluation), the API of ``graphssl train``.
