@@ -15,7 +15,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from graphssl.bench import mean_std
+from graphssl.tables import mean_std
 
 
 def runs_by_seed(bench: Path, alpha: Any) -> dict[int, dict[str, Any]]:

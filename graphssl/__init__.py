@@ -9,8 +9,10 @@ before it):
 * ``data``, ``augment``, ``sampling``: graphs with their splits; BGRL's views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.
-* ``bgrl``, ``regularizers``, ``schedulers``: the objective, WERank (usable on any
-  module), and the EMA / learning-rate schedules.
+* ``bgrl``, ``grace``, ``vicreg``, ``cca_ssg``, ``regularizers``, ``schedulers``:
+  the objectives (BGRL with its EMA target; GRACE, VICReg and CCA-SSG on two
+  views' embeddings), WERank (usable on any module), and the EMA /
+  learning-rate schedules.
 * ``model``: a model and its WERank built from a config; methods chosen by name.
 * ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the
   linear probe, rank metrics, spectra, and a run's metrics assembled (below the
