@@ -30,12 +30,15 @@ def _add_device_and_data(p: argparse.ArgumentParser) -> None:
 def _add_train(commands: Any) -> None:
     p = commands.add_parser(
         "train", help="pre-train BGRL (+ WERank) on a graph, then probe and rank the embeddings",
+        usage="%(prog)s (--dataset DATASET | --resume RUN_DIR) [options]",
         description="Pre-train BGRL with the WERank regularizer on the encoder weights, evaluate the frozen "
                     "encoder with a linear probe, report test accuracy and embedding rank, and write a run folder "
                     "(config.yaml, checkpoint.pt, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
                "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
-    start = p.add_mutually_exclusive_group(required=True)  # a new run names its dataset; a resumed one has it
+    # A new run names its dataset, a resumed one has it. The usage line says so: a required argparse group would
+    # report a mistyped flag (--datset) as a missing --dataset instead of naming the typo.
+    start = p.add_mutually_exclusive_group()
     start.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv "
                                          "(required unless --resume)")
     start.add_argument("--resume", metavar="RUN_DIR",
@@ -239,6 +242,9 @@ def _cmd_train(args: argparse.Namespace) -> int:
 def _start_training(args: argparse.Namespace) -> Any:
     from .pipeline import run_training
 
+    if args.dataset is None:
+        raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
+                            "see 'graphssl train --help'")
     dataset = dataset_name(args.dataset)
     return run_training(dataset, _train_config(args, dataset), data_root=args.data_root, out_dir=args.out,
                         device=args.device, progress=not args.quiet, distributed_job=args.distributed)

@@ -99,7 +99,9 @@ def test_help_lists_the_flags(capsys):
     assert "(--dataset DATASET | --resume RUN_DIR)" in out  # the usage line: one of the two is required
     assert "(required unless --resume)" in " ".join(out.split())
     assert main(["train", "--quiet"]) == 2
-    assert "one of the arguments --dataset --resume is required" in capsys.readouterr().err
+    assert "--dataset is required (or --resume RUN_DIR)" in capsys.readouterr().err
+    assert main(["train", "--dataset", "cora", "--resume", "runs/x"]) == 2
+    assert "argument --resume: not allowed with argument --dataset" in capsys.readouterr().err
 
 
 def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_before_torch(env):
