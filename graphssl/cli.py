@@ -36,14 +36,12 @@ def _add_train(commands: Any) -> None:
                     "(config.yaml, checkpoint.pt, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
                "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
-    # A new run names its dataset, a resumed one has it. The usage line says so: a required argparse group would
-    # report a mistyped flag (--datset) as a missing --dataset instead of naming the typo.
-    start = p.add_mutually_exclusive_group()
-    start.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv "
-                                         "(required unless --resume)")
-    start.add_argument("--resume", metavar="RUN_DIR",
-                       help="continue an interrupted run from its last checkpoint (same config, same folder; "
-                            "a torchrun run resumes under torchrun, as many processes, with --distributed)")
+    # A new run names its dataset, a resumed one has it: the usage line says so. (A required argparse group
+    # would report a mistyped flag, --datset, as a missing --dataset instead of naming the typo.)
+    p.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv (required unless --resume)")
+    p.add_argument("--resume", metavar="RUN_DIR",
+                   help="continue an interrupted run from its last checkpoint (same config, same folder; "
+                        "a torchrun run resumes under torchrun, as many processes, with --distributed)")
     p.add_argument("--config", metavar="YAML",
                    help="config file (default: graphssl's configs/<dataset>.yaml if it ships one, else "
                         "configs/cora.yaml)")
@@ -222,7 +220,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from .pipeline import resume_training
 
     if args.resume is not None:
-        fixed = [flag for flag, value in (("--config", args.config),
+        fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
                                           ("--set", args.assignments), ("--werank", args.werank),
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
                                           ("--checkpoint-every", args.checkpoint_every),

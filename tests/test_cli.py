@@ -101,7 +101,7 @@ def test_help_lists_the_flags(capsys):
     assert main(["train", "--quiet"]) == 2
     assert "--dataset is required (or --resume RUN_DIR)" in capsys.readouterr().err
     assert main(["train", "--dataset", "cora", "--resume", "runs/x"]) == 2
-    assert "argument --resume: not allowed with argument --dataset" in capsys.readouterr().err
+    assert "--resume continues a run with its own settings; drop --dataset" in capsys.readouterr().err
 
 
 def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_before_torch(env):

@@ -22,7 +22,8 @@ SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--s
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
     steps = ["--steps", "300", "--checkpoint-every", "25"]
     full = tmp_path / "full"
-    proc = run(graphssl_command("train", "--dataset", "cora", "--out", full, *steps, *SMALL), env)
+    # 300 steps take about a minute alone on 2 cores; a machine shared with other jobs can take several times that.
+    proc = run(graphssl_command("train", "--dataset", "cora", "--out", full, *steps, *SMALL), env, timeout=900)
     assert proc.returncode == 0, proc.stderr
 
     killed = tmp_path / "killed"
@@ -36,7 +37,7 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
     step = load_checkpoint(killed / "checkpoint.pt")["step"]
     assert 25 <= step < 300
 
-    proc = run(graphssl_command("train", "--resume", killed, "--quiet"), env)
+    proc = run(graphssl_command("train", "--resume", killed, "--quiet"), env, timeout=900)
     assert proc.returncode == 0, proc.stderr
     a = torch.load(full / "checkpoint.pt", weights_only=True)
     b = torch.load(killed / "checkpoint.pt", weights_only=True)
