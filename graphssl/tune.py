@@ -41,9 +41,10 @@ from tqdm import tqdm
 
 from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate,
                      with_defaults)
-from .data import Graph, cached_graph
+from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
+from .evaluate import validation_only
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
 from .run_folder import write_json, write_text
@@ -195,19 +196,6 @@ def trial_config(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
 
 
 # --- one training run (in this process or a worker) -------------------------------------------------------
-
-def validation_only(graph: Graph) -> Graph:
-    """``graph`` without its test split: a probe given it cannot read a test label.
-
-    Returns:
-        A copy of ``graph`` whose split has ``"train"`` and ``"valid"`` only.
-
-    Example:
-        >>> sorted(validation_only(graph).split)  # doctest: +SKIP
-        ['train', 'valid']
-    """
-    return dataclasses.replace(graph, split={k: v for k, v in graph.split.items() if k != "test"})
-
 
 def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str) -> dict[str, Any]:
     """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result.
