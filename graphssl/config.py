@@ -44,8 +44,8 @@ DEFAULTS: dict[str, Any] = {
     "ema": {"start": 0.99, "end": 1.0},
     "werank": {"alpha": 0.0, "squared": False},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
-    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50,
-              "batch_size": 0, "num_neighbors": [10, 10]},
+    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
+              "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10]},
 }
 
 NORMS = ("batch", "layer", "none")

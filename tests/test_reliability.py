@@ -12,7 +12,7 @@ import torch
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
 from graphssl.run_folder import load_checkpoint, save_checkpoint
-from helpers import comparable, graphssl_command, kill_tree, run, start
+from helpers import comparable, graphssl_command, kill_tree, log_without_timings, run, start
 
 SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--set", "train.spectra_every=20",
          "--quiet", "--werank", "0.1"]
@@ -48,6 +48,9 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
     spectra_a = json.loads((full / "spectra.json").read_text())
     spectra_b = json.loads((killed / "spectra.json").read_text())
     assert spectra_a == spectra_b and [h["step"] for h in spectra_a["history"]] == list(range(0, 301, 20))
+    log = log_without_timings(full)
+    assert log == log_without_timings(killed)  # no row duplicated or missing across the kill
+    assert [int(row["step"]) for row in log] == sorted({*range(0, 301, 10), *range(0, 301, 20)})
 
 
 def test_same_seed_gives_the_same_metrics_twice(tmp_path, data_root):
