@@ -60,7 +60,7 @@ def test_alpha_per_weight_and_zero_alpha():
 
 def test_per_weight_terms_are_the_penalty_split_by_weight():
     torch.manual_seed(0)
-    weights = [torch.randn(6, 4, requires_grad=True), torch.randn(4, 9, requires_grad=True), torch.randn(3, 3)]
+    weights = [torch.randn(6, 4), torch.randn(4, 9), torch.randn(3, 3)]
     total, terms = werank_terms(weights, [0.3, 0.7, 0.0])
     assert torch.equal(total, werank_penalty(weights, [0.3, 0.7, 0.0]))  # bit for bit: same computation
     assert [float(t) for t in terms] == pytest.approx([0.3 * float(orthogonality_gap(weights[0])),
