@@ -23,4 +23,6 @@ for a in 0 0.1; do  # training curves: with vs without WERank over 300 steps
     --out $R/curves/cora-werank$a --quiet
 done
 graphssl plot $R/curves/cora-werank0 $R/curves/cora-werank0.1 --out $R/curves
-graphssl toy --sweep --epochs 1000 --out $R/toy --quiet
+graphssl toy --sweep --epochs 1000 --out $R/toy --quiet  # the earlier, too-short length
+graphssl toy --sweep --epochs 5000 --out $R/toy-5000 --quiet
+graphssl toy --sweep --epochs 10000 --losses vicreg --out $R/toy-vicreg-10000 --quiet
