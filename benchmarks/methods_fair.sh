@@ -3,7 +3,7 @@
 # space, trials and seeds (alpha = 0, and alpha searched), then scored on 10 fresh seeds (100-109, none used in
 # tuning) with a paired difference. Every step is resumable: run this again after a kill and finished trials and
 # runs are skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (a GRACE or VICReg
-# step costs 5-6 BGRL steps on Cora); TRIALS (default 64) and SEEDS (default 3) shrink the searches, METHODS
+# step costs 4-8 BGRL steps on Cora); TRIALS (default 64) and SEEDS (default 3) shrink the searches, METHODS
 # (default all four) picks methods.
 #
 # BGRL's arms are benchmarks/cora_fair.sh's searches, run by the very same commands, so their finished trials are

@@ -28,7 +28,7 @@ from .data import Graph, select_rows
 from .encoders import gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, weight_spectra
-from .model import SSLModel, build_werank
+from .model import SSLModel, TwoViewModel, build_werank
 from .rank import covariance_spectrum
 from .run_folder import CHECKPOINT, save_checkpoint
 from .sampling import NeighborBatches
@@ -82,7 +82,7 @@ class Pretrainer:
                                        train["num_neighbors"], train["seed"],
                                        self.context.rank if self.context else 0, world_size) \
             if train["batch_size"] else None
-        if self.batches is not None and self.momentum is None:
+        if self.batches is not None and isinstance(self.model, TwoViewModel):
             self._check_batches_compare_two_seeds()
         # Under torchrun the trainable modules (online encoder and predictor, or encoder and head) average their
         # gradients across ranks.
@@ -117,7 +117,8 @@ class Pretrainer:
         views = [augment(edge_index, x.size(1)) for augment in self.views]
         inputs = [(gcn_adjacency(view.edge_index, x.size(0)), view.feature_mask) for view in views]
         self.optimizer.zero_grad(set_to_none=True)
-        backward = self._backward_one_view_at_a_time if self.momentum is not None else self._backward_both_views
+        backward = self._backward_both_views if isinstance(self.model, TwoViewModel) else \
+            self._backward_one_view_at_a_time
         loss = backward(x, inputs, num_seeds)
         penalty = self.werank() if self.werank is not None else None
         if penalty is not None:

@@ -98,7 +98,7 @@ def test_a_yaml_file_sets_every_new_key(tmp_path):
 
 
 @pytest.mark.parametrize("method", OTHERS)
-def test_each_method_trains_end_to_end_through_the_command_line(method, tmp_path, env):
+def test_each_method_trains_end_to_end_through_the_command_line(method, tmp_path, env, data_root):
     out = tmp_path / "run"
     proc = run(graphssl_command("train", "--dataset", "cora", "--method", method, "--steps", "3", "--werank", "0.1",
                                 "--set", "werank.scope=encoder+head", *SMALL_FLAGS, "--quiet", "--out", out), env)
@@ -113,6 +113,9 @@ def test_each_method_trains_end_to_end_through_the_command_line(method, tmp_path
     assert any(k.startswith("objective.head.") for k in state["model"]) == (method != "cca-ssg")
     spectra = json.loads((out / "spectra.json").read_text())
     assert list(spectra["weight_shapes"]) == ["convs.0.lin.weight", "convs.1.lin.weight"]
+    assert main(["eval", str(out), "--data-root", str(data_root)]) == 0  # the model is rebuilt from its checkpoint
+    again = json.loads((out / "eval.json").read_text())
+    assert again["test_acc"] == pytest.approx(metrics["test_acc"], abs=0.005) and again["rank"] == metrics["rank"]
 
 
 def test_default_run_folders_name_the_method(tmp_path, env):
