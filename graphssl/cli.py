@@ -68,7 +68,8 @@ def _add_train(commands: Any) -> None:
 
 def _add_method(p: argparse.ArgumentParser, what: str) -> None:
     p.add_argument("--method", metavar="NAME",
-                   help=f"{what}: {', '.join(METHOD_NAMES)} (the config key method; default bgrl); "
+                   help=f"{what}: {', '.join(METHOD_NAMES)} (the config key method; BGRL unless the config "
+                        f"names another); "
                         f"everything else (encoder, views, schedule) stays as the config sets it")
 
 
