@@ -18,7 +18,8 @@ before it):
 * ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the
   linear probe, rank metrics, spectra, and a run's metrics assembled (below the
   training loop, which records spectra while it trains).
-* ``run_folder``: run folders named, created, written atomically and read back.
+* ``run_folder``, ``training_log``: run folders named, created, written atomically
+  and read back; the per-step log of a run (``log.csv``, TensorBoard).
 * ``distributed``, ``train``: torchrun jobs; the training loop (every method's step).
 * ``pipeline``: whole runs (folder, loop, evaluation), the API of ``graphssl train``.
 * ``linear_eval``, ``parallel``, ``bench``, ``tune``, ``plot``, ``toy``:

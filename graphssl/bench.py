@@ -9,7 +9,9 @@ one from its checkpoint, and runs again any whose settings changed or whose
 file is unreadable.  ``OUT/table.md`` and ``OUT/table.csv`` give, per dataset,
 method and setting, mean ± sample standard deviation (n - 1) over seeds of test and
 validation accuracy, rank and RankMe, the mean training time, and the number
-of seeds.
+of seeds; when the runs probed during training (``train.probe_every``), also
+the mean step at which validation accuracy peaked.  Each run's folder
+(``OUT/runs/<name>/``) keeps its ``log.csv``.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
 from .tables import csv_text, mean_std
+from .training_log import LOG, peak_step, read_log
 
 
 def split_values(text: str) -> list[str]:
@@ -169,13 +172,20 @@ def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
         return False
 
 
+def _with_peak(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
+    """``metrics`` plus ``val_acc_peak_step`` when the run's log.csv holds validation accuracies."""
+    peak = peak_step(read_log(run_dir / LOG)) if (run_dir / LOG).is_file() else None
+    return {**metrics, "val_acc_peak_step": peak[0]} if peak else metrics
+
+
 def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str | None, device: str
             ) -> dict[str, Any]:
     """Metrics of the run in ``run_dir`` with ``config``: reused when it finished with exactly this config,
     resumed from its checkpoint when it was interrupted, otherwise trained from scratch.
 
     Returns:
-        The run's metrics.json content.
+        The run's metrics.json content, with ``val_acc_peak_step`` (the step of the highest validation
+        accuracy in its log.csv) when it probed during training.
 
     Example:
         >>> run_one("runs/bench/runs/cora__werank0__seed0", "cora", config, "data", "cpu")  # doctest: +SKIP
@@ -184,14 +194,15 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
     if _same_config(out, config):
         if (out / METRICS).is_file():
             try:
-                return json.loads((out / METRICS).read_text())
+                return _with_peak(out, json.loads((out / METRICS).read_text()))
             except (OSError, ValueError):
                 pass
         elif (out / CHECKPOINT).is_file():
-            return resume_training(out, graph=cached_graph(dataset, data_root), device=device, progress=False).metrics
+            return _with_peak(out, resume_training(out, graph=cached_graph(dataset, data_root), device=device,
+                                                   progress=False).metrics)
     shutil.rmtree(out, ignore_errors=True)  # other settings, or killed before its first checkpoint
-    return run_training(dataset, config, out_dir=out, device=device, progress=False,
-                        graph=cached_graph(dataset, data_root)).metrics
+    return _with_peak(out, run_training(dataset, config, out_dir=out, device=device, progress=False,
+                                        graph=cached_graph(dataset, data_root)).metrics)
 
 
 def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str] | None = None,
@@ -261,7 +272,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
 
 
 def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One row per setting: mean and sample std over seeds of test and validation accuracy, rank and RankMe.
+    """One row per setting: mean and sample std over seeds of test and validation accuracy, rank and RankMe,
+    and the mean step of peak validation accuracy (``None`` unless every seed probed during training).
 
     A result without a ``method`` (made before methods existed, or without ``--methods``) is the config's;
     its metrics name it (BGRL when they are older than that).
@@ -284,6 +296,8 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
         for key in ("test_acc", "val_acc", "rank", "rankme"):
             row[f"{key}_mean"], row[f"{key}_std"] = mean_std([float(m[key]) for m in metrics])
         row["train_seconds_mean"] = statistics.fmean(float(m["train_seconds"]) for m in metrics)
+        peaks = [m.get("val_acc_peak_step") for m in metrics]
+        row["val_peak_step_mean"] = statistics.fmean(peaks) if None not in peaks else None
         rows.append(row)
     return rows
 
@@ -294,20 +308,24 @@ COLUMNS = ("dataset", "method", "werank", "settings", "test_acc_mean", "test_acc
 
 
 def write_tables(out: Path, rows: Sequence[dict[str, Any]]) -> None:
-    """Write ``table.csv`` and ``table.md`` into ``out`` (mean ± sample std over seeds).
+    """Write ``table.csv`` and ``table.md`` into ``out`` (mean ± sample std over seeds); the peak-step column
+    only when some setting probed during training.
 
     Example:
         >>> write_tables(Path("runs/bench"), rows)  # doctest: +SKIP
     """
-    write_text(out / "table.csv", csv_text(COLUMNS, ({k: json.dumps(row[k]) if k == "werank" else row[k]
-                                                      for k in COLUMNS} for row in rows)))
-    lines = ["| dataset | method | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe | train time (s) "
-             "| seeds |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+    peaks = any(row.get("val_peak_step_mean") is not None for row in rows)
+    columns = (*COLUMNS[:-2], "val_peak_step_mean", *COLUMNS[-2:]) if peaks else COLUMNS
+    write_text(out / "table.csv", csv_text(columns, ({k: json.dumps(row[k]) if k == "werank" else row[k]
+                                                      for k in columns} for row in rows)))
+    peak_header = " val acc peak step |" if peaks else ""
+    lines = [f"| dataset | method | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe |{peak_header} "
+             f"train time (s) | seeds |", "|---" * (11 if peaks else 10) + "|"]
     for r in rows:
+        peak = "" if not peaks else " – |" if r["val_peak_step_mean"] is None else f" {r['val_peak_step_mean']:.0f} |"
         lines.append(f"| {r['dataset']} | {r['method']} | {json.dumps(r['werank'])} | {r['settings']} | "
                      f"{100 * r['test_acc_mean']:.2f} ± {100 * r['test_acc_std']:.2f} | "
                      f"{100 * r['val_acc_mean']:.2f} ± {100 * r['val_acc_std']:.2f} | "
-                     f"{r['rank_mean']:.1f} ± {r['rank_std']:.1f} | {r['rankme_mean']:.1f} ± {r['rankme_std']:.1f} | "
-                     f"{r['train_seconds_mean']:.1f} | {r['seeds']} |")
+                     f"{r['rank_mean']:.1f} ± {r['rank_std']:.1f} | {r['rankme_mean']:.1f} ± {r['rankme_std']:.1f} |"
+                     f"{peak} {r['train_seconds_mean']:.1f} | {r['seeds']} |")
     write_text(out / "table.md", "\n".join(lines) + "\n\nMean ± sample standard deviation over seeds.\n")

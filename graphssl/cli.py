@@ -34,7 +34,7 @@ def _add_train(commands: Any) -> None:
         usage="%(prog)s (--dataset DATASET | --resume RUN_DIR) [options]",
         description="Pre-train a self-supervised method (BGRL by default) with the WERank regularizer on the encoder "
                     "weights, evaluate the frozen encoder with a linear probe, report test accuracy and embedding "
-                    "rank, and write a run folder (config.yaml, checkpoint.pt, metrics.json, spectra.json).",
+                    "rank, and write a run folder (config.yaml, checkpoint.pt, log.csv, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
                "Example: graphssl train --dataset cora --method grace --werank 0.1 --set optim.lr=0.002")
     # A new run names its dataset, a resumed one has it: the usage line says so. (A required argparse group
@@ -59,6 +59,9 @@ def _add_train(commands: Any) -> None:
                    help="mini-batch: neighbours sampled per node at each layer's hop, e.g. 10 10 10 (-1: all)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
+    p.add_argument("--tensorboard", action="store_const", const=True,
+                   help="also write log.csv's scalars to RUN_DIR/tb/ for TensorBoard (train.tensorboard; needs "
+                        "pip install 'graphssl-werank[tensorboard]')")
     _add_device_and_data(p)
     p.add_argument("--out", metavar="DIR", help="run folder to create (default: a new folder under runs/)")
     p.add_argument("--distributed", action="store_true",
@@ -151,9 +154,11 @@ def _add_tune(commands: Any) -> None:
 
 def _add_plot(commands: Any) -> None:
     p = commands.add_parser(
-        "plot", help="draw spectra and WERank sweeps as PNGs",
-        description="From run folders: the final embedding spectrum (runs overlaid) and each run's weight spectra "
-                    "over training. From bench folders: accuracy and RankMe against the WERank coefficient.")
+        "plot", help="draw training curves, spectra and WERank sweeps as PNGs",
+        description="From run folders: loss, WERank term, RankMe and validation accuracy against the step "
+                    "(curves.png, from log.csv, runs overlaid; a run still training too), the final embedding "
+                    "spectrum (runs overlaid) and each run's weight spectra over training. From bench folders: "
+                    "accuracy and RankMe against the WERank coefficient.")
     p.add_argument("folders", nargs="+", metavar="RUN_DIR", help="run or bench folders")
     p.add_argument("--out", metavar="DIR", help="where the PNGs go (default: RUN_DIR/plots, or plots/ for several)")
 
@@ -210,7 +215,7 @@ def build_parser() -> argparse.ArgumentParser:
 # Flags that set one config key each (train and tune), in the order they are applied after --set.
 _KEY_FLAGS = (("method", "method"), ("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "train.seed"),
               ("checkpoint_every", "train.checkpoint_every"), ("batch_size", "train.batch_size"),
-              ("num_neighbors", "train.num_neighbors"))
+              ("num_neighbors", "train.num_neighbors"), ("tensorboard", "train.tensorboard"))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -238,8 +243,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                           ("--werank", args.werank),
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
                                           ("--checkpoint-every", args.checkpoint_every),
-                                          ("--batch-size", args.batch_size),
-                                          ("--num-neighbors", args.num_neighbors)) if value is not None and value != []]
+                                          ("--batch-size", args.batch_size), ("--num-neighbors", args.num_neighbors),
+                                          ("--tensorboard", args.tensorboard)) if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
         result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet,

@@ -50,8 +50,8 @@ DEFAULTS: dict[str, Any] = {
     "cca_ssg": {"lambd": 0.001},
     "werank": {"alpha": 0.0, "squared": False, "scope": "encoder"},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
-    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50,
-              "batch_size": 0, "num_neighbors": [10, 10]},
+    "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
+              "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10]},
 }
 
 # The self-supervised objectives, as graphssl.model.METHODS builds them (named here without importing torch).

@@ -7,6 +7,7 @@ encoder on the un-augmented graph.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from typing import Any
 
@@ -17,7 +18,7 @@ from . import __version__
 from .data import Graph
 from .devices import peak_memory_mb
 from .encoders import gcn_adjacency
-from .probe import bgrl_official_probe, linear_probe, plain_accuracy
+from .probe import ProbeResult, bgrl_official_probe, linear_probe, plain_accuracy
 from .rank import covariance_spectrum, rank_report, singular_values
 from .regularizers import weight_matrices
 
@@ -69,6 +70,43 @@ def weight_shapes(module: nn.Module) -> dict[str, list[int]]:
     return {name: list(weight.shape) for name, weight in weight_matrices(module).items()}
 
 
+def validation_only(graph: Graph) -> Graph:
+    """``graph`` without its test split: a probe given it cannot read a test label.
+
+    Returns:
+        A copy of ``graph`` whose split has ``"train"`` and ``"valid"`` only.
+
+    Example:
+        >>> sorted(validation_only(graph).split)  # doctest: +SKIP
+        ['train', 'valid']
+    """
+    return dataclasses.replace(graph, split={k: v for k, v in graph.split.items() if k != "test"})
+
+
+def _probe(embeddings: Tensor, graph: Graph, probe: dict[str, Any]) -> ProbeResult:
+    """The probe ``probe["protocol"]`` names, on the splits ``graph.split`` holds."""
+    accuracy = graph.accuracy or plain_accuracy
+    if probe["protocol"] == "bgrl-official":
+        return bgrl_official_probe(embeddings, graph.y, graph.split, accuracy=accuracy)
+    return linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
+                        l2_grid=probe["l2_grid"], max_iter=probe["max_iter"], accuracy=accuracy)
+
+
+def validation_accuracy(embeddings: Tensor, graph: Graph, probe: dict[str, Any]) -> float:
+    """The probe's validation accuracy on ``embeddings``, fitted on the training nodes; the test split is
+    removed first (:func:`validation_only`), so no test label is read.  The probes draw no random numbers
+    from torch, so calling this during training leaves the run unchanged.
+
+    Returns:
+        A fraction in [0, 1].
+
+    Example:
+        >>> validation_accuracy(embeddings, graph, load_config(None)["probe"])  # doctest: +SKIP
+        0.786
+    """
+    return _probe(embeddings, validation_only(graph), probe).accuracy["valid"]
+
+
 def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
     """Probe and rank ``embeddings`` of ``graph`` with the ``probe`` settings of a config.
 
@@ -87,12 +125,7 @@ def evaluate_embeddings(embeddings: Tensor, graph: Graph, probe: dict[str, Any])
     if embeddings.dim() != 2 or embeddings.size(0) != graph.num_nodes:
         raise ValueError(f"expected embeddings of shape [{graph.num_nodes}, d], got {tuple(embeddings.shape)}")
     start = time.perf_counter()
-    accuracy = graph.accuracy or plain_accuracy
-    if probe["protocol"] == "bgrl-official":
-        result = bgrl_official_probe(embeddings, graph.y, graph.split, accuracy=accuracy)
-    else:
-        result = linear_probe(embeddings, graph.y, graph.split, graph.num_classes,
-                              l2_grid=probe["l2_grid"], max_iter=probe["max_iter"], accuracy=accuracy)
+    result = _probe(embeddings, graph, probe)
     probe_seconds = time.perf_counter() - start
     ranks = rank_report(embeddings)
     accuracies = {f"{name}_acc": result.accuracy[split] for name, split in

@@ -28,6 +28,7 @@ from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, we
 from .model import SSLModel, build_model
 from .run_folder import METRICS, default_run_dir, prepare_run_dir, read_run, write_results
 from .train import Pretrainer, pretrain
+from .training_log import require_tensorboard
 
 
 @dataclass
@@ -41,13 +42,15 @@ class RunResult:
 
 def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
                        progress: bool = False, resume: dict[str, Any] | None = None,
-                       context: distributed.Context | None = None) -> RunResult | None:
+                       context: distributed.Context | None = None, log_path: Path | None = None
+                       ) -> RunResult | None:
     """Pre-train on ``graph`` with ``config``, then probe and rank the embeddings.
 
-    ``out``: the run folder to checkpoint into and to write ``metrics.json`` and
-    ``spectra.json`` in; ``None`` trains without writing anything (as ``graphssl
-    tune`` does).  The probe reports the splits ``graph.split`` holds, so a graph
-    without a ``"test"`` split never has its test labels read.
+    ``out``: the run folder to checkpoint into and to write ``log.csv``,
+    ``metrics.json`` and ``spectra.json`` in; ``None`` trains without writing
+    anything but ``log_path`` (as ``graphssl tune`` does).  The probe reports
+    the splits ``graph.split`` holds, so a graph without a ``"test"`` split
+    never has its test labels read (the probe during training never reads them).
 
     Returns:
         The result; under torchrun only on rank 0, ``None`` on the other ranks.
@@ -64,7 +67,7 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
         torch.manual_seed(seed * 1_000_003 + context.rank + 1)
     trainer = Pretrainer(model, graph, config, device, context)
     metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
-    training = pretrain(trainer, out, progress, resume, metadata)
+    training = pretrain(trainer, out, progress, resume, metadata, log_path)
     history = training.pop("spectra")
     extra: dict[str, Any] = {}
     if context is not None:
@@ -109,6 +112,8 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         >>> result.metrics["test_acc"], result.metrics["rankme"]  # doctest: +SKIP
         (0.827, 88.4)
     """
+    if config["train"]["tensorboard"]:
+        require_tensorboard()  # before any folder or training
     if not distributed_job:
         torch_device = resolve_device(device)
         graph = graph if graph is not None else load_graph(dataset, data_root)
@@ -150,6 +155,8 @@ def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None,
         raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
                             f"start a new run instead")
     state, config, dataset = read_run(out, "--resume")
+    if config["train"]["tensorboard"]:
+        require_tensorboard()
     processes = len(state["rng"])
 
     def check_processes(world_size: int) -> None:

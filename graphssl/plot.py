@@ -7,6 +7,10 @@
   (the layout of the WERank paper's Figure 1), from ``spectra.json``'s history;
   a panel whose values all lie near 1 (where WERank drives them) gets a linear
   axis with the target 1 marked, the others a log axis;
+* ``curves.png``: loss, WERank term, RankMe and (when probed) validation
+  accuracy against the training step, from each run's ``log.csv``, runs
+  overlaid (e.g. with vs without WERank over training); a run still training
+  can be drawn too;
 * ``werank_sweep.png``: test accuracy and rank against the WERank coefficient,
   for a ``graphssl bench`` folder (mean ± std over seeds);
 * the synthetic experiments' figures (``graphssl toy``): spectra over training
@@ -26,8 +30,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from .config import read_yaml  # noqa: E402
 from .errors import GraphSSLError  # noqa: E402
 from .tables import mean_std  # noqa: E402
+from .training_log import LOG, read_log  # noqa: E402
 
 
 def _save(fig: Any, path: Path, dpi: int = 120) -> Path:
@@ -102,6 +108,50 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
     return _save(fig, out / f"{run.name}_weight_spectra.png")
 
 
+def _alpha(run: Path) -> str:
+    """The run's WERank coefficient(s) from its config.yaml (there from the start), e.g. ``0.1`` or ``[0.1, 0]``."""
+    try:
+        alpha = read_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))["werank"]["alpha"]
+        return f"[{', '.join(f'{a:g}' for a in alpha)}]" if isinstance(alpha, list) else f"{alpha:g}"
+    except (OSError, KeyError, TypeError, ValueError):
+        raise GraphSSLError(f"{run}: no readable config.yaml; give a run folder written by 'graphssl train'") from None
+
+
+CURVES = (("loss", 1, "loss"), ("werank", 1, "WERank term"), ("rankme", 1, "RankMe of the embeddings"),
+          ("val_acc", 100, "validation accuracy (%)"))
+
+
+def plot_curves(runs: Sequence[Path], out: Path) -> Path:
+    """Loss, WERank term, RankMe and (when any run probed) validation accuracy against the training step,
+    one panel each, from the runs' ``log.csv``, runs overlaid in one colour each.
+
+    Returns:
+        The path of ``curves.png`` in ``out``.
+
+    Example:
+        >>> plot_curves([Path("runs/cora-werank0"), Path("runs/cora-werank0.1")], Path("plots"))  # doctest: +SKIP
+        PosixPath('plots/curves.png')
+    """
+    logs = [read_log(run / LOG) for run in runs]
+    measured = [(key, scale, name) for key, scale, name in CURVES
+                if any(key in row and row[key] == row[key] for rows in logs for row in rows)]  # NaN != NaN
+    fig, axes = plt.subplots(1, len(measured), figsize=(4 * len(measured), 3.4), squeeze=False)
+    for index, (run, rows) in enumerate(zip(runs, logs)):
+        label = f"{run.name} (WERank α {_alpha(run)})"
+        for ax, (key, scale, _) in zip(axes[0], measured):
+            points = [(row["step"], scale * row[key]) for row in rows if key in row and row[key] == row[key]]
+            if not points:  # e.g. a run that never probed, in the validation panel
+                continue
+            sparse = key in ("rankme", "val_acc")  # measured every spectra_every / probe_every steps
+            ax.plot([x for x, _ in points], [y for _, y in points], color=f"C{index}", lw=1,
+                    marker="o" if sparse else None, ms=3, label=label)
+    for ax, (_, _, name) in zip(axes[0], measured):
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+    axes[0][0].legend(fontsize=7)
+    return _save(fig, out / "curves.png")
+
+
 def _weight_extremes(run: Path) -> tuple[float, float] | None:
     """Smallest and largest singular value over all encoder weights at the end of a bench run, if recorded."""
     path = run / "spectra.json"
@@ -162,31 +212,37 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
 
 
 def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
-    """Draw every picture the given run and bench folders allow (``graphssl plot``).
+    """Draw every picture the given run and bench folders allow (``graphssl plot``); a run still training (its
+    ``log.csv`` only) gets its curves.
 
     Returns:
         The PNG paths, in ``out`` (default: ``RUN_DIR/plots`` for one folder, else ``plots/``).
 
     Example:
         >>> plot(["runs/cora-werank0", "runs/cora-werank0.1"], "plots")  # doctest: +SKIP
-        [PosixPath('plots/embedding_spectrum.png'), PosixPath('plots/cora-werank0_weight_spectra.png'), ...]
+        [PosixPath('plots/embedding_spectrum.png'), PosixPath('plots/cora-werank0_weight_spectra.png'), ..., PosixPath('plots/curves.png')]
     """
     paths = [Path(f) for f in folders]
-    runs, benches = [], []
+    runs, logged, benches = [], [], []
     for path in paths:
-        if (path / "spectra.json").is_file() and (path / "metrics.json").is_file():
+        finished = (path / "spectra.json").is_file() and (path / "metrics.json").is_file()
+        if finished:
             runs.append(path)
-        elif (path / "results").is_dir():
+        if (path / LOG).is_file():
+            logged.append(path)  # finished or still training
+        elif not finished and (path / "results").is_dir():
             benches.append(path)
-        else:
-            raise GraphSSLError(f"{path} is neither a finished run (spectra.json, metrics.json) nor a bench folder "
-                                f"(results/); give folders written by 'graphssl train' or 'graphssl bench'")
+        elif not finished:
+            raise GraphSSLError(f"{path} is neither a run (log.csv; spectra.json, metrics.json once finished) nor a "
+                                f"bench folder (results/); give folders written by 'graphssl train' or 'graphssl bench'")
     target = Path(out) if out is not None else (paths[0] / "plots" if len(paths) == 1 else Path("plots"))
     target.mkdir(parents=True, exist_ok=True)
     written = []
     if runs:
         written.append(plot_embedding_spectra(runs, target))
         written += [plot_training_spectra(run, target) for run in runs]
+    if logged:
+        written.append(plot_curves(logged, target))
     written += [plot_werank_sweep(bench, target) for bench in benches]
     return written
 

@@ -11,7 +11,7 @@ is the plain Frobenius norm, as in the paper, or its square (``squared=True``),
 whose gradient does not blow up near the optimum.
 
 The penalty is built from small pure functions (:func:`gram_of_smaller_side`,
-:func:`orthogonality_gap`, :func:`werank_penalty`); :class:`WERank` attaches it
+:func:`orthogonality_gap`, :func:`werank_terms`, :func:`werank_penalty`); :class:`WERank` attaches it
 to any ``torch.nn.Module`` so it can be added to any self-supervised loss.
 Give it the *encoder* whose representations should keep their rank, not a whole
 model: a projection head or a discriminator's matrices are not what the paper
@@ -99,6 +99,37 @@ def _per_weight(alpha: float | Sequence[float], count: int) -> list[float]:
     return coefficients
 
 
+def werank_terms(weights: Sequence[Tensor], alpha: float | Sequence[float],
+                 squared: bool = False) -> tuple[Tensor, list[Tensor]]:
+    """WERank's penalty of the 2-D ``weights`` and each weight's share of it, from one computation.
+
+    ``alpha`` is one coefficient (>= 0) or one per weight; weights with ``α_l = 0``
+    cost nothing (their term is a constant 0).  The per-weight terms are what a
+    training log records per layer, at no extra cost.
+
+    Returns:
+        ``(Σ_l α_l ‖G_l − I‖_F, [α_l ‖G_l − I‖_F for each weight])`` (squared norms with ``squared``);
+        the total is a scalar to add to a loss.
+
+    Example:
+        >>> w = torch.tensor([[1.0, 2.0, 0.0], [0.0, 1.0, 1.0]])  # W Wᵀ - I = [[4, 2], [2, 1]]
+        >>> total, terms = werank_terms([w, 2 * torch.eye(2)], [0.5, 0.0])
+        >>> float(total), [float(t) for t in terms]
+        (2.5, [2.5, 0.0])
+    """
+    if not weights:
+        raise ValueError("WERank needs at least one weight matrix")
+    total = weights[0].new_zeros(())
+    terms = []
+    for weight, a in zip(weights, _per_weight(alpha, len(weights))):
+        if weight.dim() != 2:
+            raise ValueError(f"WERank acts on 2-D weight matrices, got a tensor of shape {tuple(weight.shape)}")
+        term = a * orthogonality_gap(weight, squared) if a != 0 else weight.new_zeros(())
+        total = total + term
+        terms.append(term)
+    return total, terms
+
+
 def werank_penalty(weights: Sequence[Tensor], alpha: float | Sequence[float], squared: bool = False) -> Tensor:
     """WERank's penalty of the 2-D ``weights``; ``alpha`` is one coefficient (>= 0) or one per weight.
 
@@ -112,15 +143,7 @@ def werank_penalty(weights: Sequence[Tensor], alpha: float | Sequence[float], sq
         >>> float(werank_penalty([w, torch.eye(3)], [0.5, 1.0]))
         2.5
     """
-    if not weights:
-        raise ValueError("WERank needs at least one weight matrix")
-    total = weights[0].new_zeros(())
-    for weight, a in zip(weights, _per_weight(alpha, len(weights))):
-        if weight.dim() != 2:
-            raise ValueError(f"WERank acts on 2-D weight matrices, got a tensor of shape {tuple(weight.shape)}")
-        if a != 0:
-            total = total + a * orthogonality_gap(weight, squared)
-    return total
+    return werank_terms(weights, alpha, squared)[0]
 
 
 def weight_matrices(module: nn.Module) -> dict[str, Tensor]:
@@ -209,6 +232,11 @@ class WERank:
     def __call__(self) -> Tensor:
         """The penalty of the current weights (:func:`werank_penalty`), a scalar to add to a loss."""
         return werank_penalty(self.weights(), self.alpha, self.squared)
+
+    def terms(self) -> tuple[Tensor, list[Tensor]]:
+        """The penalty of the current weights and each weight's term, in the order of :attr:`names`
+        (:func:`werank_terms`): what ``self()`` computes, split by weight at no extra cost."""
+        return werank_terms(self.weights(), self.alpha, self.squared)
 
     def __repr__(self) -> str:
         return f"WERank(alpha={self.alpha}, squared={self.squared}, weights={self.names})"

@@ -1,8 +1,9 @@
-"""The training loop: steps of any method (+ WERank), with checkpoints, spectra and a progress bar.
+"""The training loop: steps of any method (+ WERank), with checkpoints, spectra, a per-step log and a progress bar.
 
 :class:`Pretrainer` holds what one step needs and runs it; :func:`pretrain`
 runs the remaining steps of a run, checkpointing into its run folder
-(:mod:`graphssl.run_folder`).  :mod:`graphssl.pipeline` wraps both into whole
+(:mod:`graphssl.run_folder`) and logging into its ``log.csv``
+(:mod:`graphssl.training_log`).  :mod:`graphssl.pipeline` wraps both into whole
 runs (``graphssl train``).
 """
 
@@ -27,12 +28,14 @@ from .bgrl import BGRL
 from .data import Graph, select_rows
 from .encoders import gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted
-from .evaluate import embed, weight_spectra
+from .evaluate import embed, validation_accuracy, weight_spectra
 from .model import SSLModel, TwoViewModel, build_werank
-from .rank import covariance_spectrum
+from .rank import covariance_spectrum, rank_report
+from .regularizers import weight_matrices
 from .run_folder import CHECKPOINT, save_checkpoint
 from .sampling import NeighborBatches
 from .schedulers import CosineMomentum, WarmupCosineLR
+from .training_log import LOG, TENSORBOARD, TrainingLog, is_logged, log_columns
 
 
 @dataclass
@@ -88,6 +91,10 @@ class Pretrainer:
         # gradients across ranks.
         self.forward_model: nn.Module = self.model if self.context is None else DistributedDataParallel(
             self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
+        # What WERank regularizes under werank.scope (log.csv has a column for each, the encoder's first).
+        head = self.model.head if self.config["werank"]["scope"] == "encoder+head" else None
+        self.num_weights = len(weight_matrices(self.model.encoder)) + (len(weight_matrices(head)) if head is not None else 0)
+        self._werank_terms: list[Tensor] = []
 
     def inputs(self, step: int) -> tuple[Tensor, Tensor, int | None]:
         """Features, undirected edges and number of scored (seed) nodes for ``step``: the whole graph,
@@ -110,7 +117,9 @@ class Pretrainer:
                                 f"choose a batch size that leaves 2 or more")
 
     def step(self, step: int) -> tuple[float, float]:
-        """One optimizer step (and for BGRL a target update); returns (the method's loss, WERank term)."""
+        """One optimizer step (and for BGRL a target update); returns (the method's loss, WERank term).
+
+        Each weight's share of the WERank term is kept for :meth:`werank_terms`."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(step)
         x, edge_index, num_seeds = self.inputs(step)
@@ -120,9 +129,10 @@ class Pretrainer:
         backward = self._backward_both_views if isinstance(self.model, TwoViewModel) else \
             self._backward_one_view_at_a_time
         loss = backward(x, inputs, num_seeds)
-        penalty = self.werank() if self.werank is not None else None
+        penalty, terms = self.werank.terms() if self.werank is not None else (None, [])
         if penalty is not None:
             penalty.backward()
+        self._werank_terms = [term.detach() for term in terms]
         self.optimizer.step()
         if self.momentum is not None:
             self.model.update_target_network(self.momentum(step))
@@ -152,9 +162,19 @@ class Pretrainer:
         loss.backward()
         return loss.item()
 
-    def spectra(self, step: int) -> dict[str, Any]:
-        """Singular values of each encoder weight and eigenvalues of the embedding covariance."""
-        embeddings = embed(self.model.encoder, self.graph, self.device)
+    def werank_terms(self) -> list[float]:
+        """The last step's WERank term of each regularized weight, in order (zeros without WERank)."""
+        if not self._werank_terms:
+            return [0.0] * self.num_weights
+        return torch.stack(self._werank_terms).tolist()
+
+    def embeddings(self) -> Tensor:
+        """The encoder's embeddings of the whole un-augmented graph (eval mode, no autograd, no random
+        numbers drawn: measuring them leaves the training unchanged)."""
+        return embed(self.model.encoder, self.graph, self.device)
+
+    def spectra(self, step: int, embeddings: Tensor) -> dict[str, Any]:
+        """Singular values of each encoder weight and eigenvalues of ``embeddings``' covariance."""
         return {"step": step, "weights": weight_spectra(self.model.encoder),
                 "embedding_covariance": covariance_spectrum(embeddings).tolist()}
 
@@ -177,16 +197,22 @@ class Pretrainer:
 
 
 def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resume: dict[str, Any] | None = None,
-             metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+             metadata: dict[str, Any] | None = None, log_path: Path | None = None) -> dict[str, Any]:
     """Run the remaining steps with a progress bar, checkpointing into ``out`` (``None``: no checkpoints).
 
     Every ``train.checkpoint_every`` steps, and at the end, ``out/checkpoint.pt``
     is replaced atomically by the full training state; before the first step and
     every ``train.spectra_every`` steps the spectra are recorded (without
     touching the random generators, so the training is the same with or
-    without them).  A non-finite loss or
+    without them).  ``log_path`` (default ``out/log.csv``) gets a row at every
+    logged step (:mod:`graphssl.training_log`), with RankMe and rank where
+    spectra are due and the validation probe's accuracy every
+    ``train.probe_every`` steps (neither draws random numbers); with
+    ``train.tensorboard`` the same scalars go to ``out/tb/``.  Under torchrun
+    only rank 0 measures and writes.  A non-finite loss or
     WERank term stops the run (:class:`DivergenceError`) before anything is
-    saved from it.  ``resume`` is a checkpoint to continue from.
+    saved from it.  ``resume`` is a checkpoint to continue from; the log is cut
+    back to the rows it had at that checkpoint.
 
     Returns:
         ``final_loss``, ``final_werank``, ``train_seconds``, ``ms_per_step`` and
@@ -207,6 +233,11 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     loss, penalty = (resume["loss"], resume["werank_term"]) if resume else (math.nan, math.nan)
     if resume:
         trainer.load_state_dict(resume)
+    log_path = log_path if log_path is not None else out / LOG if out is not None else None
+    log = TrainingLog(log_path, log_columns(trainer.num_weights), start_step=done,
+                      resume_bytes=resume.get("log_bytes") if resume else None,
+                      tensorboard=out / TENSORBOARD if out is not None and train["tensorboard"] else None) \
+        if main_rank and log_path is not None else None
 
     def save() -> None:
         if path is None:
@@ -214,7 +245,26 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
         state = trainer.state_dict()
         if main_rank:
             save_checkpoint(path, {**state, **(metadata or {}), "step": done, "spectra": history,
-                                   "timings": timings, "loss": loss, "werank_term": penalty})
+                                   "timings": timings, "loss": loss, "werank_term": penalty,
+                                   "log_bytes": log.sync() if log is not None else None})
+
+    def record(step: int, trained: dict[str, Any]) -> None:
+        """Spectra, rank metrics and the validation probe where due at logged ``step``, and its log row."""
+        spectra_due = train["spectra_every"] and step % train["spectra_every"] == 0
+        probe_due = log is not None and train["probe_every"] and step % train["probe_every"] == 0
+        measured: dict[str, Any] = {}
+        if spectra_due or probe_due:
+            embeddings = trainer.embeddings()
+            if spectra_due:
+                history.append(trainer.spectra(step, embeddings))
+                if log is not None:
+                    ranks = rank_report(embeddings)
+                    measured.update(rankme=ranks["rankme"], rank=ranks["rank"])
+            if probe_due:
+                measured["val_acc"] = validation_accuracy(embeddings, trainer.graph, trainer.config["probe"])
+        if log is not None:
+            seconds = timings["train_seconds"] + time.perf_counter() - loop_start
+            log.write({"step": step, **trained, "wall_seconds": round(seconds, 3), **measured})
 
     # smoothing=0: the time estimate is the mean speed so far. Step times are uneven (spectra and checkpoint
     # steps, sampled batches), and tqdm's moving average of recent steps made it jump (18 min, 27 s, 12 min).
@@ -222,10 +272,10 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                disable=not (progress and main_rank), dynamic_ncols=True, smoothing=0,
                mininterval=0.1 if sys.stderr.isatty() else 2.0)
     loop_start = time.perf_counter()
-    if main_rank and train["spectra_every"] and done == 0:
-        history.append(trainer.spectra(0))  # the spectra training starts from
     try:
-        with bar:
+        with bar, log if log is not None else contextlib.nullcontext():
+            if main_rank and done == 0 and is_logged(0, trainer.total_steps, train):
+                record(0, {})  # the model training starts from
             for step in range(done, trainer.total_steps):
                 step_start = time.perf_counter()
                 loss, penalty = trainer.step(step)
@@ -237,19 +287,21 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                                           f"{last}; lower optim.lr or werank.alpha and train again")
                 done = step + 1
                 bar.update(1)
-                if step % max(train["log_every"], 1) == 0 or done == trainer.total_steps:
+                if is_logged(done, trainer.total_steps, train):  # spectra and probe steps are logged steps
                     bar.set_postfix(loss=f"{loss:.4f}", werank=f"{penalty:.4f}", refresh=False)
-                if main_rank and train["spectra_every"] and done % train["spectra_every"] == 0:
-                    history.append(trainer.spectra(done))
+                    if main_rank:
+                        layers = {f"werank_layer{i}": term for i, term in enumerate(trainer.werank_terms(), 1)}
+                        record(done, {"loss": loss, "werank": penalty, **layers, "lr": trainer.lr(step),
+                                      "ema_momentum": trainer.momentum(step) if trainer.momentum is not None else None})
                 if train["checkpoint_every"] and done % train["checkpoint_every"] == 0 and done < trainer.total_steps:
                     timings["train_seconds"] += time.perf_counter() - loop_start
                     loop_start = time.perf_counter()
                     save()
+            timings["train_seconds"] += time.perf_counter() - loop_start
+            save()
     except KeyboardInterrupt:
         hint = f"resume with: graphssl train --resume {out}" if path and path.is_file() else \
             "no checkpoint was written yet"
         raise Interrupted(f"interrupted at step {done}; {hint}") from None
-    timings["train_seconds"] += time.perf_counter() - loop_start
-    save()
     return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(timings["train_seconds"], 3),
             "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}

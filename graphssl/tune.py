@@ -19,7 +19,9 @@ is searched instead.
 
 Each finished (trial, seed) leaves one JSON in ``OUT/results/`` holding its
 config, written atomically; running the same command again skips them, so a
-killed search loses at most the runs in flight.  ``OUT/trials.csv`` and
+killed search loses at most the runs in flight.  Each run's per-step log is
+``OUT/logs/<trial>__seed<k>.csv`` (with ``train.probe_every``, validation
+accuracy over training).  ``OUT/trials.csv`` and
 ``OUT/trials.md`` list the finished trials, ``OUT/best.yaml`` is the winner's
 complete config (usable as ``--config``), ``OUT/tune.json`` the search's own
 settings.
@@ -41,9 +43,10 @@ from tqdm import tqdm
 
 from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate,
                      with_defaults)
-from .data import Graph, cached_graph
+from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
+from .evaluate import validation_only
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
 from .run_folder import write_json, write_text
@@ -196,21 +199,12 @@ def trial_config(base: dict[str, Any], point: dict[str, Any]) -> dict[str, Any]:
 
 # --- one training run (in this process or a worker) -------------------------------------------------------
 
-def validation_only(graph: Graph) -> Graph:
-    """``graph`` without its test split: a probe given it cannot read a test label.
-
-    Returns:
-        A copy of ``graph`` whose split has ``"train"`` and ``"valid"`` only.
-
-    Example:
-        >>> sorted(validation_only(graph).split)  # doctest: +SKIP
-        ['train', 'valid']
-    """
-    return dataclasses.replace(graph, split={k: v for k, v in graph.split.items() if k != "test"})
-
-
-def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str) -> dict[str, Any]:
+def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device: str,
+             log_path: str | None = None) -> dict[str, Any]:
     """Train and probe one seed of a trial on the train and validation nodes; a diverged run is a result.
+
+    ``log_path``: where the run's per-step log goes (:mod:`graphssl.training_log`); it changes nothing in
+    the training.
 
     Returns:
         ``{"status": "ok", "metrics": {...}}`` or ``{"status": "diverged", "message": ...}``.
@@ -224,7 +218,8 @@ def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device
         set_key(executed, name, value)
     graph = validation_only(cached_graph(dataset, data_root))
     try:
-        result = train_and_evaluate(None, dataset, executed, graph, resolve_device(device))
+        result = train_and_evaluate(None, dataset, executed, graph, resolve_device(device),
+                                    log_path=Path(log_path) if log_path is not None else None)
     except DivergenceError as err:
         return {"status": "diverged", "message": str(err)}
     assert result is not None and "test_acc" not in result.metrics
@@ -271,6 +266,10 @@ def _cell(value: Any) -> Any:
 
 def _seed_path(out: Path, trial: Trial, seed: int) -> Path:
     return out / "results" / f"{trial.name}__seed{seed}.json"
+
+
+def _log_path(out: Path, trial: Trial, seed: int) -> Path:
+    return out / "logs" / f"{trial.name}__seed{seed}.csv"
 
 
 def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
@@ -389,7 +388,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
                disable=not progress, dynamic_ncols=True, smoothing=0)
     _show_best(bar, best)
     root = str(data_root) if data_root is not None else None
-    calls = [(dataset, config, root, device) for _, _, config in pending]
+    calls = [(dataset, config, root, device, str(_log_path(out, trial, seed))) for trial, seed, config in pending]
     try:
         with bar:
             for index, result in run_parallel(run_seed, calls, jobs):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 import os
 import signal
@@ -16,6 +17,12 @@ def comparable(run_dir):
     """A run's metrics.json without the timings and memory figures, which vary between identical runs."""
     metrics = json.loads((run_dir / "metrics.json").read_text())
     return {k: v for k, v in metrics.items() if k not in TIMING_KEYS}
+
+
+def log_without_timings(run_dir):
+    """A run's log.csv rows without the wall_seconds column, which varies between identical runs."""
+    with open(run_dir / "log.csv", newline="") as handle:
+        return [{k: v for k, v in row.items() if k != "wall_seconds"} for row in csv.DictReader(handle)]
 
 
 def graphssl_command(*args):

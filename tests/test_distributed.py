@@ -9,7 +9,7 @@ import torch
 from torch.distributed import TCPStore
 
 from graphssl.cli import main
-from helpers import comparable, graphssl_command, kill_tree, run, start, torchrun_command
+from helpers import comparable, graphssl_command, kill_tree, log_without_timings, run, start, torchrun_command
 
 ARGS = ["train", "--dataset", "cora", "--batch-size", "256", "--num-neighbors", "5", "5", "--steps", "6",
         "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--werank", "0.1", "--quiet",
@@ -19,14 +19,18 @@ ARGS = ["train", "--dataset", "cora", "--batch-size", "256", "--num-neighbors", 
 @pytest.mark.slow
 def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
     out = tmp_path / "ddp"
-    proc = run(torchrun_command(*ARGS, "--out", out), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, timeout=180)
+    proc = run(torchrun_command(*ARGS, "--out", out, "--set", "train.log_every=1"), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"},
+               timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     assert proc.stdout.count("test acc") == 1  # only rank 0 reports
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["distributed"] == {"world_size": 2, "global_batch_size": 512,
                                       "parameters_equal_across_ranks": True}
     assert metrics["steps"] == 6 and 0 <= metrics["test_acc"] <= 1
-    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "metrics.json", "spectra.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["checkpoint.pt", "config.yaml", "log.csv", "metrics.json",
+                                                     "spectra.json"]
+    lines = (out / "log.csv").read_text().splitlines()  # written by rank 0 alone: one header, one row per step
+    assert lines[0].startswith("step,") and [line.split(",")[0] for line in lines[1:]] == [str(s) for s in range(7)]
 
 
 @pytest.mark.slow
@@ -73,6 +77,7 @@ def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_pa
         assert torch.equal(tensor, b["model"][name]), name
     assert comparable(full) == comparable(killed)
     assert comparable(killed)["distributed"]["parameters_equal_across_ranks"]
+    assert log_without_timings(full) == log_without_timings(killed)
 
 
 @pytest.mark.slow

@@ -88,7 +88,7 @@ def test_bench_writes_jsons_and_a_table_of_their_mean_and_std(tmp_path, data_roo
     results = sorted((out / "results").glob("*.json"))
     assert len(results) == 4
     rows = read_csv(out / "table.csv")
-    assert len(rows) == 2
+    assert len(rows) == 2 and "val_peak_step_mean" not in rows[0]  # nothing probed during training
     for row in rows:
         mine = [json.loads(p.read_text()) for p in results]
         mine = [r["metrics"] for r in mine if json.dumps(r["werank"]) == row["werank"]]
@@ -115,6 +115,23 @@ def test_bench_writes_jsons_and_a_table_of_their_mean_and_std(tmp_path, data_roo
 
     assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
     assert (tmp_path / "plots" / "werank_sweep.png").stat().st_size > 1000
+
+
+def test_bench_keeps_each_runs_log_and_tables_the_step_of_peak_validation_accuracy(tmp_path, data_root):
+    from graphssl.training_log import peak_step, read_log
+
+    out = tmp_path / "bench"
+    assert main(["bench", "--datasets", "cora", "--werank", "0.1", "--seeds", "2", "--steps", "6", "--jobs", "1",
+                 "--out", str(out), "--data-root", str(data_root), "--quiet", "--set", "encoder.layers=[16,8]",
+                 "--set", "predictor.hidden=16", "--set", "train.probe_every=2"]) == 0
+    logs = [read_log(run / "log.csv") for run in sorted((out / "runs").iterdir())]
+    assert len(logs) == 2 and all([row["step"] for row in log] == [0, 2, 4, 6] for log in logs)
+    peaks = [peak_step(log)[0] for log in logs]
+    (row,) = read_csv(out / "table.csv")
+    assert float(row["val_peak_step_mean"]) == statistics.fmean(peaks)
+    assert "| val acc peak step |" in (out / "table.md").read_text()
+    saved = sorted(json.loads(p.read_text())["metrics"]["val_acc_peak_step"] for p in (out / "results").glob("*.json"))
+    assert saved == sorted(peaks)
 
 
 def test_bench_sweeps_any_key_including_lists(tmp_path, data_root):
@@ -163,6 +180,41 @@ def test_weight_spectra_figure_reads_by_layer_from_step_0(trained, tmp_path, mon
     assert all(ax.get_lines()[0].get_xdata()[0] == 0 for ax in axes)  # the spectrum training started from
 
 
+def test_curves_overlay_the_runs_logs(trained, tmp_path, data_root, monkeypatch):
+    from graphssl import plot
+    from graphssl.training_log import read_log
+
+    probed = tmp_path / "probed"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "12", "--werank", "0",
+                 "--set", "train.probe_every=4", "--out", str(probed), *TINY]) == 0
+    figures = []
+    save = plot._save
+    monkeypatch.setattr(plot, "_save", lambda fig, path, dpi=120: (figures.append(fig), save(fig, path, dpi))[1])
+    assert main(["plot", str(trained), str(probed), "--out", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    (figure,) = [f for f in figures if len(f.axes) == 4 and f.axes[0].get_ylabel() == "loss"]
+    assert [ax.get_ylabel() for ax in figure.axes] == ["loss", "WERank term", "RankMe of the embeddings",
+                                                       "validation accuracy (%)"]
+    for ax, column in zip(figure.axes, ("loss", "werank", "rankme")):
+        for line, run in zip(ax.get_lines(), (trained, probed)):  # one line per run, from its own log
+            rows = [r for r in read_log(run / "log.csv") if r[column] == r[column]]
+            assert list(line.get_xdata()) == [r["step"] for r in rows]
+            assert list(line.get_ydata()) == [r[column] for r in rows]
+    labels = [line.get_label() for line in figure.axes[0].get_lines()]
+    assert labels == [f"{trained.name} (WERank α 0.1)", "probed (WERank α 0)"]
+    (val_line,) = figure.axes[3].get_lines()  # only the probed run has validation accuracies
+    assert list(val_line.get_xdata()) == [0, 4, 8, 12] and val_line.get_label() == "probed (WERank α 0)"
+
+
+def test_a_run_still_training_gets_its_curves(trained, tmp_path):
+    running = tmp_path / "running"
+    running.mkdir()
+    for name in ("config.yaml", "log.csv"):  # what a run folder holds before it finishes
+        (running / name).write_bytes((trained / name).read_bytes())
+    assert main(["plot", str(running)]) == 0
+    assert sorted(p.name for p in (running / "plots").iterdir()) == ["curves.png"]
+
+
 def test_spectra_near_one_get_a_linear_axis_and_others_a_log_axis():
     import matplotlib.pyplot as plt
 
@@ -177,4 +229,4 @@ def test_spectra_near_one_get_a_linear_axis_and_others_a_log_axis():
 
 def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
-    assert "neither a finished run" in capsys.readouterr().err
+    assert "neither a run" in capsys.readouterr().err

@@ -1,5 +1,6 @@
 """GRACE, VICReg and CCA-SSG beside BGRL: chosen by name, trained by the same loop, regularized by the same WERank."""
 
+import csv
 import json
 import math
 import warnings
@@ -113,6 +114,16 @@ def test_each_method_trains_end_to_end_through_the_command_line(method, tmp_path
     assert any(k.startswith("objective.head.") for k in state["model"]) == (method != "cca-ssg")
     spectra = json.loads((out / "spectra.json").read_text())
     assert list(spectra["weight_shapes"]) == ["convs.0.lin.weight", "convs.1.lin.weight"]
+    rows = list(csv.DictReader((out / "log.csv").read_text().splitlines()))
+    regularized = 2 + head_matrices(load_config(out / "config.yaml"))  # the head's matrices follow the encoder's
+    assert [k for k in rows[0] if k.startswith("werank_layer")] == [f"werank_layer{i}" for i in
+                                                                    range(1, regularized + 1)]
+    last = rows[-1]
+    assert int(last["step"]) == 3 and last["ema_momentum"] == ""  # only BGRL has a target momentum
+    assert float(last["werank"]) == pytest.approx(sum(float(last[f"werank_layer{i}"]) for i in
+                                                      range(1, regularized + 1)), rel=1e-5)
+    assert all(float(last[f"werank_layer{i}"]) > 0 for i in range(1, regularized + 1))
+    assert regularized == (2 if method == "cca-ssg" else 4)  # CCA-SSG has no head; the others' small heads have 2
     assert main(["eval", str(out), "--data-root", str(data_root)]) == 0  # the model is rebuilt from its checkpoint
     again = json.loads((out / "eval.json").read_text())
     assert again["test_acc"] == pytest.approx(metrics["test_acc"], abs=0.005) and again["rank"] == metrics["rank"]

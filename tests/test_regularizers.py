@@ -7,7 +7,8 @@ from torch import nn
 from torch_geometric.nn import DeepGraphInfomax, GCNConv
 
 from graphssl.encoders import GCNEncoder
-from graphssl.regularizers import WERank, gram_of_smaller_side, orthogonality_gap, weight_matrices, werank_penalty
+from graphssl.regularizers import (WERank, gram_of_smaller_side, orthogonality_gap, weight_matrices, werank_penalty,
+                                  werank_terms)
 
 
 def value(tensor: torch.Tensor) -> float:
@@ -55,6 +56,19 @@ def test_alpha_per_weight_and_zero_alpha():
         werank_penalty([a, b, b], [0.1, 0.2])
     with pytest.raises(ValueError, match="2-D"):
         werank_penalty([torch.randn(3)], 0.1)
+
+
+def test_per_weight_terms_are_the_penalty_split_by_weight():
+    torch.manual_seed(0)
+    weights = [torch.randn(6, 4), torch.randn(4, 9), torch.randn(3, 3)]
+    total, terms = werank_terms(weights, [0.3, 0.7, 0.0])
+    assert torch.equal(total, werank_penalty(weights, [0.3, 0.7, 0.0]))  # bit for bit: same computation
+    assert [float(t) for t in terms] == pytest.approx([0.3 * float(orthogonality_gap(weights[0])),
+                                                      0.7 * float(orthogonality_gap(weights[1])), 0.0])
+    assert float(total) == pytest.approx(sum(float(t) for t in terms))
+    hook = WERank(torch.nn.Sequential(torch.nn.Linear(4, 6), torch.nn.Linear(6, 2)), alpha=[0.1, 0.2])
+    hook_total, hook_terms = hook.terms()
+    assert torch.equal(hook_total, hook()) and len(hook_terms) == 2
 
 
 @pytest.mark.parametrize("squared", [False, True])

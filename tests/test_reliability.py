@@ -12,10 +12,24 @@ import torch
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
 from graphssl.run_folder import load_checkpoint, save_checkpoint
-from helpers import comparable, graphssl_command, kill_tree, run, start
+from helpers import comparable, graphssl_command, kill_tree, log_without_timings, run, start
 
 SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--set", "train.spectra_every=20",
          "--quiet", "--werank", "0.1"]
+
+
+def last_logged_step(run_dir):
+    """The step of log.csv's last whole row (0 when there is none yet)."""
+    try:
+        *_, last = (run_dir / "log.csv").read_text().splitlines()
+        return int(last.split(",")[0])
+    except (OSError, ValueError):  # no file or no row yet, or a header being written
+        return 0
+
+
+def past_checkpoint(run_dir):
+    """Whether log.csv has a row after the last checkpoint, with rows every 10 steps and checkpoints every 20."""
+    return (run_dir / "checkpoint.pt").exists() and last_logged_step(run_dir) % 20 != 0
 
 
 # Each method's own state (GRACE's projection head, VICReg's expander with its batch-norm statistics) is resumed
@@ -30,7 +44,7 @@ METHOD_ARGS = {"bgrl": [], "grace": ["--set", "grace.projection_hidden=32", "--s
 @pytest.mark.slow
 @pytest.mark.parametrize("method", list(METHOD_ARGS))
 def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, method):
-    steps = ["--steps", "300", "--checkpoint-every", "25", "--method", method, *METHOD_ARGS[method]]
+    steps = ["--steps", "300", "--checkpoint-every", "20", "--method", method, *METHOD_ARGS[method]]
     full = tmp_path / "full"
     # 300 steps take about a minute alone on 2 cores; a machine shared with other jobs can take several times that.
     proc = run(graphssl_command("train", "--dataset", "cora", "--out", full, *steps, *SMALL), env, timeout=900)
@@ -39,13 +53,16 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, metho
     killed = tmp_path / "killed"
     child = start(graphssl_command("train", "--dataset", "cora", "--out", killed, *steps, *SMALL), env)
     deadline = time.time() + 120
-    while not (killed / "checkpoint.pt").exists() and child.poll() is None and time.time() < deadline:
+    # Killed once log.csv has a row after the last checkpoint (rows every 10 steps, checkpoints every 20, each
+    # written after its step's row), so the resumed run must drop that row and write it again.
+    while not (past_checkpoint(killed) or child.poll() is not None or time.time() > deadline):
         time.sleep(0.005)
     kill_tree(child.pid)
     child.wait()
     assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
     step = load_checkpoint(killed / "checkpoint.pt")["step"]
-    assert 25 <= step < 300
+    assert 20 <= step < 300
+    assert last_logged_step(killed) > step
 
     proc = run(graphssl_command("train", "--resume", killed, "--quiet"), env, timeout=900)
     assert proc.returncode == 0, proc.stderr
@@ -58,6 +75,9 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, metho
     spectra_a = json.loads((full / "spectra.json").read_text())
     spectra_b = json.loads((killed / "spectra.json").read_text())
     assert spectra_a == spectra_b and [h["step"] for h in spectra_a["history"]] == list(range(0, 301, 20))
+    log = log_without_timings(full)
+    assert log == log_without_timings(killed)  # no row duplicated or missing across the kill
+    assert [int(row["step"]) for row in log] == sorted({*range(0, 301, 10), *range(0, 301, 20)})
 
 
 def test_same_seed_gives_the_same_metrics_twice(tmp_path, data_root):

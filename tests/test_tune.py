@@ -12,6 +12,7 @@ from graphssl import evaluate
 from graphssl.cli import main
 from graphssl.config import load_config
 from graphssl.errors import GraphSSLError
+from graphssl.training_log import read_log
 from graphssl.tune import Range, parse_space, run_tune, sample_trials
 from helpers import graphssl_command, kill_tree, start
 
@@ -89,6 +90,12 @@ def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, d
     assert float(best["val_acc_mean"]) == pytest.approx(sum(s["metrics"]["val_acc"] for s in saved) / 2)
     assert not any("test" in key for s in saved for key in s["metrics"])
     assert "test" not in (tmp_path / "t" / "trials.md").read_text().replace("test accuracy is neither", "")
+
+    for trial in result.trials:  # every run keeps its per-step log, ending at the loss its result reports
+        for seed in trial.seeds:
+            log = read_log(tmp_path / "t" / "logs" / f"{trial.name}__seed{seed}.csv")
+            assert [row["step"] for row in log] == [4]  # no spectra in trials; the last step
+            assert log[-1]["loss"] == trial.results[seed]["metrics"]["final_loss"]
 
     chosen = load_config(tmp_path / "t" / "best.yaml")  # a complete config, usable as --config
     assert chosen["optim"]["lr"] == float(best["optim.lr"])
