@@ -1,4 +1,4 @@
-"""Training-step time with and without WERank, measured side by side in one process.
+"""Training-step time with and without WERank, measured side by side in one process, for any method.
 
 Two trainers with the same seed and config, one with ``werank.alpha = 0`` and one
 with ``--werank``, run alternating blocks of steps; each block's ms/step is
@@ -9,6 +9,8 @@ and reported as a share of the plain step.
 
     python benchmarks/step_time.py --dataset cora --werank 0.1
     python benchmarks/step_time.py --dataset cora --set encoder.layers=[256,256] --rounds 10
+    python benchmarks/step_time.py --dataset cora --method grace                  # the Cora defaults, GRACE's loss
+    python benchmarks/step_time.py --config configs/cora-cca-ssg.yaml              # CCA-SSG's own Cora setup
 """
 
 from __future__ import annotations
@@ -50,6 +52,7 @@ def main() -> None:
     parser.add_argument("--dataset", default="cora")
     parser.add_argument("--config", help="default: configs/<dataset>.yaml, else configs/cora.yaml")
     parser.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE")
+    parser.add_argument("--method", help="the config key method (default: the config's)")
     parser.add_argument("--werank", type=float, default=0.1, help="coefficient of the WERank trainer")
     parser.add_argument("--rounds", type=int, default=8, help="alternating blocks per trainer")
     parser.add_argument("--block", type=int, default=20, help="steps per block")
@@ -62,8 +65,11 @@ def main() -> None:
     device = resolve_device(args.device)
     graph = load_graph(args.dataset, args.data_root)
     trainers = {}
+    overrides = dict(parse_assignment(a) for a in args.assignments)
+    if args.method is not None:
+        overrides["method"] = args.method
     for name, alpha in (("plain", 0.0), ("werank", args.werank)):
-        config = load_config(path, {**dict(parse_assignment(a) for a in args.assignments), "werank.alpha": alpha})
+        config = load_config(path, {**overrides, "werank.alpha": alpha})
         torch.manual_seed(config["train"]["seed"])
         trainers[name] = Pretrainer(build_model(config, graph.num_features).to(device), graph, config, device)
     for trainer in trainers.values():
@@ -83,7 +89,8 @@ def main() -> None:
         penalty_ms.append(1000 * (time.perf_counter() - start))
     trainers["werank"].optimizer.zero_grad(set_to_none=True)
     result = {
-        "dataset": args.dataset, "config": str(path), "set": args.assignments, "device": str(device),
+        "dataset": args.dataset, "method": config["method"], "werank_scope": config["werank"]["scope"],
+        "config": str(path), "set": args.assignments, "device": str(device),
         "threads": torch.get_num_threads(), "block_steps": args.block, "rounds": args.rounds,
         "ms_per_step_plain": round(medians["plain"], 2), "ms_per_step_werank": round(medians["werank"], 2),
         "werank_overhead": round(medians["werank"] / medians["plain"] - 1, 4),

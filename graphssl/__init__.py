@@ -1,4 +1,4 @@
-"""graphssl: graph self-supervised learning (BGRL) with the WERank regularizer.
+"""graphssl: graph self-supervised learning (BGRL, GRACE, VICReg, CCA-SSG) with the WERank regularizer.
 
 The modules, in the direction their imports run (each imports only from entries
 before it):
@@ -6,20 +6,21 @@ before it):
 * ``errors``, ``config``, ``tables``: errors a user can act on; the config
   schema, the shipped config files and the dataset names; mean ± std over
   seeds and CSV text (none of them imports torch).
-* ``data``, ``augment``, ``sampling``: graphs with their splits; BGRL's views;
+* ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.
 * ``bgrl``, ``grace``, ``vicreg``, ``cca_ssg``, ``regularizers``, ``schedulers``:
   the objectives (BGRL with its EMA target; GRACE, VICReg and CCA-SSG on two
   views' embeddings), WERank (usable on any module), and the EMA /
   learning-rate schedules.
-* ``model``: a model and its WERank built from a config; methods chosen by name.
+* ``model``: a model and its WERank built from a config; methods chosen by name
+  (and the two-view model GRACE, VICReg and CCA-SSG share).
 * ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the
   linear probe, rank metrics, spectra, and a run's metrics assembled (below the
   training loop, which records spectra while it trains).
 * ``run_folder``, ``training_log``: run folders named, created, written atomically
   and read back; the per-step log of a run (``log.csv``, TensorBoard).
-* ``distributed``, ``train``: torchrun jobs; the training loop.
+* ``distributed``, ``train``: torchrun jobs; the training loop (every method's step).
 * ``pipeline``: whole runs (folder, loop, evaluation), the API of ``graphssl train``.
 * ``linear_eval``, ``parallel``, ``bench``, ``tune``, ``plot``, ``toy``:
   re-evaluation, several trainings at once, grids, searches, figures, and the

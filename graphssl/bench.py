@@ -1,13 +1,13 @@
 """Grids of trainings and their tables: does WERank prevent collapse, and does it buy accuracy?
 
-``run_bench`` trains every combination of datasets x WERank coefficients x
-swept config values x seeds.  Each finished run leaves one JSON in
+``run_bench`` trains every combination of datasets x methods x WERank
+coefficients x swept config values x seeds.  Each finished run leaves one JSON in
 ``OUT/results/`` (written atomically, so a killed sweep never leaves half of
 one) holding its whole effective config; running the grid again skips the runs
 that finished with exactly the config now asked for, resumes an interrupted
 one from its checkpoint, and runs again any whose settings changed or whose
-file is unreadable.  ``OUT/table.md`` and ``OUT/table.csv`` give, per dataset
-and setting, mean ± sample standard deviation (n - 1) over seeds of test and
+file is unreadable.  ``OUT/table.md`` and ``OUT/table.csv`` give, per dataset,
+method and setting, mean ± sample standard deviation (n - 1) over seeds of test and
 validation accuracy, rank and RankMe, the mean training time, and the number
 of seeds; when the runs probed during training (``train.probe_every``), also
 the mean step at which validation accuracy peaked.  Each run's folder
@@ -82,46 +82,57 @@ def parse_sweep(assignment: str) -> tuple[str, list[Any]]:
 
 @dataclass
 class Setting:
-    """One cell of the grid: a dataset, a WERank coefficient (or None: the config's), swept key values.
+    """One cell of the grid: a dataset, a WERank coefficient (or None: the config's), swept key values, and a
+    method (or None: the config's; named in the run name only when ``--methods`` chose it).
 
     Example:
         >>> setting = Setting("cora", 0.1, (("augment.drop_edge_1", 0.2),))
         >>> setting.overrides(), setting.run_name(seed=3)
         ({'augment.drop_edge_1': 0.2, 'werank.alpha': 0.1}, 'cora__werank0.1__augment.drop_edge_1=0.2__seed3')
+        >>> Setting("cora", 0, (), method="grace").run_name(seed=0)
+        'cora__grace__werank0__seed0'
     """
 
     dataset: str
     werank: Any
     values: tuple[tuple[str, Any], ...]
+    method: str | None = None
 
     def overrides(self) -> dict[str, Any]:
         """The config values this cell sets, by dotted key."""
-        return {**dict(self.values), **({"werank.alpha": self.werank} if self.werank is not None else {})}
+        return {**dict(self.values), **({"method": self.method} if self.method is not None else {}),
+                **({"werank.alpha": self.werank} if self.werank is not None else {})}
 
     def label(self) -> str:
         return " ".join(f"{key}={json.dumps(value)}" for key, value in self.values) or "-"
 
     def run_name(self, seed: int) -> str:
-        parts = [self.dataset, f"werank{json.dumps(self.werank)}" if self.werank is not None else "werank-config"]
+        parts = [self.dataset, *([self.method] if self.method is not None else []),
+                 f"werank{json.dumps(self.werank)}" if self.werank is not None else "werank-config"]
         parts += [f"{key}={json.dumps(value)}" for key, value in self.values]
         return re.sub(r"[^A-Za-z0-9_.=,+-]", "", "__".join(parts)) + f"__seed{seed}"
 
 
 def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
-              sweeps: Sequence[tuple[str, list[Any]]]) -> list[Setting]:
-    """Every combination of datasets, WERank coefficients and swept values.
+              sweeps: Sequence[tuple[str, list[Any]]], methods: Sequence[str] | None = None) -> list[Setting]:
+    """Every combination of datasets, methods, WERank coefficients and swept values.
 
     Returns:
-        One :class:`Setting` per cell, datasets outermost.
+        One :class:`Setting` per cell, datasets outermost, then methods.
 
     Example:
         >>> [s.werank for s in make_grid(["cora"], [0, 0.1], [("optim.lr", [0.001, 0.002])])]
         [0, 0, 0.1, 0.1]
+        >>> [(s.method, s.werank) for s in make_grid(["cora"], [0, 0.1], [], methods=["bgrl", "grace"])]
+        [('bgrl', 0), ('bgrl', 0.1), ('grace', 0), ('grace', 0.1)]
     """
     keys = [key for key, _ in sweeps]
+    if methods and "method" in keys:
+        raise GraphSSLError("bench: give the methods with --methods or with --set method=..., not both")
     combos = list(itertools.product(*[values for _, values in sweeps]))
-    return [Setting(dataset, werank, tuple(zip(keys, combo)))
-            for dataset in datasets for werank in (weranks or [None]) for combo in combos]
+    return [Setting(dataset, werank, tuple(zip(keys, combo)), method)
+            for dataset in datasets for method in (methods or [None]) for werank in (weranks or [None])
+            for combo in combos]
 
 
 def _config(setting: Setting, seed: int, steps: int | None, config_path: str | Path | None) -> dict[str, Any]:
@@ -194,15 +205,19 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
                                         graph=cached_graph(dataset, data_root)).metrics)
 
 
-def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any] | None = None, seeds: int = 3,
+def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str] | None = None,
+              weranks: Sequence[Any] | None = None, seeds: int = 3,
               first_seed: int = 0, steps: int | None = None, sweeps: Sequence[str] = (),
               config: str | Path | None = None, data_root: str | Path | None = None, device: str = "auto",
               jobs: int | None = 1, progress: bool = True) -> list[dict[str, Any]]:
-    """Train the grid datasets × WERank coefficients × swept values × seeds, write the tables, return their rows.
+    """Train the grid datasets × methods × WERank coefficients × swept values × seeds, write the tables, return
+    their rows.
 
     A finished run is reused only when its whole effective config (every key,
     steps and seed included) equals the one now asked for; otherwise it is run
-    again.  Seeds are ``first_seed … first_seed + seeds - 1``.  ``jobs``
+    again.  ``methods`` (names of :data:`graphssl.config.METHOD_NAMES`; ``None``: the config's own) and
+    ``weranks`` (``None``: the config's) are grid dimensions like the ``sweeps``.
+    Seeds are ``first_seed … first_seed + seeds - 1``.  ``jobs``
     trainings run at once (:func:`graphssl.parallel.run_parallel`; ``None``:
     :func:`graphssl.parallel.default_jobs`).
 
@@ -210,7 +225,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
         One row per setting (:func:`summarize`), as written to ``OUT/table.csv``.
 
     Example:
-        >>> rows = run_bench(["cora"], "runs/bench", weranks=[0, 0.1], seeds=10)  # doctest: +SKIP
+        >>> rows = run_bench(["cora"], "runs/bench", methods=["bgrl"], weranks=[0, 0.1], seeds=10)  # doctest: +SKIP
         >>> [(row["werank"], round(100 * row["test_acc_mean"], 1)) for row in rows]  # doctest: +SKIP
         [(0, 80.7), (0.1, 82.3)]
     """
@@ -219,7 +234,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
         raise GraphSSLError(f"--seeds {seeds}: give the number of seeds, at least 1")
     if first_seed < 0:
         raise GraphSSLError(f"--first-seed {first_seed}: give a seed >= 0")
-    grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps])
+    grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
     out = Path(out)
@@ -246,8 +261,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, weranks: Sequence[Any
         for index, metrics in run_parallel(run_one, calls, check_jobs(jobs)):
             setting, seed, run_config = pending[index]
             name = setting.run_name(seed)
-            results[name] = {"dataset": setting.dataset, "werank": setting.werank, "settings": dict(setting.values),
-                             "seed": seed, "config": run_config, "metrics": metrics}
+            results[name] = {"dataset": setting.dataset, "method": setting.method, "werank": setting.werank,
+                             "settings": dict(setting.values), "seed": seed, "config": run_config, "metrics": metrics}
             write_json(out / "results" / f"{name}.json", results[name])
             bar.update(1)
             bar.set_postfix(test_acc=f"{metrics['test_acc']:.3f}", rank=metrics["rank"], refresh=False)
@@ -260,6 +275,9 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
     """One row per setting: mean and sample std over seeds of test and validation accuracy, rank and RankMe,
     and the mean step of peak validation accuracy (``None`` unless every seed probed during training).
 
+    A result without a ``method`` (made before methods existed, or without ``--methods``) is the config's;
+    its metrics name it (BGRL when they are older than that).
+
     Returns:
         The rows, in the order of ``grid``.
 
@@ -268,10 +286,11 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
     """
     rows = []
     for setting in grid:
-        mine = [r for r in results if r["dataset"] == setting.dataset and r["werank"] == setting.werank
-                and r["settings"] == {k: v for k, v in setting.values}]
+        mine = [r for r in results if r["dataset"] == setting.dataset and r.get("method") == setting.method
+                and r["werank"] == setting.werank and r["settings"] == {k: v for k, v in setting.values}]
         metrics = [r["metrics"] for r in mine]
         row: dict[str, Any] = {"dataset": setting.dataset,
+                               "method": setting.method or metrics[0].get("method", "bgrl"),
                                "werank": setting.werank if setting.werank is not None else metrics[0]["werank"],
                                "settings": setting.label(), "seeds": len(metrics)}
         for key in ("test_acc", "val_acc", "rank", "rankme"):
@@ -283,7 +302,7 @@ def summarize(grid: Sequence[Setting], results: Sequence[dict[str, Any]]) -> lis
     return rows
 
 
-COLUMNS = ("dataset", "werank", "settings", "test_acc_mean", "test_acc_std", "val_acc_mean", "val_acc_std",
+COLUMNS = ("dataset", "method", "werank", "settings", "test_acc_mean", "test_acc_std", "val_acc_mean", "val_acc_std",
            "rank_mean", "rank_std",
            "rankme_mean", "rankme_std", "train_seconds_mean", "seeds")
 
@@ -300,11 +319,11 @@ def write_tables(out: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_text(out / "table.csv", csv_text(columns, ({k: json.dumps(row[k]) if k == "werank" else row[k]
                                                       for k in columns} for row in rows)))
     peak_header = " val acc peak step |" if peaks else ""
-    lines = [f"| dataset | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe |{peak_header} "
-             f"train time (s) | seeds |", "|---" * (10 if peaks else 9) + "|"]
+    lines = [f"| dataset | method | WERank α | settings | test acc (%) | val acc (%) | rank | RankMe |{peak_header} "
+             f"train time (s) | seeds |", "|---" * (11 if peaks else 10) + "|"]
     for r in rows:
         peak = "" if not peaks else " – |" if r["val_peak_step_mean"] is None else f" {r['val_peak_step_mean']:.0f} |"
-        lines.append(f"| {r['dataset']} | {json.dumps(r['werank'])} | {r['settings']} | "
+        lines.append(f"| {r['dataset']} | {r['method']} | {json.dumps(r['werank'])} | {r['settings']} | "
                      f"{100 * r['test_acc_mean']:.2f} ± {100 * r['test_acc_std']:.2f} | "
                      f"{100 * r['val_acc_mean']:.2f} ± {100 * r['val_acc_std']:.2f} | "
                      f"{r['rank_mean']:.1f} ± {r['rank_std']:.1f} | {r['rankme_mean']:.1f} ± {r['rankme_std']:.1f} |"

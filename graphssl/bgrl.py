@@ -106,6 +106,16 @@ class BGRL(nn.Module):
         self.target_encoder.reset_parameters()
         self.target_encoder.requires_grad_(False)
 
+    @property
+    def encoder(self) -> nn.Module:
+        """The encoder whose embeddings are the result: the online one."""
+        return self.online_encoder
+
+    @property
+    def head(self) -> nn.Module:
+        """The predictor (what ``werank.scope: encoder+head`` regularizes besides the encoder)."""
+        return self.predictor
+
     def trainable_parameters(self) -> Iterator[nn.Parameter]:
         """What the optimizer updates: the online encoder and the predictor, never the target."""
         yield from self.online_encoder.parameters()

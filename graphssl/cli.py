@@ -13,7 +13,7 @@ import shlex
 import sys
 from typing import Any, Sequence
 
-from .config import config_for_dataset, dataset_name, load_config, parse_assignment
+from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment
 from .errors import GraphSSLError, silence_known_warnings
 
 
@@ -29,13 +29,14 @@ def _add_device_and_data(p: argparse.ArgumentParser) -> None:
 
 def _add_train(commands: Any) -> None:
     p = commands.add_parser(
-        "train", help="pre-train BGRL (+ WERank) on a graph, then probe and rank the embeddings",
+        "train", help="pre-train BGRL, GRACE, VICReg or CCA-SSG (+ WERank) on a graph, then probe and rank the "
+                      "embeddings",
         usage="%(prog)s (--dataset DATASET | --resume RUN_DIR) [options]",
-        description="Pre-train BGRL with the WERank regularizer on the encoder weights, evaluate the frozen "
-                    "encoder with a linear probe, report test accuracy and embedding rank, and write a run folder "
-                    "(config.yaml, checkpoint.pt, log.csv, metrics.json, spectra.json).",
+        description="Pre-train a self-supervised method (BGRL by default) with the WERank regularizer on the encoder "
+                    "weights, evaluate the frozen encoder with a linear probe, report test accuracy and embedding "
+                    "rank, and write a run folder (config.yaml, checkpoint.pt, log.csv, metrics.json, spectra.json).",
         epilog="Precedence: built-in defaults < --config YAML < --set < the flags above. "
-               "Example: graphssl train --dataset cora --werank 0.1 --set optim.lr=0.002")
+               "Example: graphssl train --dataset cora --method grace --werank 0.1 --set optim.lr=0.002")
     # A new run names its dataset, a resumed one has it: the usage line says so. (A required argparse group
     # would report a mistyped flag, --datset, as a missing --dataset instead of naming the typo.)
     p.add_argument("--dataset", help="cora, citeseer, pubmed, ogbn-arxiv or synthetic-arxiv (required unless --resume)")
@@ -47,8 +48,9 @@ def _add_train(commands: Any) -> None:
                         "configs/cora.yaml)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="override one config key, dotted (e.g. optim.lr=0.001, encoder.layers=[256,256]); repeatable")
+    _add_method(p, "the self-supervised objective")
     p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
-                   help="WERank coefficient: one for every encoder layer, or one per layer (0 = plain BGRL)")
+                   help="WERank coefficient: one for every encoder layer, or one per layer (0 = the plain method)")
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps)")
     p.add_argument("--seed", type=int, help="random seed (train.seed)")
     p.add_argument("--batch-size", type=int, metavar="N",
@@ -65,6 +67,13 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--distributed", action="store_true",
                    help="one rank of a torchrun job (gloo on CPU, NCCL on GPU); needs --batch-size")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+
+
+def _add_method(p: argparse.ArgumentParser, what: str) -> None:
+    p.add_argument("--method", metavar="NAME",
+                   help=f"{what}: {', '.join(METHOD_NAMES)} (the config key method; BGRL unless the config "
+                        f"names another); "
+                        f"everything else (encoder, views, schedule) stays as the config sets it")
 
 
 def _add_eval(commands: Any) -> None:
@@ -84,14 +93,16 @@ def _add_eval(commands: Any) -> None:
 
 def _add_bench(commands: Any) -> None:
     p = commands.add_parser(
-        "bench", help="train a grid (datasets x WERank x config values x seeds) and write its tables",
+        "bench", help="train a grid (datasets x methods x WERank x config values x seeds) and write its tables",
         description="Run a grid of trainings and render OUT/table.md and OUT/table.csv (mean ± std over seeds of "
                     "test accuracy, rank and RankMe; training time; seeds). One JSON per finished run in "
                     "OUT/results/; running the same command again skips the runs that finished with exactly the "
                     "same effective config, resumes a killed one, and re-runs any whose settings changed.",
-        epilog="Example: graphssl bench --datasets cora --werank 0 0.1 --seeds 10 "
+        epilog="Example: graphssl bench --datasets cora --methods bgrl grace --werank 0 0.1 --seeds 10 "
                "--set augment.drop_edge_1=0.2,0.5 --out runs/bench-cora")
     p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME")
+    p.add_argument("--methods", nargs="+", metavar="NAME",
+                   help=f"self-supervised methods to compare: {', '.join(METHOD_NAMES)} (default: the config's)")
     p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_yaml_value,
                    help="WERank coefficients to compare, e.g. 0 0.01 0.1 or [0.1,0] (default: the config's)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (default 3)")
@@ -129,6 +140,7 @@ def _add_tune(commands: Any) -> None:
     p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
     p.add_argument("--set", dest="assignments", action="append", default=[], metavar="KEY=VALUE",
                    help="fix a config key for every trial; repeatable")
+    _add_method(p, "fix the self-supervised objective (or search method in the space instead)")
     p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
                    help="fix WERank's coefficient (or search werank.alpha in the space instead)")
     p.add_argument("--steps", type=int, help="fix the number of training steps (optim.steps)")
@@ -188,7 +200,8 @@ def build_parser() -> argparse.ArgumentParser:
         >>> build_parser().parse_args(["train", "--dataset", "cora", "--werank", "0.1"]).werank
         [0.1]
     """
-    parser = _Parser(prog="graphssl", description="Graph self-supervised learning (BGRL) with WERank.")
+    parser = _Parser(prog="graphssl", description="Graph self-supervised learning (BGRL, GRACE, VICReg, CCA-SSG) "
+                                                  "with WERank.")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)
     _add_eval(commands)
@@ -200,7 +213,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 # Flags that set one config key each (train and tune), in the order they are applied after --set.
-_KEY_FLAGS = (("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "train.seed"),
+_KEY_FLAGS = (("method", "method"), ("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "train.seed"),
               ("checkpoint_every", "train.checkpoint_every"), ("batch_size", "train.batch_size"),
               ("num_neighbors", "train.num_neighbors"), ("tensorboard", "train.tensorboard"))
 
@@ -226,7 +239,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
     if args.resume is not None:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
-                                          ("--set", args.assignments), ("--werank", args.werank),
+                                          ("--set", args.assignments), ("--method", args.method),
+                                          ("--werank", args.werank),
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
                                           ("--checkpoint-every", args.checkpoint_every),
                                           ("--batch-size", args.batch_size), ("--num-neighbors", args.num_neighbors),
@@ -266,7 +280,8 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
     Example:
         >>> print(summary(result.metrics, result.out_dir))  # doctest: +SKIP
     """
-    return (f"{metrics['dataset']}  werank={metrics['werank']}  seed={metrics['seed']}  steps={metrics['steps']}\n"
+    return (f"{metrics['dataset']}  method={metrics['method']}  werank={metrics['werank']}  seed={metrics['seed']}  "
+            f"steps={metrics['steps']}\n"
             f"  test acc {100 * metrics['test_acc']:.2f}%  (val {100 * metrics['val_acc']:.2f}%, "
             f"{_probe_choice(metrics)})\n"
             f"  rank {metrics['rank']}/{metrics['embedding_dim']}  RankMe {metrics['rankme']:.1f}  "
@@ -302,7 +317,8 @@ def _cmd_eval(args: argparse.Namespace) -> int:
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    rows = run_bench(args.datasets, args.out, weranks=args.werank, seeds=args.seeds, first_seed=args.first_seed,
+    rows = run_bench(args.datasets, args.out, methods=args.methods, weranks=args.werank, seeds=args.seeds,
+                     first_seed=args.first_seed,
                      steps=args.steps,
                      sweeps=args.sweeps, config=args.config, data_root=args.data_root, device=args.device,
                      jobs=args.jobs, progress=not args.quiet)

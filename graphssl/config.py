@@ -26,11 +26,13 @@ import yaml
 from .errors import GraphSSLError
 
 DEFAULTS: dict[str, Any] = {
+    "method": "bgrl",
     "data": {"normalize_features": False},
     "encoder": {
         "layers": [192, 128],
         "norm": "none",
         "activation": "prelu",
+        "last_activation": True,
         "weight_standardization": False,
     },
     "predictor": {"hidden": 256},
@@ -42,12 +44,21 @@ DEFAULTS: dict[str, Any] = {
     },
     "optim": {"steps": 1000, "lr": 0.001, "weight_decay": 1.0e-5, "warmup_steps": 100, "lr_scaling": "linear"},
     "ema": {"start": 0.99, "end": 1.0},
-    "werank": {"alpha": 0.0, "squared": False},
+    "grace": {"temperature": 0.4, "projection_hidden": 128, "chunk_size": 1024},
+    "vicreg": {"invariance_weight": 25.0, "variance_weight": 25.0, "covariance_weight": 1.0,
+               "expander_layers": [512, 512, 512]},
+    "cca_ssg": {"lambd": 0.001},
+    "werank": {"alpha": 0.0, "squared": False, "scope": "encoder"},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
               "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10]},
 }
 
+# The self-supervised objectives, as graphssl.model.METHODS builds them (named here without importing torch).
+METHOD_NAMES = ("bgrl", "grace", "vicreg", "cca-ssg")
+# What werank.scope may say WERank regularizes. (Not "werank.on": YAML 1.1, as PyYAML reads it, takes a key
+# "on" for the boolean true.)
+WERANK_SCOPES = ("encoder", "encoder+head")
 NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
 PROBE_PROTOCOLS = ("lbfgs", "bgrl-official")
@@ -322,17 +333,48 @@ def validate(config: dict[str, Any]) -> None:
     _check(flat["probe.protocol"] in PROBE_PROTOCOLS, "probe.protocol", flat["probe.protocol"],
            f"one of {', '.join(PROBE_PROTOCOLS)}")
 
+    _check(flat["method"] in METHOD_NAMES, "method", flat["method"], f"one of {', '.join(METHOD_NAMES)}")
+    _check(flat["grace.temperature"] > 0, "grace.temperature", flat["grace.temperature"], "a number > 0")
+    for key in ("grace.projection_hidden", "grace.chunk_size"):
+        _check(flat[key] > 0, key, flat[key], "a whole number > 0")
+    expander = flat["vicreg.expander_layers"]
+    _check(isinstance(expander, list) and expander and all(_is_int(n) and n > 0 for n in expander),
+           "vicreg.expander_layers", expander, "a non-empty list of layer sizes, e.g. [512, 512, 512]")
+    _check(flat["werank.scope"] in WERANK_SCOPES, "werank.scope", flat["werank.scope"],
+           f"one of {', '.join(WERANK_SCOPES)}")
+
     alpha = flat["werank.alpha"]
     if isinstance(alpha, list):
         _check(all(is_number(a) and a >= 0 for a in alpha), "werank.alpha", alpha,
                "coefficients >= 0 (one per encoder layer)")
-        if len(alpha) != len(layers):
-            raise GraphSSLError(
-                f"config key 'werank.alpha' has {len(alpha)} coefficients but the encoder has {len(layers)} "
-                f"layers; give one coefficient per layer or a single number for all")
+        head = head_matrices(config) if flat["werank.scope"] == "encoder+head" else 0
+        if len(alpha) != len(layers) + head:
+            where = (f"the encoder has {len(layers)} layers; give one coefficient per layer" if not head else
+                     f"WERank regularizes {len(layers) + head} matrices under werank.scope: encoder+head "
+                     f"({len(layers)} encoder layers, then {head} of the {flat['method']} head); give one per matrix")
+            raise GraphSSLError(f"config key 'werank.alpha' has {len(alpha)} coefficients but {where} "
+                                f"or a single number for all")
     else:
         _check(is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
                "a coefficient >= 0 (--werank), or a list with one per encoder layer")
+
+
+def head_matrices(config: dict[str, Any]) -> int:
+    """How many weight matrices the head of ``config``'s method has: what ``werank.scope: encoder+head`` adds.
+
+    BGRL's predictor and GRACE's projection head are Linear → activation → Linear;
+    VICReg's expander has one Linear per ``vicreg.expander_layers`` entry;
+    CCA-SSG has no head.  (A test keeps this equal to the built models.)
+
+    Returns:
+        The number of 2-D weights of the head.
+
+    Example:
+        >>> [head_matrices(load_config(None, {"method": method})) for method in METHOD_NAMES]
+        [2, 2, 3, 0]
+    """
+    method = config["method"]
+    return {"bgrl": 2, "grace": 2, "vicreg": len(config["vicreg"]["expander_layers"]), "cca-ssg": 0}[method]
 
 
 def with_defaults(saved: Any) -> Any:
@@ -343,7 +385,7 @@ def with_defaults(saved: Any) -> Any:
     comparing it with a config made now says whether the two runs are the same.
 
     Returns:
-        The completed config (``saved`` itself when it is not a mapping of sections).
+        The completed config (``saved`` itself when it is not shaped like a config).
 
     Example:
         >>> old = load_config(None)
@@ -351,11 +393,14 @@ def with_defaults(saved: Any) -> Any:
         >>> with_defaults(old) == load_config(None)
         True
     """
-    if not isinstance(saved, dict) or not all(isinstance(section, dict) for section in saved.values()):
+    if not isinstance(saved, dict):
         return saved
     config = copy.deepcopy(DEFAULTS)
-    for name, section in saved.items():
-        config[name] = {**config.get(name, {}), **section}
+    for name, value in saved.items():
+        default = config.get(name, {})
+        if isinstance(value, dict) != isinstance(default, dict):
+            return saved  # not shaped like a config: a section where a key belongs, or the reverse
+        config[name] = {**default, **value} if isinstance(value, dict) else value
     return config
 
 

@@ -5,8 +5,9 @@
 GPU) with a timeout, so a rank that dies makes the others fail within
 ``GRAPHSSL_DIST_TIMEOUT`` seconds (default 300) instead of waiting forever.
 Each rank trains on its own shard of the seed nodes (the graph is held by
-every rank); gradients of the online encoder and predictor are averaged by
-``DistributedDataParallel``; the EMA target moves identically everywhere
+every rank); gradients of the trainable modules (BGRL's online encoder and
+predictor, or another method's encoder and head) are averaged by
+``DistributedDataParallel``; BGRL's EMA target moves identically everywhere
 because the online weights are identical after every step.
 """
 
@@ -148,7 +149,7 @@ def parameters_agree(*modules: nn.Module) -> bool:
         ``True`` when all ranks agree.
 
     Example:
-        >>> parameters_agree(model.online_encoder, model.predictor)  # under torchrun  # doctest: +SKIP
+        >>> parameters_agree(model)  # under torchrun  # doctest: +SKIP
         True
     """
     flat = torch.cat([p.detach().reshape(-1) for module in modules for p in module.parameters()])

@@ -158,6 +158,8 @@ class GCNEncoder(nn.Module):
         activation: ``"prelu"``, ``"relu"``, ``"elu"`` or ``"gelu"``.
         weight_standardization: standardize each layer's weight rows at every
             forward pass (the optimizer still updates the raw weights).
+        last_activation: apply the activation after the last layer too (BGRL, GRACE);
+            ``False``: between layers only (CCA-SSG), so the embeddings can be negative.
 
     Example:
         >>> encoder = GCNEncoder(16, [32, 8])
@@ -167,12 +169,13 @@ class GCNEncoder(nn.Module):
     """
 
     def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "none",
-                 activation: str = "prelu", weight_standardization: bool = False) -> None:
+                 activation: str = "prelu", weight_standardization: bool = False, last_activation: bool = True) -> None:
         super().__init__()
         sizes = [in_channels, *layers]
         self.convs = nn.ModuleList(GCNLayer(i, o) for i, o in zip(sizes, sizes[1:]))
         self.norms = nn.ModuleList(make_norm(norm, o) for o in layers)
-        self.activations = nn.ModuleList(make_activation(activation) for _ in layers)
+        self.activations = nn.ModuleList(make_activation(activation) if last_activation or i < len(layers) - 1
+                                         else nn.Identity() for i in range(len(layers)))
         if weight_standardization:
             for conv in self.convs:
                 parametrize.register_parametrization(conv.lin, "weight", WeightStandardization())

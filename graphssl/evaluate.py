@@ -31,7 +31,7 @@ def embed(encoder: nn.Module, graph: Graph, device: torch.device | str = "cpu") 
         ``[N, d]`` embeddings on ``device``.
 
     Example:
-        >>> embeddings = embed(model.online_encoder, graph)  # doctest: +SKIP
+        >>> embeddings = embed(model.encoder, graph)  # doctest: +SKIP
     """
     was_training = encoder.training
     encoder.eval()
@@ -166,7 +166,8 @@ def run_metrics(dataset: str, config: dict[str, Any], evaluation: dict[str, Any]
         >>> metrics["deterministic"]  # doctest: +SKIP
         True
     """
-    return {"dataset": dataset, "seed": config["train"]["seed"], "steps": config["optim"]["steps"],
+    return {"dataset": dataset, "method": config["method"], "seed": config["train"]["seed"],
+            "steps": config["optim"]["steps"],
             "werank": config["werank"]["alpha"], **evaluation, **training,
             "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **(extra or {}),
             "graphssl_version": __version__, "torch_version": torch.__version__}

@@ -41,7 +41,7 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
     model, config, dataset = load_trained_model(out, "graphssl eval")
     torch_device = resolve_device(device)
     graph = graph_for_config(load_graph(dataset, data_root), config)
-    embeddings = embed(model.online_encoder.to(torch_device), graph, torch_device)
+    embeddings = embed(model.encoder.to(torch_device), graph, torch_device)
     if save_embeddings is not None:
         cpu = embeddings.cpu()
         atomic_write(save_embeddings, lambda handle: torch.save(cpu, handle))

@@ -21,12 +21,11 @@ from typing import Any
 import torch
 
 from . import distributed
-from .bgrl import BGRL
 from .data import Graph, graph_for_config, load_graph
 from .devices import resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
-from .model import build_model
+from .model import SSLModel, build_model
 from .run_folder import METRICS, default_run_dir, prepare_run_dir, read_run, write_results
 from .train import Pretrainer, pretrain
 from .training_log import require_tensorboard
@@ -38,7 +37,7 @@ class RunResult:
 
     out_dir: Path | None
     metrics: dict[str, Any]
-    model: BGRL
+    model: SSLModel
 
 
 def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], graph: Graph, device: torch.device,
@@ -72,26 +71,26 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     history = training.pop("spectra")
     extra: dict[str, Any] = {}
     if context is not None:
-        agree = distributed.parameters_agree(model.online_encoder, model.predictor, model.target_encoder)
+        agree = distributed.parameters_agree(model)
         extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
                                 context.world_size * config["train"]["batch_size"],
                                 "parameters_equal_across_ranks": agree}
         if not context.is_main:
             return None
-    embeddings = embed(model.online_encoder, graph, device)
+    embeddings = embed(model.encoder, graph, device)
     evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
-    spectra["weights"] = weight_spectra(model.online_encoder)
+    spectra["weights"] = weight_spectra(model.encoder)
     metrics = run_metrics(dataset, config, evaluation, training, device, extra)
     if out is not None:
         write_results(out, metrics, {"final": spectra, "history": history,
-                                     "weight_shapes": weight_shapes(model.online_encoder)})
+                                     "weight_shapes": weight_shapes(model.encoder)})
     return RunResult(out, metrics, model)
 
 
 def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path | None = None,
                  out_dir: str | Path | None = None, device: str = "auto", progress: bool = True,
                  graph: Graph | None = None, distributed_job: bool = False) -> RunResult | None:
-    """Pre-train BGRL (+ WERank) on ``dataset``, evaluate it, and write the run folder.
+    """Pre-train ``config``'s method (+ WERank) on ``dataset``, evaluate it, and write the run folder.
 
     Args:
         dataset: a name known to :func:`graphssl.data.load_graph`.

@@ -52,7 +52,7 @@ def _read_json(path: Path) -> Any:
 
 def _label(run: Path) -> str:
     metrics = _read_json(run / "metrics.json")
-    return f"{run.name} (WERank {metrics['werank']})"
+    return f"{run.name} ({metrics.get('method', 'bgrl')}, WERank {metrics['werank']})"
 
 
 def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
@@ -181,7 +181,7 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
         alpha = r["metrics"]["werank"]
         if isinstance(alpha, list):
             continue  # per-layer coefficients have no single x position
-        setting = " ".join(f"{k}={v}" for k, v in r["settings"].items())
+        setting = " ".join([r["metrics"].get("method", "bgrl"), *(f"{k}={v}" for k, v in r["settings"].items())])
         extremes = _weight_extremes(bench / "runs" / path.stem)
         row = {**r["metrics"], **({"weight_sv_min": extremes[0], "weight_sv_max": extremes[1]} if extremes else {})}
         groups[(r["dataset"], setting)][float(alpha)].append(row)

@@ -24,10 +24,9 @@ from typing import Any, Callable
 
 import torch
 
-from .bgrl import BGRL
 from .config import dump_config, validate, with_defaults
 from .errors import GraphSSLError, first_line
-from .model import build_model
+from .model import SSLModel, build_model
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
@@ -138,17 +137,21 @@ def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
     """A new folder name under ``runs/`` saying what the run is and when it started.
 
     Returns:
-        ``runs/<dataset>-werank<α>-seed<s>-<YYYYmmdd-HHMMSS>``, with ``-1``, ``-2``... when that exists.
+        ``runs/<dataset>[-<method>]-werank<α>-seed<s>-<YYYYmmdd-HHMMSS>`` (the method named unless it is
+        BGRL, the default), with ``-1``, ``-2``... when that exists.
 
     Example:
         >>> from graphssl.config import load_config
         >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0-seed0-")
         True
+        >>> default_run_dir("cora", load_config(None, {"method": "grace"})).name.startswith("cora-grace-werank0-")
+        True
     """
     alpha = config["werank"]["alpha"]
     tag = "-".join(f"{a:g}" for a in alpha) if isinstance(alpha, list) else f"{alpha:g}"
+    method = "" if config["method"] == "bgrl" else f"-{config['method']}"
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-    base = Path("runs") / f"{dataset}-werank{tag}-seed{config['train']['seed']}-{stamp}"
+    base = Path("runs") / f"{dataset}{method}-werank{tag}-seed{config['train']['seed']}-{stamp}"
     path, n = base, 1
     while path.exists():
         path, n = base.with_name(f"{base.name}-{n}"), n + 1
@@ -203,7 +206,7 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     return state, config, dataset
 
 
-def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL, dict[str, Any], str]:
+def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[SSLModel, dict[str, Any], str]:
     """Rebuild a run's model from its checkpoint (read as data only).
 
     Returns:
@@ -211,7 +214,7 @@ def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[BGRL,
 
     Example:
         >>> model, config, dataset = load_trained_model("runs/cora-wr")  # doctest: +SKIP
-        >>> embeddings = model.online_encoder(x, adj)  # doctest: +SKIP
+        >>> embeddings = model.encoder(x, adj)  # doctest: +SKIP
     """
     state, config, dataset = read_run(run_dir, purpose)
     model = build_model(config, int(state["in_channels"]))

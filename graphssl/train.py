@@ -1,4 +1,4 @@
-"""The training loop: BGRL (+ WERank) steps, with checkpoints, spectra, a per-step log and a progress bar.
+"""The training loop: steps of any method (+ WERank), with checkpoints, spectra, a per-step log and a progress bar.
 
 :class:`Pretrainer` holds what one step needs and runs it; :func:`pretrain`
 runs the remaining steps of a run, checkpointing into its run folder
@@ -27,9 +27,9 @@ from .augment import Augmentation
 from .bgrl import BGRL
 from .data import Graph, select_rows
 from .encoders import gcn_adjacency
-from .errors import DivergenceError, Interrupted
+from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, validation_accuracy, weight_spectra
-from .model import build_werank
+from .model import SSLModel, TwoViewModel, build_werank
 from .rank import covariance_spectrum, rank_report
 from .regularizers import weight_matrices
 from .run_folder import CHECKPOINT, save_checkpoint
@@ -40,8 +40,12 @@ from .training_log import LOG, TENSORBOARD, TrainingLog, is_logged, log_columns
 
 @dataclass
 class Pretrainer:
-    """Holds everything one BGRL step needs; :meth:`step` runs step ``step`` of ``total_steps``.
+    """Holds everything one training step needs; :meth:`step` runs step ``step`` of ``total_steps``.
 
+    Every method draws the same two views (edge drop and feature mask) and takes
+    one AdamW step under the same learning-rate schedule; BGRL back-propagates
+    one view at a time against its EMA target and then moves the target, the
+    others score both views at once (:class:`graphssl.model.TwoViewModel`).
     Every source of randomness is torch's global generator, so :meth:`state_dict`
     (models, optimizer, generator states) is all an exact resume needs: the
     schedules are pure functions of the step.
@@ -53,7 +57,7 @@ class Pretrainer:
         >>> loss, werank_term = trainer.step(0)  # doctest: +SKIP
     """
 
-    model: BGRL
+    model: SSLModel
     graph: Graph
     config: dict[str, Any]
     device: torch.device
@@ -70,7 +74,9 @@ class Pretrainer:
         self.optimizer = torch.optim.AdamW(self.model.trainable_parameters(), lr=base_lr,
                                            weight_decay=optim["weight_decay"])
         self.lr = WarmupCosineLR(base_lr, optim["warmup_steps"], self.total_steps)
-        self.momentum = CosineMomentum(self.config["ema"]["start"], self.config["ema"]["end"], self.total_steps)
+        # Only BGRL has an EMA target to move.
+        self.momentum = CosineMomentum(self.config["ema"]["start"], self.config["ema"]["end"], self.total_steps) \
+            if isinstance(self.model, BGRL) else None
         self.werank = build_werank(self.model, self.config)
         self.x = self.graph.x.to(self.device)
         self.edge_index = self.graph.edge_index.to(self.device)
@@ -79,10 +85,15 @@ class Pretrainer:
                                        train["num_neighbors"], train["seed"],
                                        self.context.rank if self.context else 0, world_size) \
             if train["batch_size"] else None
-        # Under torchrun the online encoder and predictor average their gradients across ranks.
+        if self.batches is not None and isinstance(self.model, TwoViewModel):
+            self._check_batches_compare_two_seeds()
+        # Under torchrun the trainable modules (online encoder and predictor, or encoder and head) average their
+        # gradients across ranks.
         self.forward_model: nn.Module = self.model if self.context is None else DistributedDataParallel(
             self.model, device_ids=[self.device.index] if self.device.type == "cuda" else None)
-        self.num_weights = len(weight_matrices(self.model.online_encoder))
+        # What WERank regularizes under werank.scope (log.csv has a column for each, the encoder's first).
+        head = self.model.head if self.config["werank"]["scope"] == "encoder+head" else None
+        self.num_weights = len(weight_matrices(self.model.encoder)) + (len(weight_matrices(head)) if head is not None else 0)
         self._werank_terms: list[Tensor] = []
 
     def inputs(self, step: int) -> tuple[Tensor, Tensor, int | None]:
@@ -93,51 +104,78 @@ class Pretrainer:
         nodes, edge_index, num_seeds = self.batches(step)
         return select_rows(self.x, nodes), edge_index, num_seeds
 
+    def _check_batches_compare_two_seeds(self) -> None:
+        """GRACE, VICReg and CCA-SSG compare a batch's seed nodes with each other: each batch needs two."""
+        world_size = self.context.world_size if self.context else 1
+        smallest_shard = self.graph.num_nodes // world_size  # the last rank's, when the nodes do not divide evenly
+        smallest = smallest_shard - (self.batches.batches_per_epoch - 1) * self.batches.batch_size
+        if smallest < 2:
+            nodes = f"{self.graph.num_nodes} nodes" + (f" over {world_size} processes" if world_size > 1 else "")
+            raise GraphSSLError(f"train.batch_size {self.batches.batch_size} leaves a last mini-batch of "
+                                f"{max(smallest, 0)} seed node(s) in each epoch ({nodes}), and "
+                                f"{self.config['method']} compares a batch's seed nodes with each other; "
+                                f"choose a batch size that leaves 2 or more")
+
     def step(self, step: int) -> tuple[float, float]:
-        """One optimizer step and target update; returns (BGRL loss, WERank term).
+        """One optimizer step (and for BGRL a target update); returns (the method's loss, WERank term).
 
         Each weight's share of the WERank term is kept for :meth:`werank_terms`."""
         for group in self.optimizer.param_groups:
             group["lr"] = self.lr(step)
         x, edge_index, num_seeds = self.inputs(step)
-        num_nodes = x.size(0)
         views = [augment(edge_index, x.size(1)) for augment in self.views]
-        adjacencies = [gcn_adjacency(view.edge_index, num_nodes) for view in views]
-        targets = [self.model.target_embeddings(x, adj, view.feature_mask, num_seeds)
-                   for adj, view in zip(adjacencies, views)]
+        inputs = [(gcn_adjacency(view.edge_index, x.size(0)), view.feature_mask) for view in views]
         self.optimizer.zero_grad(set_to_none=True)
-        loss = 0.0
-        # Each half of the symmetric loss is back-propagated before the other is built: same gradients,
-        # half the activation memory (what limits full-batch training on large graphs).
-        for half_index, (adj, view, other_target) in enumerate(zip(adjacencies, views, reversed(targets))):
-            # Under DDP, gradients are averaged across ranks once, after the second half.
-            sync = contextlib.nullcontext() if half_index == 1 or self.context is None else self.forward_model.no_sync()
-            with sync:
-                half = self.forward_model(x, adj, view.feature_mask, other_target, num_seeds)
-                half.backward()
-            loss += half.item()
+        backward = self._backward_both_views if isinstance(self.model, TwoViewModel) else \
+            self._backward_one_view_at_a_time
+        loss = backward(x, inputs, num_seeds)
         penalty, terms = self.werank.terms() if self.werank is not None else (None, [])
         if penalty is not None:
             penalty.backward()
         self._werank_terms = [term.detach() for term in terms]
         self.optimizer.step()
-        self.model.update_target_network(self.momentum(step))
+        if self.momentum is not None:
+            self.model.update_target_network(self.momentum(step))
         return loss, penalty.item() if penalty is not None else 0.0
 
+    def _backward_one_view_at_a_time(self, x: Tensor, inputs: list[tuple[Tensor, Tensor | None]],
+                                     num_seeds: int | None) -> float:
+        """BGRL: gradients of the symmetric loss; returns the loss."""
+        targets = [self.model.target_embeddings(x, adj, mask, num_seeds) for adj, mask in inputs]
+        loss = 0.0
+        # Each half of the symmetric loss is back-propagated before the other is built: same gradients,
+        # half the activation memory (what limits full-batch training on large graphs).
+        for half_index, ((adj, mask), other_target) in enumerate(zip(inputs, reversed(targets))):
+            # Under DDP, gradients are averaged across ranks once, after the second half.
+            sync = contextlib.nullcontext() if half_index == 1 or self.context is None else self.forward_model.no_sync()
+            with sync:
+                half = self.forward_model(x, adj, mask, other_target, num_seeds)
+                half.backward()
+            loss += half.item()
+        return loss
+
+    def _backward_both_views(self, x: Tensor, inputs: list[tuple[Tensor, Tensor | None]],
+                             num_seeds: int | None) -> float:
+        """GRACE, VICReg, CCA-SSG: the loss couples the two views, so both are built before one backward pass."""
+        (adj_1, mask_1), (adj_2, mask_2) = inputs
+        loss = self.forward_model(x, adj_1, mask_1, adj_2, mask_2, num_seeds)
+        loss.backward()
+        return loss.item()
+
     def werank_terms(self) -> list[float]:
-        """The last step's WERank term of each online-encoder weight, in order (zeros without WERank)."""
+        """The last step's WERank term of each regularized weight, in order (zeros without WERank)."""
         if not self._werank_terms:
             return [0.0] * self.num_weights
         return torch.stack(self._werank_terms).tolist()
 
     def embeddings(self) -> Tensor:
-        """The online encoder's embeddings of the whole un-augmented graph (eval mode, no autograd, no random
+        """The encoder's embeddings of the whole un-augmented graph (eval mode, no autograd, no random
         numbers drawn: measuring them leaves the training unchanged)."""
-        return embed(self.model.online_encoder, self.graph, self.device)
+        return embed(self.model.encoder, self.graph, self.device)
 
     def spectra(self, step: int, embeddings: Tensor) -> dict[str, Any]:
-        """Singular values of each online-encoder weight and eigenvalues of ``embeddings``' covariance."""
-        return {"step": step, "weights": weight_spectra(self.model.online_encoder),
+        """Singular values of each encoder weight and eigenvalues of ``embeddings``' covariance."""
+        return {"step": step, "weights": weight_spectra(self.model.encoder),
                 "embedding_covariance": covariance_spectrum(embeddings).tolist()}
 
     def state_dict(self) -> dict[str, Any]:
@@ -254,7 +292,7 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                     if main_rank:
                         layers = {f"werank_layer{i}": term for i, term in enumerate(trainer.werank_terms(), 1)}
                         record(done, {"loss": loss, "werank": penalty, **layers, "lr": trainer.lr(step),
-                                      "ema_momentum": trainer.momentum(step)})
+                                      "ema_momentum": trainer.momentum(step) if trainer.momentum is not None else None})
                 if train["checkpoint_every"] and done % train["checkpoint_every"] == 0 and done < trainer.total_steps:
                     timings["train_seconds"] += time.perf_counter() - loop_start
                     loop_start = time.perf_counter()

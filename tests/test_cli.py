@@ -56,6 +56,7 @@ def test_bad_input_in_a_subprocess_is_one_line_and_exit_2(tmp_path, env):
     (["--dataset", "cora", "--steps", "ten"], "invalid int value: 'ten'"),
     (["--dataset", "cora", "--device", "tpu:7"], "--device tpu:7"),
     (["--datset", "cora"], "unrecognized arguments: --datset"),
+    (["--dataset", "cora", "--method", "simclr"], "config key 'method' is 'simclr'; it must be one of bgrl, grace"),
 ])
 def test_bad_train_input_exits_2_with_one_line(args, message, capsys, tmp_path):
     assert main(["train", *args, "--out", str(tmp_path / "run")]) == 2
@@ -94,7 +95,8 @@ def test_help_lists_the_flags(capsys):
         main(["train", "--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    for flag in ("--dataset", "--config", "--set", "--werank", "--steps", "--seed", "--device", "--data-root", "--out"):
+    for flag in ("--dataset", "--config", "--set", "--method", "--werank", "--steps", "--seed", "--device", "--data-root",
+                 "--out"):
         assert flag in out
     assert "(--dataset DATASET | --resume RUN_DIR)" in out  # the usage line: one of the two is required
     assert "(required unless --resume)" in " ".join(out.split())
@@ -102,6 +104,8 @@ def test_help_lists_the_flags(capsys):
     assert "--dataset is required (or --resume RUN_DIR)" in capsys.readouterr().err
     assert main(["train", "--dataset", "cora", "--resume", "runs/x"]) == 2
     assert "--resume continues a run with its own settings; drop --dataset" in capsys.readouterr().err
+    assert main(["train", "--resume", "runs/x", "--method", "grace"]) == 2
+    assert "--resume continues a run with its own settings; drop --method" in capsys.readouterr().err
 
 
 def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_before_torch(env):

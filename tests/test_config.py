@@ -62,6 +62,9 @@ def test_set_values_are_read_as_yaml_and_overrides_are_data():
     (["optim.lr"], "expected KEY=VALUE"),
     (["optim.lr=[1, 2"], "malformed YAML"),
     (["probe.protocol=sklearn"], "one of lbfgs, bgrl-official"),
+    (["method=simclr"], "'method' is 'simclr'; it must be one of bgrl, grace, vicreg, cca-ssg"),
+    (["werank.scope=all"], "'werank.scope' is 'all'; it must be one of encoder, encoder+head"),
+    (["encoder.last_activation=maybe"], "'encoder.last_activation' is 'maybe'; it must be true or false"),
 ])
 def test_bad_values_name_the_key_and_the_fix(assignments, message):
     with pytest.raises(GraphSSLError) as err:
@@ -73,9 +76,15 @@ def test_bad_values_name_the_key_and_the_fix(assignments, message):
 def test_a_config_saved_before_a_key_existed_is_the_same_config():
     old = load_config(None, {"werank.alpha": 0.1})
     del old["probe"]["protocol"], old["data"]
+    # Before methods: BGRL, an activation after every layer, WERank on the encoder only.
+    del old["method"], old["grace"], old["vicreg"], old["cca_ssg"], old["werank"]["scope"]
+    del old["encoder"]["last_activation"]
     assert with_defaults(old) == load_config(None, {"werank.alpha": 0.1})
     assert with_defaults(old) != load_config(None)
+    assert with_defaults({**old, "method": "grace"}) == load_config(None, {"werank.alpha": 0.1, "method": "grace"})
     assert with_defaults("not a config") == "not a config"
+    for misshapen in ({"method": {"name": "bgrl"}}, {"optim": 0.1}):
+        assert with_defaults(misshapen) == misshapen
 
 
 def test_bad_files(tmp_path):

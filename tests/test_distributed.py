@@ -34,6 +34,21 @@ def test_torchrun_two_processes_write_one_run_with_equal_weights(tmp_path, env):
 
 
 @pytest.mark.slow
+def test_torchrun_trains_a_two_view_method_with_equal_weights_and_an_expander(tmp_path, env):
+    """VICReg: both views in one backward pass through DDP, an expander with batch norm, statistics per rank."""
+    out = tmp_path / "ddp"
+    args = [*ARGS, "--method", "vicreg", "--set", "vicreg.expander_layers=[32,32]", "--set", "werank.scope=encoder+head"]
+    proc = run(torchrun_command(*args, "--out", out), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["method"] == "vicreg" and metrics["final_werank"] > 0
+    assert metrics["distributed"] == {"world_size": 2, "global_batch_size": 512,
+                                      "parameters_equal_across_ranks": True}
+    state = torch.load(out / "checkpoint.pt", weights_only=True)
+    assert len(state["rng"]) == 2 and "objective.head.0.weight" in state["model"]
+
+
+@pytest.mark.slow
 def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_path, env, capsys):
     env = {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}
     steps = [*ARGS[:ARGS.index("--steps")], "--steps", "100", *ARGS[ARGS.index("--steps") + 2:],

@@ -115,3 +115,18 @@ def test_feature_masks_drop_whole_columns_at_the_requested_rate():
     assert feature_column_mask(10, 0.0) is None
     view = Augmentation(0.5, 0.25)(random_graph(), 40)
     assert view.feature_mask.shape == (40,)
+
+
+def test_without_last_activation_only_the_hidden_layers_are_activated():
+    torch.manual_seed(0)
+    adj = gcn_adjacency(random_graph(), 300)
+    x = torch.randn(300, 12)
+    torch.manual_seed(1)
+    activated = GCNEncoder(12, [16, 8], activation="relu")
+    torch.manual_seed(1)
+    linear_end = GCNEncoder(12, [16, 8], activation="relu", last_activation=False)
+    assert activated.state_dict().keys() == linear_end.state_dict().keys()
+    assert all(torch.equal(v, linear_end.state_dict()[k]) for k, v in activated.state_dict().items())
+    out = linear_end(x, adj)
+    assert (out < 0).any()  # no ReLU at the end, as CCA-SSG's encoder
+    torch.testing.assert_close(activated(x, adj), torch.relu(out))

@@ -98,7 +98,7 @@ def test_bench_writes_jsons_and_a_table_of_their_mean_and_std(tmp_path, data_roo
             assert float(row[f"{key}_mean"]) == pytest.approx(statistics.fmean(values))
             assert float(row[f"{key}_std"]) == pytest.approx(statistics.stdev(values))
     table = (out / "table.md").read_text()
-    assert "| cora | 0.1 |" in table and "± " in table
+    assert "| cora | bgrl | 0.1 |" in table and "± " in table
 
     # Running the same command again trains nothing: the JSONs stay as they were.
     stamps = {p: p.stat().st_mtime_ns for p in results}

@@ -32,9 +32,19 @@ def past_checkpoint(run_dir):
     return (run_dir / "checkpoint.pt").exists() and last_logged_step(run_dir) % 20 != 0
 
 
+# Each method's own state (GRACE's projection head, VICReg's expander with its batch-norm statistics) is resumed
+# too; the others also regularize their heads here. GRACE trains on mini-batches (its full-graph similarities would
+# make this test minutes long), so a resumed run must also draw the same batches.
+METHOD_ARGS = {"bgrl": [], "grace": ["--set", "grace.projection_hidden=32", "--set", "werank.scope=encoder+head",
+                                     "--batch-size", "512", "--num-neighbors", "5", "5"],
+               "vicreg": ["--set", "vicreg.expander_layers=[64,64]", "--set", "werank.scope=encoder+head"],
+               "cca-ssg": ["--set", "werank.scope=encoder+head"]}
+
+
 @pytest.mark.slow
-def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env):
-    steps = ["--steps", "300", "--checkpoint-every", "20"]
+@pytest.mark.parametrize("method", list(METHOD_ARGS))
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, method):
+    steps = ["--steps", "300", "--checkpoint-every", "20", "--method", method, *METHOD_ARGS[method]]
     full = tmp_path / "full"
     # 300 steps take about a minute alone on 2 cores; a machine shared with other jobs can take several times that.
     proc = run(graphssl_command("train", "--dataset", "cora", "--out", full, *steps, *SMALL), env, timeout=900)

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# WERank across SSL objectives on Cora (issue 14): for each method, two arms tuned on validation with the same
+# space, trials and seeds (alpha = 0, and alpha searched), then scored on 10 fresh seeds (100-109, none used in
+# tuning) with a paired difference. Every step is resumable: run this again after a kill and finished trials and
+# runs are skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (a GRACE or VICReg
+# step costs 4-8 BGRL steps on Cora); TRIALS (default 64) and SEEDS (default 3) shrink the searches, METHODS
+# (default all four) picks methods.
+#
+# BGRL's arms are benchmarks/cora_fair.sh's searches, run by the very same commands, so their finished trials are
+# reused. GRACE, VICReg and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml) and search
+# configs/spaces/cora-shared.yaml with their own keys (configs/spaces/<method>.yaml).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=benchmarks/results
+TRIALS=${TRIALS:-64}
+SEEDS=${SEEDS:-3}
+S=configs/spaces
+key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
+for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
+  if [ "$method" = bgrl ]; then
+    base=$S/cora-base.yaml; spaces="--space $S/cora.yaml"; plain=$R/tune-cora-bgrl; werank=$R/tune-cora-werank
+  else
+    base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
+    plain=$R/tune-cora-$method-plain; werank=$R/tune-cora-$method-werank
+  fi
+  SEARCH="--dataset cora --config $base $spaces --trials $TRIALS --seeds $SEEDS --quiet"
+  graphssl tune $SEARCH --space $S/werank.yaml --out "$werank"
+  graphssl tune $SEARCH --werank 0 --out "$plain"
+  FRESH="--datasets cora --seeds 10 --first-seed 100 --quiet"
+  graphssl bench $FRESH --config "$werank/best.yaml" --out "$R/cora-methods-$method-werank"
+  graphssl bench $FRESH --config "$plain/best.yaml" --out "$R/cora-methods-$method-plain"
+  python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$(key "$werank/best.yaml")" \
+    "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired.json"
+done
+# One table of every method's two arms (test accuracy, RankMe, rank, paired difference), for the README.
+python - "$R" ${METHODS:-bgrl grace vicreg cca-ssg} <<'EOF'
+import json, sys
+from pathlib import Path
+results, methods = Path(sys.argv[1]), sys.argv[2:]
+lines = ["| method | arm | WERank α | test acc (%) | RankMe | rank | WERank − plain (points) | WERank better |",
+         "|---|---|---|---|---|---|---|---|"]
+for method in methods:
+    paired = json.loads((results / f"cora-methods-{method}-paired.json").read_text())
+    for arm, side in (("plain", paired["b"]), ("WERank", paired["a"])):
+        difference = (f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
+                      if arm == "WERank" else "")
+        better = f"{paired['a_better_on']} of {paired['paired_seeds']}" if arm == "WERank" else ""
+        lines.append(f"| {method} | {arm} | {json.dumps(side['werank'])} | {side['test_acc']:.2f} ± "
+                     f"{side['test_acc_std']:.2f} | {side['rankme']:.1f} ± {side['rankme_std']:.1f} | {side['rank']:.1f} "
+                     f"| {difference} | {better} |")
+(results / "cora-methods.md").write_text("\n".join(lines) + "\n")
+print("\n".join(lines))
+EOF
