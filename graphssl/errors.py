@@ -4,6 +4,7 @@ The CLI turns each of these errors into a single line on stderr and the exit
 status named here, never a traceback; library callers catch them like any exception.
 """
 
+import re
 import warnings
 
 
@@ -20,6 +21,21 @@ def first_line(error: BaseException, limit: int = 160) -> str:
     """
     text = str(error).strip()
     return text.splitlines()[0][:limit] if text else type(error).__name__
+
+
+def load_refusal(error: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words: the callable its pickle would
+    have run (torch's own message on that runs to a page), else :func:`first_line`.
+
+    Returns:
+        The reason, to quote in a one-line message.
+
+    Example:
+        >>> load_refusal(RuntimeError("Weights only load failed. ...\\n Unsupported global: GLOBAL posix.system was ..."))
+        'it would call posix.system: not plain data'
+    """
+    named = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return f"it would call {named.group(1)}: not plain data" if named else first_line(error)
 
 
 class GraphSSLError(Exception):
