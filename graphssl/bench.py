@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import statistics
 import sys
 from dataclasses import dataclass
@@ -34,7 +33,7 @@ from .data import cached_graph
 from .errors import GraphSSLError, first_line
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
-from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
+from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir, write_json, write_text
 from .tables import csv_text, mean_std
 from .training_log import LOG, peak_step, read_log
 
@@ -200,7 +199,7 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
         elif (out / CHECKPOINT).is_file():
             return _with_peak(out, resume_training(out, graph=cached_graph(dataset, data_root), device=device,
                                                    progress=False).metrics)
-    shutil.rmtree(out, ignore_errors=True)  # other settings, or killed before its first checkpoint
+    discard_run_dir(out)  # other settings, or killed before its first checkpoint
     return _with_peak(out, run_training(dataset, config, out_dir=out, device=device, progress=False,
                                         graph=cached_graph(dataset, data_root)).metrics)
 

@@ -278,8 +278,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def is_whole_number(value: Any) -> bool:
+    """Whether ``value`` is an int (not a bool) that fits in 64 bits, as torch's sizes and counts must.
+
+    Returns:
+        ``True`` or ``False``.
+
+    Example:
+        >>> is_whole_number(3), is_whole_number(3.0), is_whole_number(10**20)
+        (True, False, False)
+    """
+    return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -298,8 +307,8 @@ def validate(config: dict[str, Any]) -> None:
         value = flat[key]
         if isinstance(default, bool):
             _check(isinstance(value, bool), key, value, "true or false")
-        elif _is_int(default):
-            _check(_is_int(value) and value >= 0, key, value, "a whole number >= 0")
+        elif is_whole_number(default):
+            _check(is_whole_number(value) and value >= 0, key, value, "a whole number >= 0")
         elif isinstance(default, float) and key != "werank.alpha":  # alpha may be a list; checked below
             _check(is_number(value) and value >= 0, key, value, "a number >= 0")
 
@@ -312,7 +321,7 @@ def validate(config: dict[str, Any]) -> None:
         _check(flat[key] <= 1, key, flat[key], "a momentum in [0, 1]")
 
     layers = flat["encoder.layers"]
-    _check(isinstance(layers, list) and layers and all(_is_int(n) and n > 0 for n in layers),
+    _check(isinstance(layers, list) and layers and all(is_whole_number(n) and n > 0 for n in layers),
            "encoder.layers", layers, "a non-empty list of layer sizes, e.g. [512, 256]")
     _check(flat["optim.lr_scaling"] in ("linear", "none"), "optim.lr_scaling", flat["optim.lr_scaling"],
            "linear (lr x number of processes) or none")
@@ -324,7 +333,7 @@ def validate(config: dict[str, Any]) -> None:
     _check(isinstance(grid, list) and grid and all(is_number(v) and v >= 0 for v in grid),
            "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
     fanouts = flat["train.num_neighbors"]
-    _check(isinstance(fanouts, list) and all(_is_int(k) and (k > 0 or k == -1) for k in fanouts),
+    _check(isinstance(fanouts, list) and all(is_whole_number(k) and (k > 0 or k == -1) for k in fanouts),
            "train.num_neighbors", fanouts, "a list of neighbour counts per layer (-1: all), e.g. [10, 10]")
     if flat["train.batch_size"] and len(fanouts) != len(layers):
         raise GraphSSLError(f"config key 'train.num_neighbors' has {len(fanouts)} entries but the encoder has "
@@ -338,7 +347,7 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("grace.projection_hidden", "grace.chunk_size"):
         _check(flat[key] > 0, key, flat[key], "a whole number > 0")
     expander = flat["vicreg.expander_layers"]
-    _check(isinstance(expander, list) and expander and all(_is_int(n) and n > 0 for n in expander),
+    _check(isinstance(expander, list) and expander and all(is_whole_number(n) and n > 0 for n in expander),
            "vicreg.expander_layers", expander, "a non-empty list of layer sizes, e.g. [512, 512, 512]")
     _check(flat["werank.scope"] in WERANK_SCOPES, "werank.scope", flat["werank.scope"],
            f"one of {', '.join(WERANK_SCOPES)}")
