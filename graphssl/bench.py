@@ -166,8 +166,8 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text())) == config
-    except (OSError, yaml.YAMLError):
+        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))) == config
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; any unreadable config is another one
         return False
 
 

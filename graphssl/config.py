@@ -97,6 +97,32 @@ def read_yaml(text: str, where: str) -> Any:
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
 
 
+def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
+    """The YAML file at ``path``, read with :func:`read_yaml`.
+
+    ``flag`` and ``expected`` word the error: a file that is missing, unreadable, not UTF-8 or malformed is
+    one :class:`GraphSSLError` naming ``flag``, the file and the problem, and asking for ``expected``.
+
+    Returns:
+        The value the file holds.
+
+    Example:
+        >>> read_yaml_file("no-such.yaml", "--config", "an existing YAML file")
+        Traceback (most recent call last):
+        ...
+        graphssl.errors.GraphSSLError: --config no-such.yaml: cannot read it (No such file or directory); pass an existing YAML file
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise GraphSSLError(f"{flag} {path}: cannot read it ({err.strerror}); pass {expected}") from None
+    except UnicodeDecodeError as err:
+        raise GraphSSLError(f"{flag} {path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                            f"{err.start}); save it as UTF-8, or pass {expected}") from None
+    return read_yaml(text, str(path))
+
+
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -248,12 +274,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise GraphSSLError(f"--config {path}: cannot read it ({err.strerror}); pass an existing YAML file") from None
-        merge(config, read_yaml(text, str(path)) or {}, str(path))
+        merge(config, read_yaml_file(path, "--config", "an existing YAML file") or {}, str(path))
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)

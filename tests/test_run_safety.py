@@ -102,6 +102,25 @@ def test_eval_of_a_checkpoint_whose_config_no_longer_fits_its_weights_is_one_lin
     assert "the checkpoint does not fit its own config (Error(s) in loading state_dict" in one_line_error(capsys)
 
 
+def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, data_root, capsys):
+    latin1 = "optim:\n  lr: 0.002  # café\n".encode("latin-1")
+    config = tmp_path / "config.yaml"
+    config.write_bytes(latin1)
+    assert main(["train", "--dataset", "cora", "--config", str(config), "--out", str(tmp_path / "a")]) == 2
+    assert f"--config {config}: not UTF-8 text (byte 0xe9" in one_line_error(capsys)
+    assert main(["tune", "--dataset", "cora", "--space", str(config), "--out", str(tmp_path / "t")]) == 2
+    assert f"--space {config}: not UTF-8 text" in one_line_error(capsys)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "t").exists()
+    # A run folder's config.yaml that is not UTF-8 is nobody's run to replace, and is left as it is.
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_bytes(latin1)
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "2",
+                 *SMALL]) == 2
+    assert "already exists and holds config.yaml" in one_line_error(capsys)
+    assert (out / "config.yaml").read_bytes() == latin1
+
+
 def test_a_run_diverged_before_its_first_checkpoint_says_what_to_do(tmp_path, data_root, capsys):
     out = tmp_path / "nan"
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "50",
