@@ -30,6 +30,7 @@ from tqdm import tqdm
 
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
 from .data import cached_graph
+from .devices import resolve_device
 from .errors import GraphSSLError, first_line
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
@@ -236,6 +237,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
+    resolve_device(device)
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}

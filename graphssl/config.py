@@ -407,6 +407,25 @@ def head_matrices(config: dict[str, Any]) -> int:
     return {"bgrl": 2, "grace": 2, "vicreg": len(config["vicreg"]["expander_layers"]), "cca-ssg": 0}[method]
 
 
+# The key that sizes each method's head (CCA-SSG has none).
+HEAD_SIZE_KEYS = {"bgrl": "predictor.hidden", "grace": "grace.projection_hidden", "vicreg": "vicreg.expander_layers"}
+
+
+def size_settings(config: dict[str, Any]) -> str:
+    """The keys of ``config`` that decide how much memory its model takes, for messages about memory.
+
+    Returns:
+        ``key value`` pairs, comma-separated.
+
+    Example:
+        >>> size_settings(load_config(None))
+        'encoder.layers [192, 128], predictor.hidden 256, train.batch_size 0'
+    """
+    flat = _flatten(config)
+    keys = ("encoder.layers", HEAD_SIZE_KEYS.get(config["method"]), "train.batch_size")
+    return ", ".join(f"{key} {flat[key]}" for key in keys if key is not None)
+
+
 def with_defaults(saved: Any) -> Any:
     """A config saved by an earlier graphssl, with the keys added since then at their defaults.
 

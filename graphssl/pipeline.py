@@ -22,8 +22,9 @@ from typing import Any
 import torch
 
 from . import distributed
+from .config import size_settings
 from .data import Graph, graph_for_config, load_graph
-from .devices import resolve_device
+from .devices import memory_errors_explained, resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
 from .model import SSLModel, build_model
@@ -62,13 +63,15 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     """
     seed = config["train"]["seed"]
     graph = graph_for_config(graph, config)
-    torch.manual_seed(seed)
-    model = build_model(config, graph.num_features).to(device)
-    if context is not None:  # same initial weights on every rank, different views and batches
-        torch.manual_seed(seed * 1_000_003 + context.rank + 1)
-    trainer = Pretrainer(model, graph, config, device, context)
-    metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
-    training = pretrain(trainer, out, progress, resume, metadata, log_path)
+    sizes = f"{size_settings(config)}; {graph.num_nodes} nodes x {graph.num_features} features"
+    with memory_errors_explained(device, sizes):
+        torch.manual_seed(seed)
+        model = build_model(config, graph.num_features).to(device)
+        if context is not None:  # same initial weights on every rank, different views and batches
+            torch.manual_seed(seed * 1_000_003 + context.rank + 1)
+        trainer = Pretrainer(model, graph, config, device, context)
+        metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
+        training = pretrain(trainer, out, progress, resume, metadata, log_path)
     history = training.pop("spectra")
     extra: dict[str, Any] = {}
     if context is not None:

@@ -28,7 +28,8 @@ from typing import Any, Callable, Iterator
 import torch
 import yaml
 
-from .config import dump_config, is_number, is_whole_number, validate, with_defaults
+from .config import dump_config, is_number, is_whole_number, size_settings, validate, with_defaults
+from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
 from .locks import LockTaken, exclusive_lock
 from .model import SSLModel, build_model
@@ -357,7 +358,8 @@ def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[SSLMo
         >>> embeddings = model.encoder(x, adj)  # doctest: +SKIP
     """
     state, config, dataset = read_run(run_dir, purpose)
-    model = build_model(config, state["in_channels"])
+    with memory_errors_explained(torch.device("cpu"), f"{size_settings(config)}; {state['in_channels']} features"):
+        model = build_model(config, state["in_channels"])
     try:
         model.load_state_dict(state["model"])
     except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:  # any way weights can misfit

@@ -350,6 +350,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
         if value < 1:
             raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
     jobs = check_jobs(jobs)
+    resolve_device(device)  # a bad --device fails here, not in every trial
     first_seed = base["train"]["seed"]
     points = sample_trials(space, trials, sampler_seed)
     all_trials = [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))

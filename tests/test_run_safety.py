@@ -121,6 +121,30 @@ def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, data_ro
     assert (out / "config.yaml").read_bytes() == latin1
 
 
+@pytest.mark.parametrize("command", [["train", "--dataset", "cora"], ["bench", "--datasets", "cora"],
+                                     ["tune", "--dataset", "cora", "--space", "configs/spaces/werank.yaml"]])
+@pytest.mark.parametrize("device", ["meta", "xla"])
+def test_a_device_graphssl_cannot_train_on_is_one_line_before_anything_is_written(tmp_path, capsys, command,
+                                                                                  device):
+    assert main([*command, "--device", device, "--out", str(tmp_path / "out")]) == 2
+    assert f"--device {device}: graphssl trains on the CPU or a CUDA GPU" in one_line_error(capsys)
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_model_too_large_for_memory_is_one_line_and_its_folder_can_be_reused(tmp_path, data_root, capsys):
+    out = tmp_path / "run"
+    huge = ["train", "--dataset", "cora", "--data-root", str(data_root), "--device", "cpu", "--out", str(out),
+            "--steps", "2", "--quiet", "--set", "encoder.layers=[2000000000]"]
+    assert main(huge) == 2
+    err = one_line_error(capsys)
+    assert "out of memory on cpu: one tensor needed 10,676.7 GiB (encoder.layers [2000000000]" in err
+    assert "2708 nodes x 1433 features" in err and "choose smaller sizes" in err
+    assert sorted(path.name for path in out.iterdir()) == ["config.yaml"]
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "2",
+                 *SMALL]) == 0
+    assert (out / "metrics.json").is_file()
+
+
 def test_a_run_diverged_before_its_first_checkpoint_says_what_to_do(tmp_path, data_root, capsys):
     out = tmp_path / "nan"
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "50",
