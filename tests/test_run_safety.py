@@ -1,6 +1,7 @@
 """Hostile or unlucky runs: tampered checkpoints, configs that are not UTF-8, impossible devices and sizes, runs
 stopped before their first checkpoint, two processes on one run folder, and what the thread count changes."""
 
+import json
 import os
 import shutil
 import signal
@@ -196,3 +197,14 @@ def test_a_lock_is_exclusive_until_released(tmp_path):
         assert taken.value.pid == os.getpid()
     with exclusive_lock(path, wait=False):
         pass
+
+
+def test_metrics_record_the_thread_count_the_numbers_depend_on(tmp_path, data_root):
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "2",
+                     "--out", str(tmp_path / "run"), *SMALL]) == 0
+    finally:
+        torch.set_num_threads(threads)
+    assert json.loads((tmp_path / "run" / "metrics.json").read_text())["threads"] == 1
