@@ -341,8 +341,8 @@ def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], proces
             if missing:
                 raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded "
                                     f"({first_line(err)}): {how(missing)}") from None
-            raise GraphSSLError(f"dataset '{name}' could not be built from {raw}/ ({first_line(err)}); replace its "
-                                f"files with the originals (README, 'Offline data')") from None
+            raise GraphSSLError(f"dataset '{name}' could not be built from {raw}/ ({load_refusal(err)}); replace "
+                                f"its files with the originals (README, 'Offline data')") from None
 
 
 def _no_prompts() -> ContextManager[None]:

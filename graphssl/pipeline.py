@@ -64,7 +64,7 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     seed = config["train"]["seed"]
     graph = graph_for_config(graph, config)
     sizes = f"{size_settings(config)}; {graph.num_nodes} nodes x {graph.num_features} features"
-    with memory_errors_explained(device, sizes):
+    with memory_errors_explained(device, sizes):  # the model, training, and the evaluation's big matrices
         torch.manual_seed(seed)
         model = build_model(config, graph.num_features).to(device)
         if context is not None:  # same initial weights on every rank, different views and batches
@@ -72,18 +72,18 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
         trainer = Pretrainer(model, graph, config, device, context)
         metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
         training = pretrain(trainer, out, progress, resume, metadata, log_path)
-    history = training.pop("spectra")
-    extra: dict[str, Any] = {}
-    if context is not None:
-        agree = distributed.parameters_agree(model)
-        extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
-                                context.world_size * config["train"]["batch_size"],
-                                "parameters_equal_across_ranks": agree}
-        if not context.is_main:
-            return None
-    embeddings = embed(model.encoder, graph, device)
-    evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
-    spectra["weights"] = weight_spectra(model.encoder)
+        history = training.pop("spectra")
+        extra: dict[str, Any] = {}
+        if context is not None:
+            agree = distributed.parameters_agree(model)
+            extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
+                                    context.world_size * config["train"]["batch_size"],
+                                    "parameters_equal_across_ranks": agree}
+            if not context.is_main:
+                return None
+        embeddings = embed(model.encoder, graph, device)
+        evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
+        spectra["weights"] = weight_spectra(model.encoder)
     metrics = run_metrics(dataset, config, evaluation, training, device, extra)
     if out is not None:
         write_results(out, metrics, {"final": spectra, "history": history,

@@ -28,7 +28,7 @@ from typing import Any, Callable, Iterator
 import torch
 import yaml
 
-from .config import dump_config, is_number, is_whole_number, size_settings, validate, with_defaults
+from .config import DATASETS, dump_config, is_number, is_whole_number, size_settings, validate, with_defaults
 from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
 from .locks import LockTaken, exclusive_lock
@@ -285,8 +285,8 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     try:
         config, dataset, in_channels = with_defaults(state["config"]), state["dataset"], state["in_channels"]
         validate(config)
-        if not (isinstance(dataset, str) and isinstance(state["model"], dict) and is_whole_number(in_channels)
-                and in_channels > 0):
+        if not (isinstance(dataset, str) and dataset in DATASETS and isinstance(state["model"], dict)
+                and is_whole_number(in_channels) and in_channels > 0):
             raise TypeError
     except (KeyError, TypeError, GraphSSLError):
         raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint, or was altered; "
