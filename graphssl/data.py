@@ -307,10 +307,15 @@ def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], proces
     ``how(missing raw files)``: where to put the files.
     """
     raw, processed = folder / "raw", folder / "processed"
-    missing = [f for f in raw_files if not (raw / f).is_file()]
+
+    def lacking() -> list[str]:
+        return [f for f in raw_files if not (raw / f).is_file()]
+
+    missing = lacking()
     cached = (processed / processed_files[0]).is_file()
-    if missing and not cached and offline():
-        raise GraphSSLError(f"dataset '{name}' not found and GRAPHSSL_OFFLINE is set: {how(missing)}")
+    if missing and offline():  # the libraries download missing raw files even when processed/ is there
+        raise GraphSSLError(f"dataset '{name}' {'incomplete' if cached else 'not found'} and GRAPHSSL_OFFLINE is "
+                            f"set: {how(missing)}")
     try:
         folder.mkdir(parents=True, exist_ok=True)  # to hold the lock
     except OSError:
@@ -322,17 +327,18 @@ def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], proces
             try:
                 return construct()
             except Exception as err:  # a tampered file fails in any way the library's reader does
-                reason = f"{processed} cannot be read as data ({load_refusal(err)})"
-            if missing:
-                raise GraphSSLError(f"dataset '{name}': {reason}, and raw/ lacks {', '.join(missing)} to rebuild "
-                                    f"it: {how(missing)}")
-            _warn(f"{reason}; rebuilding it from {raw}/")
+                reason = load_refusal(err)
+            missing = lacking()  # the library may have downloaded some meanwhile
+            if missing:  # a failed download, or processed/ unreadable: either way raw/ is what is needed
+                raise GraphSSLError(f"dataset '{name}' could not be loaded ({reason}), and raw/ lacks "
+                                    f"{', '.join(missing)} to rebuild it: {how(missing)}")
+            _warn(f"{processed} cannot be read as data ({reason}); rebuilding it from {raw}/")
             try:
                 for file in processed_files:
                     (processed / file).unlink(missing_ok=True)
             except OSError as err:
-                raise GraphSSLError(f"dataset '{name}': {reason}, and it cannot be rebuilt ({err.strerror}); "
-                                    f"make {processed} writable or delete it") from None
+                raise GraphSSLError(f"dataset '{name}': {processed} cannot be read as data ({reason}), and it cannot "
+                                    f"be rebuilt ({err.strerror}); make it writable or delete it") from None
         try:
             return construct()
         except GraphSSLError:
