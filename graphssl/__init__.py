@@ -3,7 +3,8 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``config``, ``tables``: errors a user can act on; the config
+* ``errors``, ``locks``, ``config``, ``tables``: errors a user can act on;
+  locks that keep two processes off one run folder or dataset; the config
   schema, the shipped config files and the dataset names; mean ± std over
   seeds and CSV text (none of them imports torch).
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;

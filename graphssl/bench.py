@@ -19,7 +19,6 @@ from __future__ import annotations
 import itertools
 import json
 import re
-import shutil
 import statistics
 import sys
 from dataclasses import dataclass
@@ -31,10 +30,11 @@ from tqdm import tqdm
 
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
 from .data import cached_graph
+from .devices import resolve_device
 from .errors import GraphSSLError, first_line
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
-from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
+from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir, write_json, write_text
 from .tables import csv_text, mean_std
 from .training_log import LOG, peak_step, read_log
 
@@ -167,8 +167,8 @@ def read_result(path: Path) -> dict[str, Any] | None:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text())) == config
-    except (OSError, yaml.YAMLError):
+        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))) == config
+    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; any unreadable config is another one
         return False
 
 
@@ -200,7 +200,7 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
         elif (out / CHECKPOINT).is_file():
             return _with_peak(out, resume_training(out, graph=cached_graph(dataset, data_root), device=device,
                                                    progress=False).metrics)
-    shutil.rmtree(out, ignore_errors=True)  # other settings, or killed before its first checkpoint
+    discard_run_dir(out)  # other settings, or killed before its first checkpoint
     return _with_peak(out, run_training(dataset, config, out_dir=out, device=device, progress=False,
                                         graph=cached_graph(dataset, data_root)).metrics)
 
@@ -237,6 +237,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
+    resolve_device(device)
     out = Path(out)
     (out / "results").mkdir(parents=True, exist_ok=True)
     results: dict[str, dict[str, Any]] = {}

@@ -97,6 +97,32 @@ def read_yaml(text: str, where: str) -> Any:
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
 
 
+def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
+    """The YAML file at ``path``, read with :func:`read_yaml`.
+
+    ``flag`` and ``expected`` word the error: a file that is missing, unreadable, not UTF-8 or malformed is
+    one :class:`GraphSSLError` naming ``flag``, the file and the problem, and asking for ``expected``.
+
+    Returns:
+        The value the file holds.
+
+    Example:
+        >>> read_yaml_file("no-such.yaml", "--config", "an existing YAML file")
+        Traceback (most recent call last):
+        ...
+        graphssl.errors.GraphSSLError: --config no-such.yaml: cannot read it (No such file or directory); pass an existing YAML file
+    """
+    path = Path(path)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise GraphSSLError(f"{flag} {path}: cannot read it ({err.strerror}); pass {expected}") from None
+    except UnicodeDecodeError as err:
+        raise GraphSSLError(f"{flag} {path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
+                            f"{err.start}); save it as UTF-8, or pass {expected}") from None
+    return read_yaml(text, str(path))
+
+
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     flat: dict[str, Any] = {}
     for key, value in tree.items():
@@ -248,12 +274,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
-        path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as err:
-            raise GraphSSLError(f"--config {path}: cannot read it ({err.strerror}); pass an existing YAML file") from None
-        merge(config, read_yaml(text, str(path)) or {}, str(path))
+        merge(config, read_yaml_file(path, "--config", "an existing YAML file") or {}, str(path))
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)
@@ -278,8 +299,17 @@ def is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
 
 
-def _is_int(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
+def is_whole_number(value: Any) -> bool:
+    """Whether ``value`` is an int (not a bool) that fits in 64 bits, as torch's sizes and counts must.
+
+    Returns:
+        ``True`` or ``False``.
+
+    Example:
+        >>> is_whole_number(3), is_whole_number(3.0), is_whole_number(10**20)
+        (True, False, False)
+    """
+    return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
 
 
 def validate(config: dict[str, Any]) -> None:
@@ -298,8 +328,8 @@ def validate(config: dict[str, Any]) -> None:
         value = flat[key]
         if isinstance(default, bool):
             _check(isinstance(value, bool), key, value, "true or false")
-        elif _is_int(default):
-            _check(_is_int(value) and value >= 0, key, value, "a whole number >= 0")
+        elif is_whole_number(default):
+            _check(is_whole_number(value) and value >= 0, key, value, "a whole number >= 0")
         elif isinstance(default, float) and key != "werank.alpha":  # alpha may be a list; checked below
             _check(is_number(value) and value >= 0, key, value, "a number >= 0")
 
@@ -312,7 +342,7 @@ def validate(config: dict[str, Any]) -> None:
         _check(flat[key] <= 1, key, flat[key], "a momentum in [0, 1]")
 
     layers = flat["encoder.layers"]
-    _check(isinstance(layers, list) and layers and all(_is_int(n) and n > 0 for n in layers),
+    _check(isinstance(layers, list) and layers and all(is_whole_number(n) and n > 0 for n in layers),
            "encoder.layers", layers, "a non-empty list of layer sizes, e.g. [512, 256]")
     _check(flat["optim.lr_scaling"] in ("linear", "none"), "optim.lr_scaling", flat["optim.lr_scaling"],
            "linear (lr x number of processes) or none")
@@ -324,7 +354,7 @@ def validate(config: dict[str, Any]) -> None:
     _check(isinstance(grid, list) and grid and all(is_number(v) and v >= 0 for v in grid),
            "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
     fanouts = flat["train.num_neighbors"]
-    _check(isinstance(fanouts, list) and all(_is_int(k) and (k > 0 or k == -1) for k in fanouts),
+    _check(isinstance(fanouts, list) and all(is_whole_number(k) and (k > 0 or k == -1) for k in fanouts),
            "train.num_neighbors", fanouts, "a list of neighbour counts per layer (-1: all), e.g. [10, 10]")
     if flat["train.batch_size"] and len(fanouts) != len(layers):
         raise GraphSSLError(f"config key 'train.num_neighbors' has {len(fanouts)} entries but the encoder has "
@@ -338,7 +368,7 @@ def validate(config: dict[str, Any]) -> None:
     for key in ("grace.projection_hidden", "grace.chunk_size"):
         _check(flat[key] > 0, key, flat[key], "a whole number > 0")
     expander = flat["vicreg.expander_layers"]
-    _check(isinstance(expander, list) and expander and all(_is_int(n) and n > 0 for n in expander),
+    _check(isinstance(expander, list) and expander and all(is_whole_number(n) and n > 0 for n in expander),
            "vicreg.expander_layers", expander, "a non-empty list of layer sizes, e.g. [512, 512, 512]")
     _check(flat["werank.scope"] in WERANK_SCOPES, "werank.scope", flat["werank.scope"],
            f"one of {', '.join(WERANK_SCOPES)}")
@@ -375,6 +405,25 @@ def head_matrices(config: dict[str, Any]) -> int:
     """
     method = config["method"]
     return {"bgrl": 2, "grace": 2, "vicreg": len(config["vicreg"]["expander_layers"]), "cca-ssg": 0}[method]
+
+
+# The key that sizes each method's head (CCA-SSG has none).
+HEAD_SIZE_KEYS = {"bgrl": "predictor.hidden", "grace": "grace.projection_hidden", "vicreg": "vicreg.expander_layers"}
+
+
+def size_settings(config: dict[str, Any]) -> str:
+    """The keys of ``config`` that decide how much memory its model takes, for messages about memory.
+
+    Returns:
+        ``key value`` pairs, comma-separated.
+
+    Example:
+        >>> size_settings(load_config(None))
+        'encoder.layers [192, 128], predictor.hidden 256, train.batch_size 0'
+    """
+    flat = _flatten(config)
+    keys = ("encoder.layers", HEAD_SIZE_KEYS.get(config["method"]), "train.batch_size")
+    return ", ".join(f"{key} {flat[key]}" for key in keys if key is not None)
 
 
 def with_defaults(saved: Any) -> Any:

@@ -7,7 +7,9 @@ from ogb's ``Evaluator``); and ``synthetic-arxiv``, a random graph of arxiv's
 size for speed measurements.  Nothing is ever downloaded when
 ``GRAPHSSL_OFFLINE=1``; otherwise a missing dataset is fetched by the library
 that owns it, and a failed fetch becomes one error saying which files to put
-where.
+where.  Every file of a dataset folder is read as data, never run as code; a
+processed file that does not read so is rebuilt from ``raw/``, a corrupt raw
+file is named; one process at a time reads or processes a dataset folder.
 """
 
 from __future__ import annotations
@@ -18,18 +20,21 @@ import functools
 import os
 import pickle
 import socket
+import sys
+import types
 import warnings
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, ContextManager, Iterator, Sequence
 
 import torch
 from torch import Tensor
 from torch_geometric.utils import remove_self_loops, to_undirected
 
 from .config import dataset_name
-from .errors import GraphSSLError
+from .errors import GraphSSLError, first_line, load_refusal
+from .locks import exclusive_lock
 
 # Sparse CSR features make the first GCN layer cost O(nnz) instead of O(nodes x features).
 SPARSE_FEATURE_DENSITY = 0.1
@@ -37,6 +42,7 @@ DOWNLOAD_TIMEOUT_S = 30
 
 PLANETOID = {"cora": "Cora", "citeseer": "CiteSeer", "pubmed": "PubMed"}
 PLANETOID_RAW = ("x", "tx", "allx", "y", "ty", "ally", "graph", "test.index")
+PLANETOID_PROCESSED = ("data.pt", "pre_transform.pt", "pre_filter.pt")
 
 
 @dataclass
@@ -80,6 +86,7 @@ class Graph:
 OGB = ("ogbn-arxiv",)
 OGB_RAW = ("edge.csv.gz", "node-feat.csv.gz", "node-label.csv.gz", "node_year.csv.gz", "num-node-list.csv.gz",
            "num-edge-list.csv.gz")
+OGB_PROCESSED = ("geometric_data_processed.pt", "pre_transform.pt", "pre_filter.pt")
 ARXIV_NODES, ARXIV_EDGES, ARXIV_SPLIT = 169_343, 1_166_243, (90_941, 29_799, 48_603)
 
 
@@ -198,31 +205,156 @@ def graph_for_config(graph: Graph, config: dict[str, Any]) -> Graph:
     return normalize_features(graph) if config["data"]["normalize_features"] else graph
 
 
-def _load_with_library(name: str, missing: list[str], how: str, folder: Path, construct: Callable[[], Any]) -> Any:
-    """Run a library's dataset constructor; turn a missing-and-undownloadable dataset into one clear error."""
-    if missing and offline():
-        raise GraphSSLError(f"dataset '{name}' not found and GRAPHSSL_OFFLINE is set: {how}")
-    try:
-        with _bounded_download(), _no_prompts(), warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            return construct()
-    except (OSError, ValueError, RuntimeError, EOFError, pickle.UnpicklingError) as err:
-        if missing:
-            raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded ({err}): {how}") from None
-        raise GraphSSLError(f"dataset '{name}' in {folder} could not be read ({err}); "
-                            f"delete {folder / 'processed'} to rebuild it from raw/") from None
+# Taken while a dataset folder is read or processed: two processes on a fresh data root (graphssl tune --jobs 2)
+# would otherwise process it at once, and one would read the other's half-written processed file.
+DATASET_LOCK = ".graphssl.lock"
+
+# What Planetoid's raw pickles are made of: scipy sparse features, numpy labels, an adjacency dict of lists.
+# Python 2 wrote them, hence __builtin__; numpy and scipy have since moved the names, hence both spellings.
+PLANETOID_PICKLE_GLOBALS = frozenset({
+    ("numpy", "ndarray"), ("numpy", "dtype"), ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.multiarray", "_reconstruct"), ("scipy.sparse.csr", "csr_matrix"),
+    ("scipy.sparse._csr", "csr_matrix"), ("collections", "defaultdict"), ("__builtin__", "list"),
+    ("builtins", "list")})
+
+
+class _DataOnlyUnpickler(pickle.Unpickler):
+    """Builds arrays, sparse matrices, lists and dicts; a pickle naming any other callable is refused unrun."""
+
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) not in PLANETOID_PICKLE_GLOBALS:
+            raise pickle.UnpicklingError(f"it refers to {module}.{name}, which a Planetoid file never does")
+        return super().find_class(module, name)
+
+
+def _load_pickled_data(file: Any, **options: Any) -> Any:
+    return _DataOnlyUnpickler(file, **options).load()
+
+
+def _naming_the_file(read_file: Callable[[str, str, str], Any]) -> Callable[[str, str, str], Any]:
+    """torch_geometric's reader of one Planetoid raw file, with its failure naming that file."""
+    def read(folder: str, prefix: str, name: str) -> Any:
+        path = Path(folder) / f"ind.{prefix.lower()}.{name}"
+        try:
+            content = read_file(folder, prefix, name)
+            if not len(content):  # an empty test.index reads as no test nodes at all
+                raise ValueError("it holds no entries")
+            return content
+        except Exception as err:  # truncated, empty, garbage or foreign: each fails its own way
+            raise GraphSSLError(f"{path} is corrupt or not a Planetoid file ({first_line(err)}); replace it with "
+                                f"the original (README, 'Offline data')") from None
+    return read
 
 
 @contextmanager
-def _no_prompts() -> Iterator[None]:
-    """Answer "no" to library questions on stdin (ogb asks whether to delete a dataset folder that lacks its
-    release marker), so a run without a terminal never hangs or dies on EOF; the files are kept."""
-    original = builtins.input
-    builtins.input = lambda prompt="": "n"
+def _replaced(owner: Any, name: str, value: Any) -> Iterator[None]:
+    """``owner.name`` is ``value`` inside the block and what it was outside it."""
+    original = getattr(owner, name)
+    setattr(owner, name, value)
     try:
         yield
     finally:
-        builtins.input = original
+        setattr(owner, name, original)
+
+
+@contextmanager
+def _weights_only_loads() -> Iterator[None]:
+    """Every ``torch.load`` in the block reads data only, whatever its caller asks: torch's own switch."""
+    names = ("TORCH_FORCE_WEIGHTS_ONLY_LOAD", "TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD")
+    saved = {name: os.environ.get(name) for name in names}
+    os.environ["TORCH_FORCE_WEIGHTS_ONLY_LOAD"] = "1"
+    os.environ.pop("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", None)  # torch refuses to load with both set
+    try:
+        yield
+    finally:
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
+
+
+@contextmanager
+def _files_as_data() -> Iterator[None]:
+    """While a library reads a dataset folder, every file there is read as data, never run as code.
+
+    torch_geometric falls back to a full unpickle when a processed file does not load with ``weights_only``,
+    reads ``pre_transform.pt`` and ``pre_filter.pt`` without it, and reads Planetoid's raw files with
+    ``pickle.load``; ogb reads its processed file with a bare ``torch.load``.  So here every ``torch.load``
+    is data-only (allow-listing the PyG data classes ogb's file holds), and the raw pickles go through
+    :class:`_DataOnlyUnpickler`, with a failure naming the file.
+    """
+    import torch_geometric.io.planetoid as planetoid_io
+    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
+    from torch_geometric.data.storage import GlobalStorage
+
+    with _weights_only_loads(), torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage]), \
+            _replaced(planetoid_io, "pickle", types.SimpleNamespace(load=_load_pickled_data)), \
+            _replaced(planetoid_io, "read_file", _naming_the_file(planetoid_io.read_file)):
+        yield
+
+
+def _warn(message: str) -> None:
+    print(f"graphssl: warning: {message}", file=sys.stderr)
+
+
+def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], processed_files: Sequence[str],
+                       how: Callable[[list[str]], str], construct: Callable[[], Any]) -> Any:
+    """Run a library's dataset constructor on ``folder`` with its files read as data only, one process at a time.
+
+    A processed file that cannot be read as data is rebuilt from ``raw/``; the errors name the file to replace.
+    ``processed_files``: what the library writes under ``processed/``, the file it reads back first.
+    ``how(missing raw files)``: where to put the files.
+    """
+    raw, processed = folder / "raw", folder / "processed"
+
+    def lacking() -> list[str]:
+        return [f for f in raw_files if not (raw / f).is_file()]
+
+    missing = lacking()
+    cached = (processed / processed_files[0]).is_file()
+    if missing and offline():  # the libraries download missing raw files even when processed/ is there
+        raise GraphSSLError(f"dataset '{name}' {'incomplete' if cached else 'not found'} and GRAPHSSL_OFFLINE is "
+                            f"set: {how(missing)}")
+    try:
+        folder.mkdir(parents=True, exist_ok=True)  # to hold the lock
+    except OSError:
+        pass  # a read-only data root: nothing can be processed there, so nothing needs the lock
+    with exclusive_lock(folder / DATASET_LOCK, wait=True), _bounded_download(), _no_prompts(), _files_as_data(), \
+            warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if cached:
+            try:
+                return construct()
+            except Exception as err:  # a tampered file fails in any way the library's reader does
+                reason = load_refusal(err)
+            missing = lacking()  # the library may have downloaded some meanwhile
+            if missing:  # a failed download, or processed/ unreadable: either way raw/ is what is needed
+                raise GraphSSLError(f"dataset '{name}' could not be loaded ({reason}), and raw/ lacks "
+                                    f"{', '.join(missing)} to rebuild it: {how(missing)}")
+            _warn(f"{processed} cannot be read as data ({reason}); rebuilding it from {raw}/")
+            try:
+                for file in processed_files:
+                    (processed / file).unlink(missing_ok=True)
+            except OSError as err:
+                raise GraphSSLError(f"dataset '{name}': {processed} cannot be read as data ({reason}), and it cannot "
+                                    f"be rebuilt ({err.strerror}); make it writable or delete it") from None
+        try:
+            return construct()
+        except GraphSSLError:
+            raise
+        except Exception as err:
+            if missing:
+                raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded "
+                                    f"({first_line(err)}): {how(missing)}") from None
+            raise GraphSSLError(f"dataset '{name}' could not be built from {raw}/ ({load_refusal(err)}); replace "
+                                f"its files with the originals (README, 'Offline data')") from None
+
+
+def _no_prompts() -> ContextManager[None]:
+    """Answer "no" to library questions on stdin (ogb asks whether to delete a dataset folder that lacks its
+    release marker), so a run without a terminal never hangs or dies on EOF; the files are kept."""
+    return _replaced(builtins, "input", lambda prompt="": "n")
 
 
 def _load_planetoid(name: str, root: Path) -> Graph:
@@ -230,13 +362,13 @@ def _load_planetoid(name: str, root: Path) -> Graph:
 
     title = PLANETOID[name]
     folder = root / "Planetoid" / title
-    raw = folder / "raw"
-    missing = [f"ind.{name}.{part}" for part in PLANETOID_RAW if not (raw / f"ind.{name}.{part}").is_file()]
-    if (folder / "processed" / "data.pt").is_file():
-        missing = []
-    how = (f"put the Planetoid files {', '.join(missing)} in {raw}/ (see README, 'Offline data'), "
-           f"or set --data-root/GRAPHSSL_DATA to a folder that has Planetoid/{title}/raw")
-    data = _load_with_library(name, missing, how, folder, lambda: Planetoid(str(root / "Planetoid"), title)[0])
+
+    def how(missing: list[str]) -> str:
+        return (f"put the Planetoid files {', '.join(missing)} in {folder / 'raw'}/ (see README, 'Offline data'), "
+                f"or set --data-root/GRAPHSSL_DATA to a folder that has Planetoid/{title}/raw")
+
+    data = _load_with_library(name, folder, [f"ind.{name}.{part}" for part in PLANETOID_RAW], PLANETOID_PROCESSED,
+                              how, lambda: Planetoid(str(root / "Planetoid"), title)[0])
     split = {part: mask.nonzero().view(-1) for part, mask in
              (("train", data.train_mask), ("valid", data.val_mask), ("test", data.test_mask))}
     return Graph(name, as_model_input(data.x), undirected(data.edge_index, data.num_nodes), data.y, split,
@@ -262,26 +394,19 @@ def ogb_accuracy(name: str) -> Callable[[Tensor, Tensor], float]:
 
 def _load_ogb(name: str, root: Path) -> Graph:
     from ogb.nodeproppred import PygNodePropPredDataset
-    from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
-    from torch_geometric.data.storage import GlobalStorage
 
     folder = root / name.replace("-", "_")
-    raw = folder / "raw"
-    missing = [f for f in OGB_RAW if not (raw / f).is_file()]
-    if (folder / "processed" / "geometric_data_processed.pt").is_file():
-        missing = []
-    how = (f"put ogb's {name} files in {folder}/ (raw/{', raw/'.join(OGB_RAW)}, split/time/*.csv.gz and "
-           f"RELEASE_v1.txt, as unzipped from {name.split('-')[1]}.zip of the OGB release), or run once with a "
-           f"network and ogb downloads them there itself")
+
+    def how(missing: list[str]) -> str:
+        return (f"put ogb's {name} files in {folder}/ (raw/{', raw/'.join(OGB_RAW)}, split/time/*.csv.gz and "
+                f"RELEASE_v1.txt, as unzipped from {name.split('-')[1]}.zip of the OGB release), or run once with a "
+                f"network and ogb downloads them there itself")
 
     def construct() -> Any:
-        # ogb 1.3.6 reads its processed file with a bare torch.load, which torch >= 2.6 restricts to
-        # weights_only: allow-list exactly the PyG data classes that file holds.
-        with torch.serialization.safe_globals([DataEdgeAttr, DataTensorAttr, GlobalStorage]):
-            dataset = PygNodePropPredDataset(name, root=str(root))
-            return dataset[0], dataset.get_idx_split()
+        dataset = PygNodePropPredDataset(name, root=str(root))
+        return dataset[0], dataset.get_idx_split()
 
-    data, split = _load_with_library(name, missing, how, folder, construct)
+    data, split = _load_with_library(name, folder, OGB_RAW, OGB_PROCESSED, how, construct)
     num_nodes = data.num_nodes
     y = data.y.view(-1)
     return Graph(name, as_model_input(data.x), undirected(data.edge_index, num_nodes), y,

@@ -24,6 +24,7 @@ import torch.distributed as dist
 from torch import nn
 
 from .data import Graph, load_graph
+from .devices import resolve_device
 from .errors import GraphSSLError, PeerFailed, first_line
 
 Result = TypeVar("Result")
@@ -63,7 +64,7 @@ def init(device: str) -> tuple[Context, torch.device]:
         raise GraphSSLError(f"--distributed needs the environment torchrun sets ({', '.join(missing)} missing); "
                             f"start with: torchrun --nproc_per_node N -m graphssl train ... --distributed")
     context = Context(int(os.environ["RANK"]), int(os.environ["WORLD_SIZE"]), int(os.environ.get("LOCAL_RANK", 0)))
-    use_cuda = device != "cpu" and torch.cuda.is_available()
+    use_cuda = resolve_device(device).type == "cuda"  # each rank then takes the GPU of its local rank
     torch_device = torch.device("cuda", context.local_rank) if use_cuda else torch.device("cpu")
     if use_cuda:
         torch.cuda.set_device(torch_device)

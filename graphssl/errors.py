@@ -4,6 +4,7 @@ The CLI turns each of these errors into a single line on stderr and the exit
 status named here, never a traceback; library callers catch them like any exception.
 """
 
+import re
 import warnings
 
 
@@ -11,15 +12,35 @@ def first_line(error: BaseException, limit: int = 160) -> str:
     """What a one-line message quotes of another library's exception.
 
     Returns:
-        The first line of ``error``'s message, at most ``limit`` characters, or the
-        exception's type name when it has no message.
+        The first line of ``error``'s message (with the next one when it ends in a colon that introduces
+        it), at most ``limit`` characters, or the exception's type name when it has no message.
 
     Example:
         >>> first_line(RuntimeError("size mismatch for weight\\n  copying a param ..."))
         'size mismatch for weight'
+        >>> first_line(RuntimeError("Error(s) in loading state_dict:\\n\\tsize mismatch for weight"))
+        'Error(s) in loading state_dict: size mismatch for weight'
     """
-    text = str(error).strip()
-    return text.splitlines()[0][:limit] if text else type(error).__name__
+    lines = [line.strip() for line in str(error).strip().splitlines()]
+    if not lines or not lines[0]:
+        return type(error).__name__
+    text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
+    return text[:limit]
+
+
+def load_refusal(error: BaseException) -> str:
+    """Why ``torch.load(..., weights_only=True)`` refused a file, in a few words: the callable its pickle would
+    have run (torch's own message on that runs to a page), else :func:`first_line`.
+
+    Returns:
+        The reason, to quote in a one-line message.
+
+    Example:
+        >>> load_refusal(RuntimeError("Weights only load failed. ...\\n Unsupported global: GLOBAL posix.system was ..."))
+        'it would call posix.system: not plain data'
+    """
+    named = re.search(r"GLOBAL ([\w.]+)", str(error))
+    return f"it would call {named.group(1)}: not plain data" if named else first_line(error)
 
 
 class GraphSSLError(Exception):

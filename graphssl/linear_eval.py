@@ -16,9 +16,9 @@ import numpy as np
 import torch
 from torch import Tensor
 
-from .config import dataset_name, load_config
+from .config import dataset_name, load_config, size_settings
 from .data import Graph, graph_for_config, load_graph
-from .devices import resolve_device
+from .devices import memory_errors_explained, resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings
 from .run_folder import atomic_write, load_tensor_file, load_trained_model, write_json
@@ -41,11 +41,16 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
     model, config, dataset = load_trained_model(out, "graphssl eval")
     torch_device = resolve_device(device)
     graph = graph_for_config(load_graph(dataset, data_root), config)
-    embeddings = embed(model.encoder.to(torch_device), graph, torch_device)
-    if save_embeddings is not None:
-        cpu = embeddings.cpu()
-        atomic_write(save_embeddings, lambda handle: torch.save(cpu, handle))
-    metrics, _ = evaluate_embeddings(embeddings, graph, config["probe"])
+    features = model.encoder.convs[0].in_channels
+    if features != graph.num_features:
+        raise GraphSSLError(f"graphssl eval {out}: its model takes {features} features per node but {dataset} has "
+                            f"{graph.num_features}; the checkpoint was altered: restore it, or retrain")
+    with memory_errors_explained(torch_device, f"{size_settings(config)}; {graph.num_nodes} nodes"):
+        embeddings = embed(model.encoder.to(torch_device), graph, torch_device)
+        if save_embeddings is not None:
+            cpu = embeddings.cpu()
+            atomic_write(save_embeddings, lambda handle: torch.save(cpu, handle))
+        metrics, _ = evaluate_embeddings(embeddings, graph, config["probe"])
     metrics = {"dataset": dataset, "run": str(out), **metrics}
     write_json(out / "eval.json", metrics)
     return metrics

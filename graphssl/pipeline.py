@@ -14,6 +14,7 @@ checkpoint left it; :func:`train_and_evaluate` is the part both share, and what
 
 from __future__ import annotations
 
+import contextlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +22,13 @@ from typing import Any
 import torch
 
 from . import distributed
+from .config import size_settings
 from .data import Graph, graph_for_config, load_graph
-from .devices import resolve_device
+from .devices import memory_errors_explained, resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
 from .model import SSLModel, build_model
-from .run_folder import METRICS, default_run_dir, prepare_run_dir, read_run, write_results
+from .run_folder import METRICS, default_run_dir, new_run_dir, read_resumable_run, write_results, writing_run_dir
 from .train import Pretrainer, pretrain
 from .training_log import require_tensorboard
 
@@ -61,25 +63,27 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     """
     seed = config["train"]["seed"]
     graph = graph_for_config(graph, config)
-    torch.manual_seed(seed)
-    model = build_model(config, graph.num_features).to(device)
-    if context is not None:  # same initial weights on every rank, different views and batches
-        torch.manual_seed(seed * 1_000_003 + context.rank + 1)
-    trainer = Pretrainer(model, graph, config, device, context)
-    metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
-    training = pretrain(trainer, out, progress, resume, metadata, log_path)
-    history = training.pop("spectra")
-    extra: dict[str, Any] = {}
-    if context is not None:
-        agree = distributed.parameters_agree(model)
-        extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
-                                context.world_size * config["train"]["batch_size"],
-                                "parameters_equal_across_ranks": agree}
-        if not context.is_main:
-            return None
-    embeddings = embed(model.encoder, graph, device)
-    evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
-    spectra["weights"] = weight_spectra(model.encoder)
+    sizes = f"{size_settings(config)}; {graph.num_nodes} nodes x {graph.num_features} features"
+    with memory_errors_explained(device, sizes):  # the model, training, and the evaluation's big matrices
+        torch.manual_seed(seed)
+        model = build_model(config, graph.num_features).to(device)
+        if context is not None:  # same initial weights on every rank, different views and batches
+            torch.manual_seed(seed * 1_000_003 + context.rank + 1)
+        trainer = Pretrainer(model, graph, config, device, context)
+        metadata = {"dataset": dataset, "in_channels": graph.num_features, "config": config}
+        training = pretrain(trainer, out, progress, resume, metadata, log_path)
+        history = training.pop("spectra")
+        extra: dict[str, Any] = {}
+        if context is not None:
+            agree = distributed.parameters_agree(model)
+            extra["distributed"] = {"world_size": context.world_size, "global_batch_size":
+                                    context.world_size * config["train"]["batch_size"],
+                                    "parameters_equal_across_ranks": agree}
+            if not context.is_main:
+                return None
+        embeddings = embed(model.encoder, graph, device)
+        evaluation, spectra = evaluate_embeddings(embeddings, graph, config["probe"])
+        spectra["weights"] = weight_spectra(model.encoder)
     metrics = run_metrics(dataset, config, evaluation, training, device, extra)
     if out is not None:
         write_results(out, metrics, {"final": spectra, "history": history,
@@ -117,19 +121,18 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
     if not distributed_job:
         torch_device = resolve_device(device)
         graph = graph if graph is not None else load_graph(dataset, data_root)
-        out = prepare_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config), config)
-        return train_and_evaluate(out, dataset, config, graph, torch_device, progress)
+        with new_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config), config) as out:
+            return train_and_evaluate(out, dataset, config, graph, torch_device, progress)
     if not config["train"]["batch_size"]:
         raise GraphSSLError("--distributed trains on shards of seed nodes: give --batch-size (and --num-neighbors)")
 
     def start(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
-        # Rank 0 names and creates the folder, then the others follow it.
+        # Rank 0 names, creates and holds the folder, then the others follow it.
         out = Path(distributed.all_gather_object(str(out_dir if out_dir is not None
                                                      else default_run_dir(dataset, config)))[0])
-        if context.is_main:
-            prepare_run_dir(out, config)
-        job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
-        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
+        with new_run_dir(out, config) if context.is_main else contextlib.nullcontext():
+            job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
+            return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, context=context)
 
     return distributed.run_job(device, start)
 
@@ -151,31 +154,41 @@ def resume_training(run_dir: str | Path, *, data_root: str | Path | None = None,
         >>> result = resume_training("runs/cora-werank0.1-seed0-20261122-101500")  # doctest: +SKIP
     """
     out = Path(run_dir)
+    if not distributed_job:
+        with writing_run_dir(out, "--resume"):
+            state, config, dataset = _read_unfinished(out)
+            _check_processes(out, len(state["rng"]), 1)
+            graph = graph if graph is not None else load_graph(dataset, data_root)
+            return train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
+
+    def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
+        # Rank 0 holds the folder while the job writes it.
+        with writing_run_dir(out, "--resume") if context.is_main else contextlib.nullcontext():
+            state, config, dataset = _read_unfinished(out)
+            _check_processes(out, len(state["rng"]), context.world_size)
+            job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
+            return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
+                                      context=context)
+
+    return distributed.run_job(device, resume)
+
+
+def _read_unfinished(out: Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """The checkpoint of a run that has not finished yet, checked for resuming."""
     if (out / METRICS).is_file():
         raise GraphSSLError(f"--resume {out}: this run already finished (metrics.json exists); "
                             f"start a new run instead")
-    state, config, dataset = read_run(out, "--resume")
+    state, config, dataset = read_resumable_run(out)
     if config["train"]["tensorboard"]:
         require_tensorboard()
-    processes = len(state["rng"])
+    return state, config, dataset
 
-    def check_processes(world_size: int) -> None:
-        if world_size != processes:
-            how = ("resume it in one process (drop --distributed)" if processes == 1 else
-                   f"resume it with a job of {processes} processes: torchrun --nproc_per_node {processes} "
-                   f"-m graphssl train --resume {out} --distributed")
-            raise GraphSSLError(f"--resume {out}: the run was trained by {processes} process(es), "
-                                f"this job has {world_size}; {how}")
 
-    if not distributed_job:
-        check_processes(1)
-        graph = graph if graph is not None else load_graph(dataset, data_root)
-        return train_and_evaluate(out, dataset, config, graph, resolve_device(device), progress, resume=state)
-
-    def resume(context: distributed.Context, torch_device: torch.device) -> RunResult | None:
-        check_processes(context.world_size)
-        job_graph = distributed.load_graph_in_turn(context, dataset, data_root, graph)
-        return train_and_evaluate(out, dataset, config, job_graph, torch_device, progress, resume=state,
-                                   context=context)
-
-    return distributed.run_job(device, resume)
+def _check_processes(out: Path, processes: int, world_size: int) -> None:
+    """A run resumes with as many processes as it was trained with (one random-generator state each)."""
+    if world_size != processes:
+        how = ("resume it in one process (drop --distributed)" if processes == 1 else
+               f"resume it with a job of {processes} processes: torchrun --nproc_per_node {processes} "
+               f"-m graphssl train --resume {out} --distributed")
+        raise GraphSSLError(f"--resume {out}: the run was trained by {processes} process(es), "
+                            f"this job has {world_size}; {how}")

@@ -4,7 +4,8 @@ A run folder holds ``config.yaml`` (the effective config, written first),
 ``checkpoint.pt`` (online encoder, predictor, target encoder, optimizer,
 random-generator states, step; replaced every ``train.checkpoint_every``
 steps), and ``metrics.json`` and ``spectra.json``, written last and only by a
-run that finished.
+run that finished.  While a process writes a folder it holds ``.lock`` there
+(:mod:`graphssl.locks`), so a second run into the same folder stops at once.
 
 Every file is written to a temporary name in the same folder, flushed to disk
 and renamed over the target, so a kill or a full disk at any moment leaves
@@ -18,18 +19,24 @@ from __future__ import annotations
 import io
 import json
 import os
+import shutil
+from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import torch
+import yaml
 
-from .config import dump_config, validate, with_defaults
-from .errors import GraphSSLError, first_line
+from .config import DATASETS, dump_config, is_number, is_whole_number, size_settings, validate, with_defaults
+from .devices import memory_errors_explained
+from .errors import GraphSSLError, first_line, load_refusal
+from .locks import LockTaken, exclusive_lock
 from .model import SSLModel, build_model
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
+LOCK = ".lock"  # held by the process writing the folder (graphssl.locks)
 METRICS = "metrics.json"
 SPECTRA = "spectra.json"
 
@@ -113,7 +120,7 @@ def load_tensor_file(path: str | Path) -> Any:
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:  # truncated zip, foreign pickle, tampering: all mean "not usable"
-        raise GraphSSLError(f"{path} cannot be loaded safely ({first_line(err)}); "
+        raise GraphSSLError(f"{path} cannot be loaded safely ({load_refusal(err)}); "
                             f"it is truncated, corrupt or not a graphssl file: retrain or restore it") from None
 
 
@@ -158,29 +165,104 @@ def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
     return path
 
 
-def prepare_run_dir(out_dir: str | Path, config: dict[str, Any] | None = None) -> Path:
-    """Create ``out_dir`` and write ``config`` there as ``config.yaml``; an existing non-empty folder is an
-    error, never overwritten.
+def _is_scratch(name: str) -> bool:
+    """The lock, and a temporary file a killed writer left (:func:`atomic_write`): no part of a run."""
+    return name == LOCK or (name.startswith(".") and ".tmp-" in name)
 
-    Returns:
-        The folder.
+
+def _config_written_by_graphssl(out: Path) -> bool:
+    """Whether ``out/config.yaml`` is exactly what graphssl writes (not a file of the user's)."""
+    try:
+        text = (out / CONFIG).read_text(encoding="utf-8")
+        config = with_defaults(yaml.safe_load(text))
+        validate(config)
+        return dump_config(config) == text
+    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, GraphSSLError):  # ValueError: not UTF-8
+        return False
+
+
+def _check_reusable(out: Path) -> None:
+    """Refuse a folder that holds anything a run would overwrite; say what it holds and what to do instead."""
+    held = sorted(path.name for path in out.iterdir() if not _is_scratch(path.name))
+    started = CONFIG in held and _config_written_by_graphssl(out)
+    if not held or (held == [CONFIG] and started):
+        return  # new, or left by a run that failed before its first step: nothing there to lose
+    if METRICS in held:
+        problem = "a finished run; choose a new folder (runs are never overwritten)"
+    elif CHECKPOINT in held:
+        problem = f"an unfinished run; continue it with 'graphssl train --resume {out}', or choose a new folder"
+    elif started:
+        problem = ("a run that stopped before its first checkpoint, so it cannot be resumed; delete the folder to "
+                   "train there again (its log.csv goes with it), or choose a new folder")
+    else:
+        problem = (f"{', '.join(held[:3])}{' ...' if len(held) > 3 else ''}; choose a new folder (runs are never "
+                   f"overwritten)")
+    raise GraphSSLError(f"--out {out} already exists and holds {problem}")
+
+
+@contextmanager
+def writing_run_dir(run_dir: str | Path, flag: str) -> Iterator[Path]:
+    """Hold ``run_dir``'s lock for the block: no other graphssl process writes that folder meanwhile.
+
+    ``flag`` names the option that gave the folder, in the error when another live process holds it.
 
     Example:
         >>> import tempfile
-        >>> prepare_run_dir(Path(tempfile.mkdtemp()) / "run").is_dir()
+        >>> with writing_run_dir(tempfile.mkdtemp(), "--resume") as out:
+        ...     (out / LOCK).is_file()
+        True
+    """
+    out = Path(run_dir)
+    with ExitStack() as stack:
+        try:
+            stack.enter_context(exclusive_lock(out / LOCK, wait=False))
+        except LockTaken as taken:
+            owner = f"pid {taken.pid}" if taken.pid is not None else "pid unknown"
+            raise GraphSSLError(f"{flag} {out}: another graphssl process ({owner}) is writing to this folder; "
+                                f"wait for it to finish or stop it, or choose another folder") from None
+        yield out
+
+
+@contextmanager
+def new_run_dir(out_dir: str | Path, config: dict[str, Any]) -> Iterator[Path]:
+    """Create the run folder ``out_dir``, hold its lock (:func:`writing_run_dir`) and write ``config`` there as
+    ``config.yaml``.
+
+    A run is never overwritten: a folder is reused only when it is empty or holds nothing but the config.yaml
+    of a run that failed before its first step; otherwise the error says what it holds and what to do.
+
+    Example:
+        >>> import tempfile
+        >>> from graphssl.config import load_config
+        >>> with new_run_dir(Path(tempfile.mkdtemp()) / "run", load_config(None)) as out:
+        ...     (out / CONFIG).is_file()
         True
     """
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GraphSSLError(f"--out {out} already exists and is not empty; choose a new folder "
-                            f"(runs are never overwritten)")
+    if out.exists() and not out.is_dir():
+        raise GraphSSLError(f"--out {out} is a file; choose a folder (runs are never overwritten)")
     try:
         out.mkdir(parents=True, exist_ok=True)
     except OSError as err:
         raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
-    if config is not None:
+    with writing_run_dir(out, "--out"):
+        _check_reusable(out)
         write_text(out / CONFIG, dump_config(config))
-    return out
+        yield out
+
+
+def discard_run_dir(run_dir: str | Path) -> None:
+    """Delete a run folder that no live process is writing (bench's runs made with other settings, or killed
+    before their first checkpoint); one that is being written is an error.
+
+    Example:
+        >>> import tempfile
+        >>> discard_run_dir(tempfile.mkdtemp())
+    """
+    out = Path(run_dir)
+    if out.is_dir():
+        with writing_run_dir(out, "bench run"):
+            shutil.rmtree(out, ignore_errors=True)
 
 
 def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[str, Any], str]:
@@ -194,15 +276,74 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     """
     out = Path(run_dir)
     if not (out / CHECKPOINT).is_file():
+        if (out / CONFIG).is_file():
+            raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "
+                                f"to continue or evaluate; train it again with --config {out / CONFIG} and a new "
+                                f"--out (or delete the folder and reuse it)")
         raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
     state = load_checkpoint(out / CHECKPOINT)
     try:
-        config, dataset = with_defaults(state["config"]), state["dataset"]
+        config, dataset, in_channels = with_defaults(state["config"]), state["dataset"], state["in_channels"]
         validate(config)
-        if not isinstance(dataset, str) or not isinstance(state["model"], dict) or not isinstance(state["rng"], list):
+        if not (isinstance(dataset, str) and dataset in DATASETS and isinstance(state["model"], dict)
+                and is_whole_number(in_channels) and in_channels > 0):
             raise TypeError
     except (KeyError, TypeError, GraphSSLError):
-        raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint") from None
+        raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint, or was altered; "
+                            f"restore it, or give a run folder written by 'graphssl train'") from None
+    return state, config, dataset
+
+
+def _is_byte_tensor(value: Any) -> bool:
+    return isinstance(value, torch.Tensor) and value.dtype == torch.uint8 and value.dim() == 1
+
+
+def _is_json(value: Any) -> bool:
+    try:
+        json.dumps(value)
+        return True
+    except (TypeError, ValueError):
+        return False
+
+
+def _resume_problem(state: dict[str, Any], steps: int) -> str | None:
+    """What in a checkpoint's training state, as :func:`graphssl.train.pretrain` saves it, could not be resumed
+    from; ``None`` when nothing."""
+    step, rng, optimizer, timings = (state.get(key) for key in ("step", "rng", "optimizer", "timings"))
+    groups = optimizer.get("param_groups") if isinstance(optimizer, dict) else None
+    if not (is_whole_number(step) and 0 <= step <= steps):
+        return f"its step is {step!r}, not a whole number from 0 to {steps} (optim.steps)"
+    if not (isinstance(rng, list) and rng and all(isinstance(r, dict) and _is_byte_tensor(r.get("torch"))
+                                                  and all(map(_is_byte_tensor, r.values())) for r in rng)):
+        return "its rng is not a list of random-generator states (byte tensors), one per process"
+    if not (isinstance(groups, list) and groups and isinstance(optimizer.get("state"), dict)
+            and all(isinstance(group, dict) and isinstance(group.get("params"), list) for group in groups)):
+        return "its optimizer state has no parameter groups"
+    if not (isinstance(timings, dict) and all(is_number(timings.get(k)) for k in ("train_seconds", "step_seconds"))):
+        return "its timings are not numbers of seconds"
+    if not all(is_number(state.get(key)) for key in ("loss", "werank_term")):
+        return "its loss or werank_term is not a number"
+    if not (isinstance(state.get("spectra"), list) and _is_json(state["spectra"])):
+        return "its spectra are not a list of spectra"
+    if not (state.get("log_bytes") is None or is_whole_number(state["log_bytes"]) and state["log_bytes"] >= 0):
+        return "its log_bytes is not a byte count"
+    return None
+
+
+def read_resumable_run(run_dir: str | Path) -> tuple[dict[str, Any], dict[str, Any], str]:
+    """:func:`read_run` for ``--resume``, with the training state checked field by field too.
+
+    Returns:
+        ``(checkpoint state, config, dataset name)``.
+
+    Example:
+        >>> state, config, dataset = read_resumable_run("runs/cora-wr")  # doctest: +SKIP
+    """
+    state, config, dataset = read_run(run_dir, "--resume")
+    problem = _resume_problem(state, config["optim"]["steps"])
+    if problem is not None:
+        raise GraphSSLError(f"--resume {run_dir}: {CHECKPOINT} cannot be resumed from, {problem}; it was altered "
+                            f"or not written by graphssl: restore it, or start a new run")
     return state, config, dataset
 
 
@@ -217,10 +358,11 @@ def load_trained_model(run_dir: str | Path, purpose: str = "run") -> tuple[SSLMo
         >>> embeddings = model.encoder(x, adj)  # doctest: +SKIP
     """
     state, config, dataset = read_run(run_dir, purpose)
-    model = build_model(config, int(state["in_channels"]))
+    with memory_errors_explained(torch.device("cpu"), f"{size_settings(config)}; {state['in_channels']} features"):
+        model = build_model(config, state["in_channels"])
     try:
         model.load_state_dict(state["model"])
-    except (RuntimeError, KeyError) as err:
+    except (RuntimeError, KeyError, TypeError, ValueError, AttributeError) as err:  # any way weights can misfit
         raise GraphSSLError(f"{purpose} {run_dir}: the checkpoint does not fit its own config "
                             f"({first_line(err)})") from None
     return model, config, dataset

@@ -27,7 +27,7 @@ from .augment import Augmentation
 from .bgrl import BGRL
 from .data import Graph, select_rows
 from .encoders import gcn_adjacency
-from .errors import DivergenceError, GraphSSLError, Interrupted
+from .errors import DivergenceError, GraphSSLError, Interrupted, first_line
 from .evaluate import embed, validation_accuracy, weight_spectra
 from .model import SSLModel, TwoViewModel, build_werank
 from .rank import covariance_spectrum, rank_report
@@ -188,12 +188,38 @@ class Pretrainer:
                 "rng": distributed.all_gather_object(rng)}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
+        """Restore :meth:`state_dict`'s training state; one that does not fit this trainer is a ``ValueError``
+        (or the error torch's own loaders raise), before any step could trip over it."""
+        fresh_groups = self.optimizer.state_dict()["param_groups"]
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
+        for fresh, loaded in zip(fresh_groups, self.optimizer.param_groups):
+            settings = {key: value for key, value in loaded.items() if key != "params"}
+            if not _same_structure(settings, {key: value for key, value in fresh.items() if key != "params"}):
+                raise ValueError("its optimizer settings are not those of AdamW")
+            for param in loaded["params"]:
+                for name, value in self.optimizer.state.get(param, {}).items():
+                    if not isinstance(value, Tensor) or value.dim() and value.shape != param.shape:
+                        raise ValueError(f"its optimizer state {name} does not match a weight of shape "
+                                         f"{tuple(param.shape)}")
         rng = state["rng"][self.context.rank if self.context else 0]
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
+
+
+def _same_structure(loaded: Any, fresh: Any) -> bool:
+    """Whether ``loaded`` has the types, keys and lengths of ``fresh`` (values may differ; an int may stand
+    for a float, as a learning rate of 1 does)."""
+    if all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in (loaded, fresh)):
+        return True
+    if type(loaded) is not type(fresh):
+        return False
+    if isinstance(fresh, dict):
+        return loaded.keys() == fresh.keys() and all(_same_structure(loaded[k], fresh[k]) for k in fresh)
+    if isinstance(fresh, (list, tuple)):
+        return len(loaded) == len(fresh) and all(map(_same_structure, loaded, fresh))
+    return True
 
 
 def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resume: dict[str, Any] | None = None,
@@ -232,7 +258,11 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     timings = dict(resume["timings"]) if resume else {"train_seconds": 0.0, "step_seconds": 0.0}
     loss, penalty = (resume["loss"], resume["werank_term"]) if resume else (math.nan, math.nan)
     if resume:
-        trainer.load_state_dict(resume)
+        try:
+            trainer.load_state_dict(resume)
+        except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:  # any way a state can misfit
+            raise GraphSSLError(f"--resume {out}: {CHECKPOINT} does not fit its own config ({first_line(err)}); it "
+                                f"was altered or not written by graphssl: restore it, or start a new run") from None
     log_path = log_path if log_path is not None else out / LOG if out is not None else None
     log = TrainingLog(log_path, log_columns(trainer.num_weights), start_step=done,
                       resume_bytes=resume.get("log_bytes") if resume else None,
@@ -284,7 +314,7 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                     last = f"the last good checkpoint is {path} (step {done})" if path and path.is_file() else \
                         "no checkpoint was written before it"
                     raise DivergenceError(f"training diverged at step {step}: loss {loss}, WERank term {penalty}; "
-                                          f"{last}; lower optim.lr or werank.alpha and train again")
+                                          f"{last}; lower optim.lr or werank.alpha and train again in a new --out")
                 done = step + 1
                 bar.update(1)
                 if is_logged(done, trainer.total_steps, train):  # spectra and probe steps are logged steps
@@ -301,7 +331,7 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
             save()
     except KeyboardInterrupt:
         hint = f"resume with: graphssl train --resume {out}" if path and path.is_file() else \
-            "no checkpoint was written yet"
+            "no checkpoint was written yet, so there is nothing to resume: train again in a new --out"
         raise Interrupted(f"interrupted at step {done}; {hint}") from None
     return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(timings["train_seconds"], 3),
             "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}

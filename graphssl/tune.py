@@ -41,8 +41,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml, set_key, unknown_key_error, validate,
-                     with_defaults)
+from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml_file, set_key, unknown_key_error,
+                     validate, with_defaults)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
@@ -140,12 +140,7 @@ def read_space(*paths: str | Path) -> Space:
     """
     space: Space = {}
     for path in map(Path, paths):
-        try:
-            text = path.read_text()
-        except (OSError, UnicodeDecodeError) as err:
-            reason = err.strerror if isinstance(err, OSError) else "not UTF-8 text"
-            raise GraphSSLError(f"--space {path}: cannot read it ({reason}); pass a YAML search space") from None
-        part = parse_space(read_yaml(text, str(path)), str(path))
+        part = parse_space(read_yaml_file(path, "--space", "a YAML search space"), str(path))
         twice = [key for key in part if key in space]
         if twice:
             raise GraphSSLError(f"--space {path}: {', '.join(twice)} is already searched by an earlier --space file")
@@ -355,6 +350,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
         if value < 1:
             raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
     jobs = check_jobs(jobs)
+    resolve_device(device)  # a bad --device fails here, not in every trial
     first_seed = base["train"]["seed"]
     points = sample_trials(space, trials, sampler_seed)
     all_trials = [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))

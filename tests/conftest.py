@@ -27,6 +27,17 @@ def data_root(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return root
 
 
+@pytest.fixture
+def fresh_data_root(tmp_path: Path) -> Path:
+    """A copy of the real Cora raw files of this test's own, never processed yet."""
+    source = SHARED / "datasets"
+    if not (source / "Planetoid" / "Cora" / "raw").is_dir():
+        pytest.skip(f"real Cora files not found under {source}")
+    root = tmp_path / "datasets"
+    shutil.copytree(source, root)
+    return root
+
+
 @pytest.fixture(scope="session")
 def cora(data_root: Path):
     from graphssl.data import load_graph

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import json
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -70,3 +71,19 @@ def kill_tree(pid):
             os.kill(process, signal.SIGKILL)
         except ProcessLookupError:
             pass
+
+
+class _RunsCode:
+    """Unpickled, it creates ``marker``: what a tampered file would do to whoever reads it with a full unpickle."""
+
+    def __init__(self, marker):
+        self.marker = marker
+
+    def __reduce__(self):
+        return exec, (f"open({str(self.marker)!r}, 'w').close()",)
+
+
+def write_code(path, marker):
+    """Replace the file at ``path`` by a pickle that creates ``marker`` when loaded (a full unpickle runs it)."""
+    with open(path, "wb") as handle:
+        pickle.dump(_RunsCode(marker), handle, protocol=2)

@@ -12,6 +12,7 @@ import torch
 from graphssl.cli import main
 from graphssl.data import load_graph
 from graphssl.errors import GraphSSLError
+from helpers import write_code
 
 NODES, EDGES, FEATURES, CLASSES = 240, 900, 128, 40
 
@@ -70,6 +71,18 @@ def test_loading_undirects_and_keeps_the_official_split(arxiv_root):
     assert graph.accuracy(graph.y, (graph.y + 1) % CLASSES) == 0.0
     # The processed file ogb wrote is read back through the allow-listed torch.load.
     assert torch.equal(load_graph("ogbn-arxiv", arxiv_root).edge_index, graph.edge_index)
+
+
+@pytest.mark.parametrize("name", ["geometric_data_processed.pt", "pre_transform.pt"])
+def test_a_processed_file_carrying_code_is_never_run_and_is_rebuilt(arxiv_root, tmp_path, monkeypatch, capsys, name):
+    expected = load_graph("ogbn-arxiv", arxiv_root)
+    marker = tmp_path / "code-ran"
+    write_code(arxiv_root / "ogbn_arxiv" / "processed" / name, marker)
+    monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")  # a user's opt-out of torch's own protection
+    graph = load_graph("ogbn-arxiv", arxiv_root)
+    assert not marker.exists()
+    assert torch.equal(graph.edge_index, expected.edge_index) and torch.equal(graph.y, expected.y)
+    assert "rebuilding it from" in capsys.readouterr().err
 
 
 def test_missing_release_marker_never_waits_on_stdin(tmp_path, env):

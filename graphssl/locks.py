@@ -1,0 +1,90 @@
+"""Exclusive locks between processes: one process writes a run folder, one processes a dataset.
+
+A lock is a file holding its owner's process id, locked with ``flock``.  The
+kernel drops the lock when its owner exits, however it exits, so a lock file
+left by a killed process is stale and simply taken over; the id inside only
+names the owner in messages.  The owner deletes the file when it is done.
+"""
+
+from __future__ import annotations
+
+import errno
+import fcntl
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Iterator
+
+
+class LockTaken(Exception):
+    """Another live process holds the lock; ``pid`` is its process id when the lock file names it."""
+
+    def __init__(self, path: Path, pid: int | None) -> None:
+        super().__init__(f"{path} is held by process {pid if pid is not None else '(unknown)'}")
+        self.path = path
+        self.pid = pid
+
+
+def _holder(path: Path) -> int | None:
+    try:
+        return int(path.read_text().strip())
+    except (OSError, ValueError):  # gone since, or its owner has not written its id yet
+        return None
+
+
+def _acquire(path: Path, wait: bool) -> int | None:
+    """A descriptor of ``path`` holding its lock, or ``None`` where nothing can be locked there."""
+    while True:
+        try:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError:
+            return None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except OSError as err:
+            os.close(fd)
+            if err.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
+                raise LockTaken(path, _holder(path)) from None
+            return None
+        # The previous owner deletes the file as it lets go: a lock on that deleted file guards nothing.
+        try:
+            opened = os.fstat(fd)
+            current = os.stat(path)
+            if (opened.st_dev, opened.st_ino) == (current.st_dev, current.st_ino):
+                return fd
+        except FileNotFoundError:
+            pass
+        os.close(fd)
+
+
+@contextmanager
+def exclusive_lock(path: str | Path, wait: bool) -> Iterator[None]:
+    """Hold an exclusive lock on ``path`` for the ``with`` block.
+
+    ``wait``: wait for another holder to finish, else raise :class:`LockTaken` at once.  Where the
+    file cannot be created (a read-only folder) or the filesystem has no locks, the block runs
+    unlocked: nobody can write there, or nothing could stop them.
+
+    Example:
+        >>> import tempfile
+        >>> with exclusive_lock(Path(tempfile.mkdtemp()) / ".lock", wait=False):
+        ...     pass
+    """
+    path = Path(path)
+    fd = _acquire(path, wait)
+    if fd is None:
+        yield
+        return
+    try:
+        try:
+            os.ftruncate(fd, 0)
+            os.write(fd, f"{os.getpid()}\n".encode())
+        except OSError:  # a full disk: the lock holds all the same, only its owner goes unnamed
+            pass
+        yield
+    finally:
+        try:
+            os.unlink(path)
+        except OSError:  # deleted with its folder, or the folder became read-only: closing still unlocks
+            pass
+        os.close(fd)
