@@ -3,7 +3,8 @@
 ``log.csv`` has one row per logged step (:func:`is_logged`) with the columns of
 :func:`log_columns`: the step (steps done), the method's loss, the WERank term
 in total and per regularized weight (``werank_layer1`` is the encoder's first
-weight matrix), the learning rate and EMA momentum that step used, the
+weight matrix), the WERank coefficient, learning rate and EMA momentum that
+step used, the
 cumulative training seconds, and where due the RankMe and numerical rank of
 the full-graph embeddings (every ``train.spectra_every`` steps) and the
 probe's validation accuracy (every ``train.probe_every`` steps); cells with
@@ -46,10 +47,10 @@ def log_columns(num_weights: int) -> list[str]:
 
     Example:
         >>> log_columns(2)
-        ['step', 'loss', 'werank', 'werank_layer1', 'werank_layer2', 'lr', 'ema_momentum', 'wall_seconds', 'rankme', 'rank', 'val_acc']
+        ['step', 'loss', 'werank', 'werank_layer1', 'werank_layer2', 'werank_alpha', 'lr', 'ema_momentum', 'wall_seconds', 'rankme', 'rank', 'val_acc']
     """
-    return ["step", "loss", "werank", *(f"werank_layer{i}" for i in range(1, num_weights + 1)), "lr",
-            "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
+    return ["step", "loss", "werank", *(f"werank_layer{i}" for i in range(1, num_weights + 1)), "werank_alpha",
+            "lr", "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
 
 
 def _due(step: int, every: int) -> bool:

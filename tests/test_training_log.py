@@ -35,8 +35,8 @@ def test_log_rows_match_the_logged_steps(tmp_path, data_root):
                  "--set", "train.log_every=3", "--set", "train.spectra_every=5", "--set", "train.probe_every=4",
                  "--out", str(out), *TINY_FLAGS]) == 0
     rows = read_rows(out / "log.csv")
-    assert list(rows[0]) == ["step", "loss", "werank", "werank_layer1", "werank_layer2", "lr", "ema_momentum",
-                             "wall_seconds", "rankme", "rank", "val_acc"]
+    assert list(rows[0]) == ["step", "loss", "werank", "werank_layer1", "werank_layer2", "werank_alpha", "lr",
+                             "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
     # every 3rd step, every spectra (5) and probe (4) step, the last step, and step 0 (spectra and probe there)
     assert [int(r["step"]) for r in rows] == [0, 3, 4, 5, 6, 8, 9, 10, 12, 13]
     assert [int(r["step"]) for r in rows if r["rankme"]] == [0, 5, 10]
