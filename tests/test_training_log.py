@@ -151,6 +151,12 @@ def test_a_log_that_cannot_be_continued_restarts_with_a_warning(tmp_path, capsys
     assert path.read_text() == "step,loss\n51,0.5\n"
     assert "restarts at step 50" in capsys.readouterr().err
 
+    path.write_text("step,loss\n10,0.5\n20,0.4\n")  # written before a column was added
+    with TrainingLog(path, ["step", "loss", "lr"], start_step=10, resume_bytes=len("step,loss\n10,0.5\n")) as log:
+        log.write({"step": 20, "loss": 0.4, "lr": 0.1})
+    assert path.read_text() == "step,loss,lr\n20,0.4,0.1\n"
+    assert "restarts at step 10" in capsys.readouterr().err
+
 
 def test_missing_tensorboard_is_one_line_before_training(tmp_path, data_root, capsys, monkeypatch):
     monkeypatch.setitem(sys.modules, "torch.utils.tensorboard", None)  # as when the package is not installed
