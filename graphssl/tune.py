@@ -53,7 +53,6 @@ from .run_folder import write_json, write_text
 from .tables import csv_text, mean_std
 
 
-
 @dataclass(frozen=True)
 class Range:
     """Values between ``low`` and ``high``: uniform, or log-uniform when ``log``; whole numbers when both
