@@ -24,6 +24,15 @@ def run(command: Sequence[str]) -> str:
     return proc.stdout
 
 
+def run_visible(command: Sequence[str]) -> None:
+    """Run ``command`` in the repository root with its output shown as it comes (long sweeps show their
+    progress); exits with its status when it fails."""
+    print("$", " ".join(map(str, command)), file=sys.stderr, flush=True)
+    status = subprocess.run(list(map(str, command)), cwd=REPO, stdin=subprocess.DEVNULL).returncode
+    if status != 0:
+        raise SystemExit(status)
+
+
 def train_metrics(args: Sequence[str], launcher: Sequence[str] = GRAPHSSL) -> dict:
     """metrics.json of ``graphssl train ARGS`` in a temporary folder, without spectra or checkpoints (they would be
     timed with the steps)."""

@@ -10,10 +10,10 @@ before it):
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.
-* ``bgrl``, ``grace``, ``vicreg``, ``cca_ssg``, ``regularizers``, ``schedulers``:
-  the objectives (BGRL with its EMA target; GRACE, VICReg and CCA-SSG on two
-  views' embeddings), WERank (usable on any module), and the EMA /
-  learning-rate schedules.
+* ``bgrl``, ``grace``, ``vicreg``, ``cca_ssg``, ``regularizers``, ``schedulers``,
+  ``werank_schedule``: the objectives (BGRL with its EMA target; GRACE, VICReg
+  and CCA-SSG on two views' embeddings), WERank (usable on any module), the EMA /
+  learning-rate schedules, and WERank's coefficient adapted to the measured rank.
 * ``model``: a model and its WERank built from a config; methods chosen by name
   (and the two-view model GRACE, VICReg and CCA-SSG share).
 * ``devices``, ``probe``, ``rank``, ``evaluate``: device choice and memory; the

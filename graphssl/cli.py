@@ -280,7 +280,9 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
     Example:
         >>> print(summary(result.metrics, result.out_dir))  # doctest: +SKIP
     """
-    return (f"{metrics['dataset']}  method={metrics['method']}  werank={metrics['werank']}  seed={metrics['seed']}  "
+    final = metrics.get("final_werank_alpha", metrics["werank"])  # moved under werank.schedule: adaptive
+    alpha = f"{metrics['werank']}" + (f" (final {final:.3g})" if final != metrics["werank"] else "")
+    return (f"{metrics['dataset']}  method={metrics['method']}  werank={alpha}  seed={metrics['seed']}  "
             f"steps={metrics['steps']}\n"
             f"  test acc {100 * metrics['test_acc']:.2f}%  (val {100 * metrics['val_acc']:.2f}%, "
             f"{_probe_choice(metrics)})\n"

@@ -48,7 +48,8 @@ DEFAULTS: dict[str, Any] = {
     "vicreg": {"invariance_weight": 25.0, "variance_weight": 25.0, "covariance_weight": 1.0,
                "expander_layers": [512, 512, 512]},
     "cca_ssg": {"lambd": 0.001},
-    "werank": {"alpha": 0.0, "squared": False, "scope": "encoder"},
+    "werank": {"alpha": 0.0, "squared": False, "scope": "encoder", "schedule": "constant", "target_fraction": 0.7,
+               "adapt_factor": 1.5, "alpha_min": 1.0e-4, "alpha_max": 1.0},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
               "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10]},
@@ -59,6 +60,8 @@ METHOD_NAMES = ("bgrl", "grace", "vicreg", "cca-ssg")
 # What werank.scope may say WERank regularizes. (Not "werank.on": YAML 1.1, as PyYAML reads it, takes a key
 # "on" for the boolean true.)
 WERANK_SCOPES = ("encoder", "encoder+head")
+# How WERank's coefficient moves during training (graphssl.werank_schedule).
+WERANK_SCHEDULES = ("constant", "adaptive")
 NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
 PROBE_PROTOCOLS = ("lbfgs", "bgrl-official")
@@ -373,6 +376,7 @@ def validate(config: dict[str, Any]) -> None:
     _check(flat["werank.scope"] in WERANK_SCOPES, "werank.scope", flat["werank.scope"],
            f"one of {', '.join(WERANK_SCOPES)}")
 
+    _check_werank_schedule(flat)
     alpha = flat["werank.alpha"]
     if isinstance(alpha, list):
         _check(all(is_number(a) and a >= 0 for a in alpha), "werank.alpha", alpha,
@@ -387,6 +391,28 @@ def validate(config: dict[str, Any]) -> None:
     else:
         _check(is_number(alpha) and alpha >= 0, "werank.alpha", alpha,
                "a coefficient >= 0 (--werank), or a list with one per encoder layer")
+
+
+def _check_werank_schedule(flat: dict[str, Any]) -> None:
+    """The adaptive schedule's constants, and what it needs: one coefficient to adapt, and rank measurements."""
+    schedule = flat["werank.schedule"]
+    _check(schedule in WERANK_SCHEDULES, "werank.schedule", schedule, f"one of {', '.join(WERANK_SCHEDULES)}")
+    fraction = flat["werank.target_fraction"]
+    _check(0 < fraction <= 1, "werank.target_fraction", fraction, "a fraction of the embedding size in (0, 1]")
+    _check(flat["werank.adapt_factor"] > 1, "werank.adapt_factor", flat["werank.adapt_factor"],
+           "a multiplicative step > 1")
+    # A lower bound of 0 would let alpha shrink towards 0, from where multiplicative steps never climb back.
+    _check(flat["werank.alpha_min"] > 0, "werank.alpha_min", flat["werank.alpha_min"], "a coefficient > 0")
+    _check(flat["werank.alpha_max"] >= flat["werank.alpha_min"], "werank.alpha_max", flat["werank.alpha_max"],
+           f"a coefficient >= werank.alpha_min ({flat['werank.alpha_min']})")
+    if schedule != "adaptive":
+        return
+    if isinstance(flat["werank.alpha"], list):
+        raise GraphSSLError(f"config key 'werank.alpha' is {flat['werank.alpha']!r}, but werank.schedule: adaptive "
+                            f"adapts one coefficient for every matrix; give werank.alpha as one number (its start)")
+    _check(flat["train.spectra_every"] > 0, "train.spectra_every", flat["train.spectra_every"],
+           "a whole number > 0 under werank.schedule: adaptive, which adapts alpha from the rank measured every "
+           "train.spectra_every steps")
 
 
 def head_matrices(config: dict[str, Any]) -> int:

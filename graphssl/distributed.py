@@ -143,6 +143,23 @@ def all_gather_object(obj: Any) -> list[Any]:
     return gathered
 
 
+def broadcast_from_main(obj: Any) -> Any:
+    """Rank 0's ``obj`` on every rank (a collective call; the other ranks' ``obj`` is ignored).
+
+    Returns:
+        Rank 0's ``obj`` (``obj`` itself outside a job).
+
+    Example:
+        >>> broadcast_from_main(61.5)
+        61.5
+    """
+    if not dist.is_initialized():
+        return obj
+    box = [obj]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
+
+
 def parameters_agree(*modules: nn.Module) -> bool:
     """Whether every rank holds bit-identical parameters in ``modules`` (gathers them all; a collective call).
 

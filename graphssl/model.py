@@ -131,7 +131,8 @@ def build_werank(model: SSLModel, config: dict[str, Any]) -> WERank | None:
     encoder+head`` on the head's too (encoder matrices first, then the head's).
 
     Returns:
-        The hook, or ``None`` when every coefficient is 0 (the plain method pays nothing).
+        The hook, or ``None`` when every coefficient is 0 (the plain method pays nothing) under the constant
+        schedule; ``werank.schedule: adaptive`` always gets one, as it may raise α from 0.
 
     Example:
         >>> from graphssl.config import load_config
@@ -143,7 +144,7 @@ def build_werank(model: SSLModel, config: dict[str, Any]) -> WERank | None:
     """
     settings = config["werank"]
     alpha = settings["alpha"]
-    if not any(alpha) if isinstance(alpha, list) else alpha == 0:
+    if settings["schedule"] == "constant" and (not any(alpha) if isinstance(alpha, list) else alpha == 0):
         return None
     if settings["scope"] == "encoder" or model.head is None:
         return WERank(model.encoder, alpha, squared=settings["squared"])

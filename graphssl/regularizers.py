@@ -224,6 +224,17 @@ class WERank:
         self.alpha = _per_weight(alpha, len(self.names))
         self.squared = squared
 
+    def set_alpha(self, alpha: float | Sequence[float]) -> None:
+        """Use ``alpha`` (one coefficient >= 0, or one per matrix) from now on, e.g. as a schedule moves it.
+
+        Example:
+            >>> werank = WERank(nn.Linear(4, 4), alpha=0.1)
+            >>> werank.set_alpha(0.2)
+            >>> werank.alpha
+            [0.2]
+        """
+        self.alpha = _per_weight(alpha, len(self.names))
+
     def weights(self) -> list[Tensor]:
         """The regularized matrices, as the module holds them now (in the order of :attr:`names`)."""
         params = dict(self.module.named_parameters())

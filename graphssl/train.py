@@ -36,6 +36,7 @@ from .run_folder import CHECKPOINT, save_checkpoint
 from .sampling import NeighborBatches
 from .schedulers import CosineMomentum, WarmupCosineLR
 from .training_log import LOG, TENSORBOARD, TrainingLog, is_logged, log_columns
+from .werank_schedule import AdaptiveAlpha
 
 
 @dataclass
@@ -47,7 +48,8 @@ class Pretrainer:
     one view at a time against its EMA target and then moves the target, the
     others score both views at once (:class:`graphssl.model.TwoViewModel`).
     Every source of randomness is torch's global generator, so :meth:`state_dict`
-    (models, optimizer, generator states) is all an exact resume needs: the
+    (models, optimizer, generator states, and under ``werank.schedule: adaptive``
+    the current WERank coefficient) is all an exact resume needs: the other
     schedules are pure functions of the step.
 
     Example:
@@ -78,6 +80,9 @@ class Pretrainer:
         self.momentum = CosineMomentum(self.config["ema"]["start"], self.config["ema"]["end"], self.total_steps) \
             if isinstance(self.model, BGRL) else None
         self.werank = build_werank(self.model, self.config)
+        # werank.schedule: adaptive moves WERank's coefficient by the rank measured every train.spectra_every steps.
+        self.adaptive_alpha = AdaptiveAlpha.from_config(self.config, self.model.encoder.out_channels) \
+            if self.config["werank"]["schedule"] == "adaptive" else None
         self.x = self.graph.x.to(self.device)
         self.edge_index = self.graph.edge_index.to(self.device)
         train = self.config["train"]
@@ -130,7 +135,7 @@ class Pretrainer:
             self._backward_one_view_at_a_time
         loss = backward(x, inputs, num_seeds)
         penalty, terms = self.werank.terms() if self.werank is not None else (None, [])
-        if penalty is not None:
+        if penalty is not None and penalty.requires_grad:  # a constant 0 while the adaptive alpha is still 0
             penalty.backward()
         self._werank_terms = [term.detach() for term in terms]
         self.optimizer.step()
@@ -162,6 +167,16 @@ class Pretrainer:
         loss.backward()
         return loss.item()
 
+    @property
+    def werank_alpha(self) -> float | list[float]:
+        """The WERank coefficient the steps use now: the config's, or where the adaptive schedule has moved it."""
+        return self.adaptive_alpha.alpha if self.adaptive_alpha is not None else self.config["werank"]["alpha"]
+
+    def adapt_werank(self, rankme: float) -> None:
+        """One move of the adaptive schedule from the embeddings' measured RankMe (give every rank the same)."""
+        assert self.adaptive_alpha is not None and self.werank is not None
+        self.werank.set_alpha(self.adaptive_alpha.update(rankme))
+
     def werank_terms(self) -> list[float]:
         """The last step's WERank term of each regularized weight, in order (zeros without WERank)."""
         if not self._werank_terms:
@@ -184,8 +199,11 @@ class Pretrainer:
         rng = {"torch": torch.get_rng_state()}
         if self.device.type == "cuda":
             rng["cuda"] = torch.cuda.get_rng_state(self.device)
-        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                "rng": distributed.all_gather_object(rng)}
+        state = {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "rng": distributed.all_gather_object(rng)}
+        if self.adaptive_alpha is not None:  # the same on every rank
+            state["werank_alpha"] = self.adaptive_alpha.state_dict()
+        return state
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         """Restore :meth:`state_dict`'s training state; one that does not fit this trainer is a ``ValueError``
@@ -206,6 +224,12 @@ class Pretrainer:
         torch.set_rng_state(rng["torch"])
         if "cuda" in rng and self.device.type == "cuda":
             torch.cuda.set_rng_state(rng["cuda"], self.device)
+        if self.adaptive_alpha is not None:
+            if not isinstance(state.get("werank_alpha"), dict):
+                raise GraphSSLError("the checkpoint holds no adaptive WERank coefficient although its config says "
+                                    "werank.schedule: adaptive; it is not a whole graphssl checkpoint: retrain")
+            self.adaptive_alpha.load_state_dict(state["werank_alpha"])
+            self.werank.set_alpha(self.adaptive_alpha.alpha)
 
 
 def _same_structure(loaded: Any, fresh: Any) -> bool:
@@ -240,9 +264,14 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     saved from it.  ``resume`` is a checkpoint to continue from; the log is cut
     back to the rows it had at that checkpoint.
 
+    Under ``werank.schedule: adaptive`` WERank's coefficient moves after every
+    spectra step but the last (:mod:`graphssl.werank_schedule`), by the RankMe
+    rank 0 measured there, broadcast so that every rank moves it alike.
+
     Returns:
-        ``final_loss``, ``final_werank``, ``train_seconds``, ``ms_per_step`` and
-        ``spectra`` (the history of weight and covariance spectra).
+        ``final_loss``, ``final_werank``, ``final_werank_alpha`` (the coefficient
+        the last step used), ``train_seconds``, ``ms_per_step`` and ``spectra``
+        (the history of weight and covariance spectra).
 
     Example:
         >>> model = build_model(config, graph.num_features)  # doctest: +SKIP
@@ -278,8 +307,9 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                                    "timings": timings, "loss": loss, "werank_term": penalty,
                                    "log_bytes": log.sync() if log is not None else None})
 
-    def record(step: int, trained: dict[str, Any]) -> None:
-        """Spectra, rank metrics and the validation probe where due at logged ``step``, and its log row."""
+    def record(step: int, trained: dict[str, Any]) -> dict[str, Any]:
+        """Spectra, rank metrics and the validation probe where due at logged ``step``, and its log row;
+        returns what was measured."""
         spectra_due = train["spectra_every"] and step % train["spectra_every"] == 0
         probe_due = log is not None and train["probe_every"] and step % train["probe_every"] == 0
         measured: dict[str, Any] = {}
@@ -287,7 +317,7 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
             embeddings = trainer.embeddings()
             if spectra_due:
                 history.append(trainer.spectra(step, embeddings))
-                if log is not None:
+                if log is not None or trainer.adaptive_alpha is not None:
                     ranks = rank_report(embeddings)
                     measured.update(rankme=ranks["rankme"], rank=ranks["rank"])
             if probe_due:
@@ -295,6 +325,11 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
         if log is not None:
             seconds = timings["train_seconds"] + time.perf_counter() - loop_start
             log.write({"step": step, **trained, "wall_seconds": round(seconds, 3), **measured})
+        return measured
+
+    def adapts_after(step: int) -> bool:
+        """Whether the adaptive schedule moves WERank's coefficient after ``step`` steps (not after the last)."""
+        return trainer.adaptive_alpha is not None and step < trainer.total_steps and step % train["spectra_every"] == 0
 
     # smoothing=0: the time estimate is the mean speed so far. Step times are uneven (spectra and checkpoint
     # steps, sampled batches), and tqdm's moving average of recent steps made it jump (18 min, 27 s, 12 min).
@@ -317,12 +352,18 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
                                           f"{last}; lower optim.lr or werank.alpha and train again in a new --out")
                 done = step + 1
                 bar.update(1)
+                measured: dict[str, Any] = {}
                 if is_logged(done, trainer.total_steps, train):  # spectra and probe steps are logged steps
                     bar.set_postfix(loss=f"{loss:.4f}", werank=f"{penalty:.4f}", refresh=False)
                     if main_rank:
                         layers = {f"werank_layer{i}": term for i, term in enumerate(trainer.werank_terms(), 1)}
-                        record(done, {"loss": loss, "werank": penalty, **layers, "lr": trainer.lr(step),
-                                      "ema_momentum": trainer.momentum(step) if trainer.momentum is not None else None})
+                        alpha = trainer.werank_alpha  # per-layer lists stay in config.yaml: no one cell holds them
+                        measured = record(done, {"loss": loss, "werank": penalty, **layers,
+                                                 "werank_alpha": None if isinstance(alpha, list) else alpha,
+                                                 "lr": trainer.lr(step), "ema_momentum":
+                                                 trainer.momentum(step) if trainer.momentum is not None else None})
+                if adapts_after(done):  # a spectra step: rank 0 has measured RankMe, every rank moves alpha by it
+                    trainer.adapt_werank(distributed.broadcast_from_main(measured.get("rankme")))
                 if train["checkpoint_every"] and done % train["checkpoint_every"] == 0 and done < trainer.total_steps:
                     timings["train_seconds"] += time.perf_counter() - loop_start
                     loop_start = time.perf_counter()
@@ -333,5 +374,6 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
         hint = f"resume with: graphssl train --resume {out}" if path and path.is_file() else \
             "no checkpoint was written yet, so there is nothing to resume: train again in a new --out"
         raise Interrupted(f"interrupted at step {done}; {hint}") from None
-    return {"final_loss": loss, "final_werank": penalty, "train_seconds": round(timings["train_seconds"], 3),
+    return {"final_loss": loss, "final_werank": penalty, "final_werank_alpha": trainer.werank_alpha,
+            "train_seconds": round(timings["train_seconds"], 3),
             "ms_per_step": round(1000 * timings["step_seconds"] / trainer.total_steps, 2), "spectra": history}

@@ -3,8 +3,8 @@
 ``log.csv`` has one row per logged step (:func:`is_logged`) with the columns of
 :func:`log_columns`: the step (steps done), the method's loss, the WERank term
 in total and per regularized weight (``werank_layer1`` is the encoder's first
-weight matrix), the learning rate and EMA momentum that step used, the
-cumulative training seconds, and where due the RankMe and numerical rank of
+weight matrix), the WERank coefficient, learning rate and EMA momentum that
+step used, the cumulative training seconds, and where due the RankMe and numerical rank of
 the full-graph embeddings (every ``train.spectra_every`` steps) and the
 probe's validation accuracy (every ``train.probe_every`` steps); cells with
 nothing measured are empty.  Step 0, when anything is measured there, is the
@@ -46,10 +46,10 @@ def log_columns(num_weights: int) -> list[str]:
 
     Example:
         >>> log_columns(2)
-        ['step', 'loss', 'werank', 'werank_layer1', 'werank_layer2', 'lr', 'ema_momentum', 'wall_seconds', 'rankme', 'rank', 'val_acc']
+        ['step', 'loss', 'werank', 'werank_layer1', 'werank_layer2', 'werank_alpha', 'lr', 'ema_momentum', 'wall_seconds', 'rankme', 'rank', 'val_acc']
     """
-    return ["step", "loss", "werank", *(f"werank_layer{i}" for i in range(1, num_weights + 1)), "lr",
-            "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
+    return ["step", "loss", "werank", *(f"werank_layer{i}" for i in range(1, num_weights + 1)), "werank_alpha",
+            "lr", "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
 
 
 def _due(step: int, every: int) -> bool:
@@ -114,7 +114,8 @@ class TrainingLog:
         start_step: the step training starts from; 0 starts a new file (replacing any there), a resumed run
             gives its checkpoint's step.
         resume_bytes: the file's length recorded in that checkpoint (:meth:`sync`): the file is cut back to
-            it.  When it is unknown or the file is shorter, the log starts over from ``start_step`` with a
+            it.  When it is unknown, the file is shorter, or its header names other columns (a run begun by
+            an earlier graphssl, before ``werank_alpha``), the log starts over from ``start_step`` with a
             one-line warning.
         tensorboard: a folder for TensorBoard event files, or ``None``.
 
@@ -158,8 +159,11 @@ class TrainingLog:
             writer_class(str(tensorboard), purge_step=start_step + 1 if start_step else None)
 
     def _can_continue(self, resume_bytes: int | None) -> bool:
+        header = _line(self.columns)
         try:
-            return resume_bytes is not None and self.path.stat().st_size >= resume_bytes
+            with open(self.path, "rb") as handle:  # rows of other columns cannot be continued
+                return resume_bytes is not None and self.path.stat().st_size >= resume_bytes and \
+                    handle.read(len(header)) == header
         except OSError:
             return False
 

@@ -49,6 +49,20 @@ def test_torchrun_trains_a_two_view_method_with_equal_weights_and_an_expander(tm
 
 
 @pytest.mark.slow
+def test_torchrun_ranks_move_the_adaptive_werank_coefficient_alike(tmp_path, env):
+    """Rank 0 measures RankMe and broadcasts it: ranks whose coefficients differed would add different WERank
+    gradients after DDP's averaging, and their weights would part."""
+    out = tmp_path / "ddp"
+    args = [*ARGS, "--set", "werank.schedule=adaptive", "--set", "werank.target_fraction=1.0",
+            "--set", "train.spectra_every=2"]
+    proc = run(torchrun_command(*args, "--out", out), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, timeout=180)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["final_werank_alpha"] == pytest.approx(0.1 * 1.5 ** 2)  # moved after steps 2 and 4 of 6
+    assert metrics["distributed"]["parameters_equal_across_ranks"] is True
+
+
+@pytest.mark.slow
 def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_path, env, capsys):
     env = {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}
     steps = [*ARGS[:ARGS.index("--steps")], "--steps", "100", *ARGS[ARGS.index("--steps") + 2:],

@@ -34,17 +34,23 @@ def past_checkpoint(run_dir):
 
 # Each method's own state (GRACE's projection head, VICReg's expander with its batch-norm statistics) is resumed
 # too; the others also regularize their heads here. GRACE trains on mini-batches (its full-graph similarities would
-# make this test minutes long), so a resumed run must also draw the same batches.
-METHOD_ARGS = {"bgrl": [], "grace": ["--set", "grace.projection_hidden=32", "--set", "werank.scope=encoder+head",
-                                     "--batch-size", "512", "--num-neighbors", "5", "5"],
-               "vicreg": ["--set", "vicreg.expander_layers=[64,64]", "--set", "werank.scope=encoder+head"],
-               "cca-ssg": ["--set", "werank.scope=encoder+head"]}
+# make this test minutes long), so a resumed run must also draw the same batches. Under WERank's adaptive schedule
+# the current coefficient is state as well: with a target RankMe of the whole embedding size, never met, alpha
+# grows x1.5 at every spectra step (every 20) from 0.1 until alpha_max (step 240), across the kill.
+RUN_ARGS = {"bgrl": ["--method", "bgrl"],
+            "grace": ["--method", "grace", "--set", "grace.projection_hidden=32", "--set", "werank.scope=encoder+head",
+                      "--batch-size", "512", "--num-neighbors", "5", "5"],
+            "vicreg": ["--method", "vicreg", "--set", "vicreg.expander_layers=[64,64]",
+                       "--set", "werank.scope=encoder+head"],
+            "cca-ssg": ["--method", "cca-ssg", "--set", "werank.scope=encoder+head"],
+            "bgrl-adaptive-werank": ["--method", "bgrl", "--set", "werank.schedule=adaptive",
+                                     "--set", "werank.target_fraction=1.0", "--set", "werank.alpha_max=10.0"]}
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("method", list(METHOD_ARGS))
-def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, method):
-    steps = ["--steps", "300", "--checkpoint-every", "20", "--method", method, *METHOD_ARGS[method]]
+@pytest.mark.parametrize("case", list(RUN_ARGS))
+def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, case):
+    steps = ["--steps", "300", "--checkpoint-every", "20", *RUN_ARGS[case]]
     full = tmp_path / "full"
     # 300 steps take about a minute alone on 2 cores; a machine shared with other jobs can take several times that.
     proc = run(graphssl_command("train", "--dataset", "cora", "--out", full, *steps, *SMALL), env, timeout=900)
@@ -78,6 +84,8 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, metho
     log = log_without_timings(full)
     assert log == log_without_timings(killed)  # no row duplicated or missing across the kill
     assert [int(row["step"]) for row in log] == sorted({*range(0, 301, 10), *range(0, 301, 20)})
+    alphas = {float(row["werank_alpha"]) for row in log[1:]}
+    assert len(alphas) == (13 if "adaptive" in case else 1)  # 0.1 x 1.5^k for k = 0 ... 11, then alpha_max
 
 
 def test_same_seed_gives_the_same_metrics_twice(tmp_path, data_root):

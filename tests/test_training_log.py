@@ -35,8 +35,8 @@ def test_log_rows_match_the_logged_steps(tmp_path, data_root):
                  "--set", "train.log_every=3", "--set", "train.spectra_every=5", "--set", "train.probe_every=4",
                  "--out", str(out), *TINY_FLAGS]) == 0
     rows = read_rows(out / "log.csv")
-    assert list(rows[0]) == ["step", "loss", "werank", "werank_layer1", "werank_layer2", "lr", "ema_momentum",
-                             "wall_seconds", "rankme", "rank", "val_acc"]
+    assert list(rows[0]) == ["step", "loss", "werank", "werank_layer1", "werank_layer2", "werank_alpha", "lr",
+                             "ema_momentum", "wall_seconds", "rankme", "rank", "val_acc"]
     # every 3rd step, every spectra (5) and probe (4) step, the last step, and step 0 (spectra and probe there)
     assert [int(r["step"]) for r in rows] == [0, 3, 4, 5, 6, 8, 9, 10, 12, 13]
     assert [int(r["step"]) for r in rows if r["rankme"]] == [0, 5, 10]
@@ -150,6 +150,12 @@ def test_a_log_that_cannot_be_continued_restarts_with_a_warning(tmp_path, capsys
         log.write({"step": 51, "loss": 0.5})
     assert path.read_text() == "step,loss\n51,0.5\n"
     assert "restarts at step 50" in capsys.readouterr().err
+
+    path.write_text("step,loss\n10,0.5\n20,0.4\n")  # written before a column was added
+    with TrainingLog(path, ["step", "loss", "lr"], start_step=10, resume_bytes=len("step,loss\n10,0.5\n")) as log:
+        log.write({"step": 20, "loss": 0.4, "lr": 0.1})
+    assert path.read_text() == "step,loss,lr\n20,0.4,0.1\n"
+    assert "restarts at step 10" in capsys.readouterr().err
 
 
 def test_missing_tensorboard_is_one_line_before_training(tmp_path, data_root, capsys, monkeypatch):
