@@ -20,6 +20,7 @@ import io
 import json
 import os
 import shutil
+import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -37,6 +38,7 @@ from .model import SSLModel, build_model
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 LOCK = ".lock"  # held by the process writing the folder (graphssl.locks)
+LOCK_PATIENCE_S = 3.0  # how long a held lock is retried before another live writer is an error
 METRICS = "metrics.json"
 SPECTRA = "spectra.json"
 
@@ -213,13 +215,21 @@ def writing_run_dir(run_dir: str | Path, flag: str) -> Iterator[Path]:
         True
     """
     out = Path(run_dir)
+    # A process killed a moment ago still holds the lock until the kernel has finished it off: resuming right
+    # after a kill must not fail for that, so a held lock is retried for a few seconds before it is an error.
+    deadline = time.monotonic() + LOCK_PATIENCE_S
     with ExitStack() as stack:
-        try:
-            stack.enter_context(exclusive_lock(out / LOCK, wait=False))
-        except LockTaken as taken:
-            owner = f"pid {taken.pid}" if taken.pid is not None else "pid unknown"
-            raise GraphSSLError(f"{flag} {out}: another graphssl process ({owner}) is writing to this folder; "
-                                f"wait for it to finish or stop it, or choose another folder") from None
+        while True:
+            try:
+                stack.enter_context(exclusive_lock(out / LOCK, wait=False))
+                break
+            except LockTaken as taken:
+                if time.monotonic() < deadline:
+                    time.sleep(0.1)
+                    continue
+                owner = f"pid {taken.pid}" if taken.pid is not None else "pid unknown"
+                raise GraphSSLError(f"{flag} {out}: another graphssl process ({owner}) is writing to this folder; "
+                                    f"wait for it to finish or stop it, or choose another folder") from None
         yield out
 
 

@@ -9,6 +9,7 @@ import pickle
 import signal
 import subprocess
 import sys
+import time
 from collections import defaultdict
 
 TIMING_KEYS = {"train_seconds", "ms_per_step", "probe_seconds", "peak_rss_mb"}
@@ -71,6 +72,18 @@ def kill_tree(pid):
             os.kill(process, signal.SIGKILL)
         except ProcessLookupError:
             pass
+    # SIGKILL is delivered, not yet done: wait until each process has exited (gone, or a zombie holding nothing).
+    deadline = time.time() + 10
+    while time.time() < deadline and any(_running(process) for process in tree[1:]):
+        time.sleep(0.01)
+
+
+def _running(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False
 
 
 class _RunsCode:
