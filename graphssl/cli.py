@@ -81,13 +81,15 @@ def _add_eval(commands: Any) -> None:
         "eval", help="re-run the linear probe and rank metrics on a run, or on embeddings from any model",
         description="Linear evaluation. With RUN_DIR: reload its checkpoint (as data only), recompute the "
                     "embeddings and probe them (writes RUN_DIR/eval.json). With --embeddings FILE --dataset NAME: "
-                    "probe a .pt or .npy matrix with one row per node, made by any method.")
+                    "probe a .pt or .npy matrix with one row per node, made by any method (writes NAME.eval.json "
+                    "beside FILE). Neither replaces a run's own files.")
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a folder written by 'graphssl train'")
     p.add_argument("--save-embeddings", metavar="FILE", nargs="?", const="",
                    help="also write the embeddings as a tensor file (default RUN_DIR/embeddings.pt)")
     p.add_argument("--embeddings", metavar="FILE", help="a .pt or .npy matrix to evaluate instead of a run")
     p.add_argument("--dataset", help="the dataset the --embeddings rows belong to")
     p.add_argument("--config", metavar="YAML", help="probe settings for --embeddings (default: built-in)")
+    p.add_argument("--out", metavar="FILE", help="write the metrics as JSON here instead")
     _add_device_and_data(p)
 
 
@@ -296,19 +298,23 @@ def _print_eval(metrics: dict[str, Any]) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .linear_eval import evaluate_embedding_file, evaluate_run
+    from .linear_eval import evaluate_embedding_file, evaluate_run, metrics_file
 
     if args.embeddings is not None:
-        if args.run_dir is not None or args.dataset is None:
-            raise GraphSSLError("graphssl eval: give either RUN_DIR, or --embeddings FILE with --dataset NAME")
+        if args.run_dir is not None or args.dataset is None or args.save_embeddings is not None:
+            raise GraphSSLError("graphssl eval: give either RUN_DIR (with --save-embeddings if wanted), or "
+                                "--embeddings FILE with --dataset NAME")
         _print_eval(evaluate_embedding_file(args.embeddings, args.dataset, data_root=args.data_root,
-                                            config=args.config))
+                                            config=args.config, out=args.out))
+        print(f"metrics written to {metrics_file(args.embeddings, args.out)}")
         return 0
     if args.run_dir is None:
         raise GraphSSLError("graphssl eval: give a RUN_DIR, or --embeddings FILE --dataset NAME")
     save = None if args.save_embeddings is None else (args.save_embeddings or f"{args.run_dir}/embeddings.pt")
-    metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save)
+    metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save,
+                           out=args.out)
     _print_eval(metrics)
+    print(f"metrics written to {metrics_file(args.run_dir, args.out)}")
     if save:
         print(f"embeddings written to {save}")
     return 0
