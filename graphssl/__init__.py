@@ -3,9 +3,11 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``config``, ``tables``: errors a user can act on; the config
-  schema, the shipped config files and the dataset names; mean ± std over
-  seeds and CSV text (none of them imports torch).
+* ``errors``, ``config``, ``tables``, ``files``: errors a user can act on; the
+  config schema, the shipped config files and the dataset names; mean ± std
+  over seeds and CSV text; the one atomic writer every output goes through,
+  output folders, and what an OS error means to a user (none of them imports
+  torch).
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.

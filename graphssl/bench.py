@@ -32,9 +32,10 @@ from tqdm import tqdm
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
 from .data import cached_graph
 from .errors import GraphSSLError, first_line
+from .files import make_folder, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
-from .run_folder import CHECKPOINT, CONFIG, METRICS, write_json, write_text
+from .run_folder import CHECKPOINT, CONFIG, METRICS
 from .tables import csv_text, mean_std
 from .training_log import LOG, peak_step, read_log
 
@@ -237,8 +238,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
-    out = Path(out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
+    out = make_folder(out)
+    make_folder(out / "results")
     results: dict[str, dict[str, Any]] = {}
     stale = 0
     for (setting, seed), run_config in zip(runs, configs):

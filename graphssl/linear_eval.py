@@ -23,9 +23,9 @@ from .data import Graph, graph_for_config, load_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, first_line
 from .evaluate import embed, evaluate_embeddings
+from .files import atomic_write, write_json
 from .probe import unit_scaled
-from .run_folder import (CHECKPOINT, CONFIG, METRICS, SPECTRA, atomic_write, load_tensor_file, load_trained_model,
-                          write_json)
+from .run_folder import CHECKPOINT, CONFIG, METRICS, SPECTRA, load_tensor_file, load_trained_model
 from .training_log import LOG
 
 RUN_FILES = (CHECKPOINT, CONFIG, METRICS, SPECTRA, LOG)

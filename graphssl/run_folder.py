@@ -6,87 +6,30 @@ random-generator states, step; replaced every ``train.checkpoint_every``
 steps), and ``metrics.json`` and ``spectra.json``, written last and only by a
 run that finished.
 
-Every file is written to a temporary name in the same folder, flushed to disk
-and renamed over the target, so a kill or a full disk at any moment leaves
-either the previous file or the new one, never half of one.  Checkpoints hold
+Every file is written atomically (:func:`graphssl.files.atomic_write`), so a
+kill or a full disk at any moment leaves either the previous file or the new
+one, never half of one.  Checkpoints hold
 only tensors and plain Python values and are read with
 ``torch.load(..., weights_only=True)``: a file carrying pickled code is refused.
 """
 
 from __future__ import annotations
 
-import io
-import json
-import os
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .config import dump_config, validate, with_defaults
 from .errors import GraphSSLError, first_line
+from .files import atomic_write, make_folder, write_error, write_json, write_text
 from .model import SSLModel, build_model
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
 METRICS = "metrics.json"
 SPECTRA = "spectra.json"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some filesystems do not open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, then rename it to ``path``.
-
-    Any ``OSError`` (no space, no permission) becomes a :class:`GraphSSLError`,
-    and whatever was at ``path`` before stays intact.
-
-    Example:
-        >>> atomic_write("runs/cora-wr/embeddings.pt", lambda handle: torch.save(embeddings, handle))  # doctest: +SKIP
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise GraphSSLError(f"cannot write {path}: {err.strerror or err}; "
-                            f"free disk space or choose a writable --out (earlier files there are intact)") from None
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`atomic_write`).
-
-    Example:
-        >>> write_text("runs/cora-wr/notes.txt", "tried lr 0.002")  # doctest: +SKIP
-    """
-    atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` to ``path`` as indented JSON, atomically (:func:`atomic_write`).
-
-    Example:
-        >>> write_json("runs/bench/results/cora__seed0.json", {"test_acc": 0.82})  # doctest: +SKIP
-    """
-    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -171,13 +114,14 @@ def prepare_run_dir(out_dir: str | Path, config: dict[str, Any] | None = None) -
         True
     """
     out = Path(out_dir)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    try:
+        taken = out.exists() and (not out.is_dir() or any(out.iterdir()))
+    except OSError as err:  # a name too long, a folder that cannot be read
+        raise write_error(out, err, "use the folder") from None
+    if taken:
         raise GraphSSLError(f"--out {out} already exists and is not empty; choose a new folder "
                             f"(runs are never overwritten)")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+    make_folder(out)
     if config is not None:
         write_text(out / CONFIG, dump_config(config))
     return out

@@ -39,9 +39,9 @@ from torch import Tensor, nn
 from . import vicreg
 from .bgrl import ema_update
 from .errors import GraphSSLError
+from .files import make_folder, write_json, write_text
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
-from .run_folder import write_json, write_text
 
 DIM, NOISY_DIMS, POINTS = 16, 8, 1000
 LOSSES = ("infonce", "vicreg", "ema")
@@ -293,9 +293,9 @@ def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
     Example:
         >>> result = run_toy(ToyConfig("ema", layers=3), "runs/toy-ema")  # doctest: +SKIP
     """
+    config.check()
+    out = make_folder(out)
     result = train_toy(config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "spectra.json", result)
     from .plot import plot_toy_training
 

@@ -29,6 +29,7 @@ from .data import Graph, select_rows
 from .encoders import gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import embed, validation_accuracy, weight_spectra
+from .files import remove_stale_temporaries
 from .model import SSLModel, TwoViewModel, build_werank
 from .rank import covariance_spectrum, rank_report
 from .regularizers import weight_matrices
@@ -212,7 +213,9 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     only rank 0 measures and writes.  A non-finite loss or
     WERank term stops the run (:class:`DivergenceError`) before anything is
     saved from it.  ``resume`` is a checkpoint to continue from; the log is cut
-    back to the rows it had at that checkpoint.
+    back to the rows it had at that checkpoint, and temporaries of killed
+    checkpoint writes are removed first.  A write that fails (a full disk) stops
+    the run (:class:`graphssl.errors.WriteFailed`), its last checkpoint intact.
 
     Returns:
         ``final_loss``, ``final_werank``, ``train_seconds``, ``ms_per_step`` and
@@ -233,6 +236,10 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     loss, penalty = (resume["loss"], resume["werank_term"]) if resume else (math.nan, math.nan)
     if resume:
         trainer.load_state_dict(resume)
+        if out is not None and main_rank:
+            # A checkpoint write killed mid-way leaves a temporary as large as a checkpoint, which on a full
+            # disk would stop this run too; free its space before anything is written.
+            remove_stale_temporaries(out)
     log_path = log_path if log_path is not None else out / LOG if out is not None else None
     log = TrainingLog(log_path, log_columns(trainer.num_weights), start_step=done,
                       resume_bytes=resume.get("log_bytes") if resume else None,

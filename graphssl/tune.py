@@ -47,9 +47,9 @@ from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import validation_only
+from .files import make_folder, write_error, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
-from .run_folder import write_json, write_text
 from .tables import csv_text, mean_std
 
 # Work done for speed that does not change a trial's result: no spectra history during training.
@@ -361,11 +361,11 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
                   for i, point in enumerate(points)]
     out = Path(out)
     identity = _identity(dataset, space, base, sampler_seed)
-    _check_folder(out, identity)
     try:
-        (out / "results").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+        _check_folder(out, identity)
+    except OSError as err:  # a name too long for the file system
+        raise write_error(out, err, "use the folder") from None
+    make_folder(out / "results")
     write_json(out / "tune.json", {**identity, "trials": trials, "seeds": seeds, "command": command})
     pending = []
     for trial in all_trials:
