@@ -9,6 +9,10 @@ read-only file system, a bad path) removes its temporary and becomes one
 do.  A temporary whose writer was killed (SIGKILL, power loss) is removed by
 the next write of the same file and by :func:`remove_stale_temporaries`; one
 of a process still running is left to it.
+
+:func:`claim_folder` is how commands that keep their outputs in a folder
+(``bench``, ``tune``, ``toy``) take one: new, empty, or their own earlier
+output, never a folder holding another run's files.
 """
 
 from __future__ import annotations
@@ -210,3 +214,49 @@ def make_folder(path: str | Path) -> Path:
     except OSError as err:
         raise write_error(path, err, "create the folder") from None
     return path
+
+
+def claim_folder(out: str | Path, command: str, owns: Callable[[Path], bool]) -> Path:
+    """The output folder ``out`` of ``graphssl COMMAND``, created when absent.
+
+    An existing folder is taken only when every entry in it is one ``owns``
+    says the command writes (its own earlier output, which it continues or
+    replaces); anything else there, such as another run's files, and the
+    folder is refused: nothing of another run is ever replaced.
+
+    Returns:
+        The folder.
+
+    Example:
+        >>> import tempfile
+        >>> claim_folder(Path(tempfile.mkdtemp()) / "toy", "toy", lambda entry: entry.name == "spectra.json").is_dir()
+        True
+    """
+    out = Path(out)
+    try:
+        names = os.listdir(out) if out.is_dir() else []
+    except OSError as err:
+        raise write_error(out, err, "use the folder") from None
+    foreign = sorted(name for name in names if not is_temporary(name) and not owns(out / name))
+    if foreign:
+        held = ", ".join(foreign[:3]) + (" ..." if len(foreign) > 3 else "")
+        raise GraphSSLError(f"--out {_shown(out)} holds {held}, not written by graphssl {command}; choose a new or "
+                            f"empty folder (files of other runs are never replaced)")
+    return make_folder(out)
+
+
+def starts_with(path: Path, text: str) -> bool:
+    """Whether the file ``path`` begins with ``text`` (how a command recognises a file it wrote).
+
+    Returns:
+        ``False`` too when it cannot be read.
+
+    Example:
+        >>> starts_with(Path("README.md"), "# graphssl")  # doctest: +SKIP
+        True
+    """
+    try:
+        with open(path, "rb") as handle:
+            return handle.read(len(text.encode())) == text.encode()
+    except OSError:
+        return False

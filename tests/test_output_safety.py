@@ -1,5 +1,5 @@
 """Writing outputs (issue 12): full disks, read-only file systems and bad paths give one line and lose nothing;
-temporaries of killed writers are cleaned up."""
+temporaries of killed writers are cleaned up; no command replaces another run's files."""
 
 import builtins
 import contextlib
@@ -17,8 +17,8 @@ import torch
 
 from graphssl import files, training_log
 from graphssl.cli import main
-from graphssl.errors import WriteFailed
-from graphssl.files import atomic_write, remove_stale_temporaries
+from graphssl.errors import GraphSSLError, WriteFailed
+from graphssl.files import atomic_write, claim_folder, remove_stale_temporaries
 from graphssl.run_folder import load_checkpoint, save_checkpoint
 from helpers import comparable
 
@@ -206,7 +206,7 @@ def test_output_paths_that_cannot_be_written_are_one_line(command, bad, trained,
         argv = [str(tmp_path) if arg == str(out / name) else arg for arg in argv]
     err = one_line_error(capsys, main(argv))
     expected = {"a file": ("a file of that name is in the way", "already exists and is not empty",
-                           "that is a folder", "is not a graphssl tune folder"),
+                           "that is a folder"),
                 "under a file": ("part of that path is a file, not a folder",),
                 "too long": ("too long for the file system",)}[bad]
     assert any(text in err for text in expected), err
@@ -329,3 +329,97 @@ def test_writing_a_file_again_removes_its_stale_temporary(tmp_path):
     assert [p.name for p in tmp_path.iterdir()] == ["embeddings.pt"]
     remove_stale_temporaries(tmp_path)  # nothing left to remove, and no error
     assert (tmp_path / "embeddings.pt").read_bytes() == b"whole"
+
+
+# --- class 8: never overwrite another run's files ----------------------------------------------------------
+
+def test_toy_refuses_a_training_run_folder_and_replaces_nothing(trained, capsys):
+    before = fingerprints(trained)
+    err = one_line_error(capsys, main(["toy", "--epochs", "3", "--out", str(trained), "--quiet"]))
+    assert f"--out {trained} holds checkpoint.pt, config.yaml, log.csv ..., not written by graphssl toy" in err
+    assert fingerprints(trained) == before
+
+
+def test_each_command_refuses_another_commands_folder(trained, data_root, space, tmp_path, capsys):
+    toy_run, sweep, bench, tune = (tmp_path / name for name in ("toy", "sweep", "bench", "tune"))
+    assert main(["toy", "--epochs", "3", "--out", str(toy_run), "--quiet"]) == 0
+    sweep.mkdir()
+    (sweep / "README.md").write_text("## Synthetic collapse experiments (3 epochs, seed 0)\n")
+    (sweep / "table.md").write_text("| loss | L | k |\n")
+    capsys.readouterr()
+    bench.mkdir()
+    (bench / "results").mkdir()
+    (bench / "table.md").write_text("| dataset | method |\n")
+    tune.mkdir()
+    (tune / "tune.json").write_text("{}\n")
+    (tune / "results").mkdir()
+    data = ["--data-root", str(data_root)]
+    commands = {
+        "bench": ["bench", "--datasets", "cora", *data, "--seeds", "1", "--steps", "2", "--jobs", "1", *TINY],
+        "tune": ["tune", "--dataset", "cora", *data, "--space", str(space), "--seeds", "1", "--steps", "2",
+                 "--jobs", "1", *TINY],
+        "toy": ["toy", "--epochs", "3", "--quiet"],
+        "toy --sweep": ["toy", "--sweep", "--epochs", "3", "--quiet"],
+    }
+    theirs = {"bench": [trained, toy_run, sweep, tune], "tune": [trained, toy_run, sweep, bench],
+              "toy": [trained, sweep, bench, tune], "toy --sweep": [trained, bench, tune]}
+    for command, folders in theirs.items():
+        for folder in folders:
+            before = fingerprints(folder)
+            code = main([*commands[command], "--out", str(folder)])
+            assert code == 2, (command, folder)
+            err = one_line_error(capsys, code)
+            assert f"not written by graphssl {command}" in err, (command, folder, err)
+            assert fingerprints(folder) == before, (command, folder)
+
+
+def test_toy_and_bench_continue_their_own_folders(data_root, tmp_path, capsys):
+    toy_run = tmp_path / "toy"
+    for _ in range(2):
+        assert main(["toy", "--epochs", "3", "--out", str(toy_run), "--quiet"]) == 0
+    bench = tmp_path / "bench"
+    args = ["bench", "--datasets", "cora", "--data-root", str(data_root), "--seeds", "1", "--steps", "2",
+            "--jobs", "1", "--out", str(bench), *TINY]
+    assert main(args) == 0
+    assert main(["plot", str(bench), "--out", str(bench)]) == 0  # pictures of a bench, drawn into it
+    assert main(args) == 0
+    assert (bench / "werank_sweep.png").is_file()
+
+
+def test_plot_into_a_run_folder_adds_pictures_and_changes_nothing_there(trained, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for path in trained.iterdir():
+        (run / path.name).write_bytes(path.read_bytes())
+    before = fingerprints(run)
+    assert main(["plot", str(trained), "--out", str(run)]) == 0
+    after = fingerprints(run)
+    assert {name: after[name] for name in before} == before
+    assert all(name.endswith(".png") for name in set(after) - set(before))
+
+
+@pytest.mark.parametrize("flag, name", [("--save-embeddings", "checkpoint.pt"), ("--out", "metrics.json"),
+                                        ("--out", "config.yaml")])
+def test_eval_never_writes_over_a_runs_own_files(flag, name, trained, data_root, capsys):
+    before = fingerprints(trained)
+    err = one_line_error(capsys, main(["eval", str(trained), "--data-root", str(data_root),
+                                       flag, str(trained / name)]))
+    assert f"{name} is a training run's own file and is never replaced" in err
+    assert fingerprints(trained) == before
+
+
+def test_claim_folder_takes_new_empty_and_own_folders_only(tmp_path):
+    assert claim_folder(tmp_path / "new" / "deeper", "toy", lambda entry: False).is_dir()
+    (tmp_path / "own").mkdir()
+    (tmp_path / "own" / "spectra.json").write_text("{}")
+    (tmp_path / "own" / ".spectra.json.tmp-1").write_text("a live writer's")  # temporaries are no one's files
+    assert claim_folder(tmp_path / "own", "toy", lambda entry: entry.name == "spectra.json") == tmp_path / "own"
+    with pytest.raises(GraphSSLError, match="holds spectra.json, not written by graphssl bench"):
+        claim_folder(tmp_path / "own", "bench", lambda entry: False)
+
+
+def test_names_without_a_process_id_are_no_temporaries_of_ours(tmp_path):
+    for name in (".x.tmp-0", f".x.tmp-{2 ** 40}", ".x.tmp-abc", "x.tmp-123"):
+        (tmp_path / name).write_text("not written by atomic_write")
+    remove_stale_temporaries(tmp_path)
+    assert len(list(tmp_path.iterdir())) == 4
