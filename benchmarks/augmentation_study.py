@@ -30,7 +30,7 @@ from typing import Any
 
 from common import GRAPHSSL, REPO, run_visible
 from graphssl.config import load_config
-from graphssl.run_folder import write_json
+from graphssl.files import write_json
 
 AUGMENT_KEYS = ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2")
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)

@@ -30,7 +30,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from graphssl.run_folder import write_json, write_text  # noqa: E402
+from graphssl.files import write_json, write_text  # noqa: E402
 from graphssl.tables import mean_std  # noqa: E402
 
 ARMS = ("plain", "constant", "adaptive")

@@ -3,10 +3,12 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``locks``, ``config``, ``tables``: errors a user can act on;
-  locks that keep two processes off one run folder or dataset; the config
-  schema, the shipped config files and the dataset names; mean ± std over
-  seeds and CSV text (none of them imports torch).
+* ``errors``, ``locks``, ``config``, ``tables``, ``files``: errors a user can
+  act on; locks that keep two processes off one run folder or dataset; the
+  config schema, the shipped config files and the dataset names; mean ± std
+  over seeds and CSV text; the one atomic writer every output goes through,
+  output folders, and what an OS error means to a user (none of them imports
+  torch).
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.

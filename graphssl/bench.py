@@ -11,7 +11,9 @@ method and setting, mean ± sample standard deviation (n - 1) over seeds of test
 validation accuracy, rank and RankMe, the mean training time, and the number
 of seeds; when the runs probed during training (``train.probe_every``), also
 the mean step at which validation accuracy peaked.  Each run's folder
-(``OUT/runs/<name>/``) keeps its ``log.csv``.
+(``OUT/runs/<name>/``) keeps its ``log.csv``.  ``OUT`` must be new, empty or a
+bench folder: one holding anything bench does not write (another run's files)
+is refused, so nothing of another run is replaced.
 """
 
 from __future__ import annotations
@@ -32,9 +34,10 @@ from .config import config_for_dataset, dataset_name, load_config, parse_assignm
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, first_line
+from .files import claim_folder, make_folder, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
-from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir, write_json, write_text
+from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
 from .tables import csv_text, mean_std
 from .training_log import LOG, peak_step, read_log
 
@@ -205,6 +208,15 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
                                         graph=cached_graph(dataset, data_root)).metrics)
 
 
+BENCH_FILES = ("results", "runs", "table.md", "table.csv")
+
+
+def _bench_owns(entry: Path) -> bool:
+    """Whether a folder entry is one bench writes; pictures 'graphssl plot' drew there are no bench file's name,
+    so they stay."""
+    return entry.name in BENCH_FILES or entry.suffix == ".png"
+
+
 def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str] | None = None,
               weranks: Sequence[Any] | None = None, seeds: int = 3,
               first_seed: int = 0, steps: int | None = None, sweeps: Sequence[str] = (),
@@ -238,8 +250,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
     resolve_device(device)
-    out = Path(out)
-    (out / "results").mkdir(parents=True, exist_ok=True)
+    out = claim_folder(out, "bench", _bench_owns)
+    make_folder(out / "results")
     results: dict[str, dict[str, Any]] = {}
     stale = 0
     for (setting, seed), run_config in zip(runs, configs):

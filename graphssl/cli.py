@@ -11,10 +11,11 @@ import json
 import os
 import shlex
 import sys
+from pathlib import Path
 from typing import Any, Sequence
 
 from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment
-from .errors import GraphSSLError, silence_known_warnings
+from .errors import GraphSSLError, WriteFailed, silence_known_warnings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -81,13 +82,15 @@ def _add_eval(commands: Any) -> None:
         "eval", help="re-run the linear probe and rank metrics on a run, or on embeddings from any model",
         description="Linear evaluation. With RUN_DIR: reload its checkpoint (as data only), recompute the "
                     "embeddings and probe them (writes RUN_DIR/eval.json). With --embeddings FILE --dataset NAME: "
-                    "probe a .pt or .npy matrix with one row per node, made by any method.")
+                    "probe a .pt or .npy matrix with one row per node, made by any method (writes NAME.eval.json "
+                    "beside FILE). Neither replaces a run's own files.")
     p.add_argument("run_dir", nargs="?", metavar="RUN_DIR", help="a folder written by 'graphssl train'")
     p.add_argument("--save-embeddings", metavar="FILE", nargs="?", const="",
                    help="also write the embeddings as a tensor file (default RUN_DIR/embeddings.pt)")
     p.add_argument("--embeddings", metavar="FILE", help="a .pt or .npy matrix to evaluate instead of a run")
     p.add_argument("--dataset", help="the dataset the --embeddings rows belong to")
     p.add_argument("--config", metavar="YAML", help="probe settings for --embeddings (default: built-in)")
+    p.add_argument("--out", metavar="FILE", help="write the metrics as JSON here instead")
     _add_device_and_data(p)
 
 
@@ -234,8 +237,14 @@ def _train_config(args: argparse.Namespace, dataset: str) -> dict[str, Any]:
     return load_config(args.config if args.config is not None else config_for_dataset(dataset), _overrides(args))
 
 
+def _then(error: WriteFailed, step: str) -> WriteFailed:
+    """``error`` (a write that failed) with what to do once its cause is fixed."""
+    return WriteFailed(f"{error}; once that is fixed, {step}")
+
+
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .pipeline import resume_training
+    from .pipeline import resume_training, run_training
+    from .run_folder import CHECKPOINT, default_run_dir
 
     if args.resume is not None:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
@@ -247,24 +256,29 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                           ("--tensorboard", args.tensorboard)) if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
-        result = resume_training(args.resume, data_root=args.data_root, device=args.device, progress=not args.quiet,
-                                 distributed_job=args.distributed)
+        out = Path(args.resume)
     else:
-        result = _start_training(args)
+        if args.dataset is None:
+            raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
+                                "see 'graphssl train --help'")
+        dataset = dataset_name(args.dataset)
+        config = _train_config(args, dataset)
+        # Named here to say where to resume after a failed write; under torchrun rank 0's name is the one used.
+        out = Path(args.out) if args.out is not None else default_run_dir(dataset, config)
+    try:
+        if args.resume is not None:
+            result = resume_training(out, data_root=args.data_root, device=args.device, progress=not args.quiet,
+                                     distributed_job=args.distributed)
+        else:
+            result = run_training(dataset, config, data_root=args.data_root, out_dir=out, device=args.device,
+                                  progress=not args.quiet, distributed_job=args.distributed)
+    except WriteFailed as error:
+        raise _then(error, f"continue from the last checkpoint with: graphssl train --resume {out}"
+                    if os.path.isfile(out / CHECKPOINT) else
+                    "train again into a new --out (no checkpoint was written)") from None
     if result is not None:  # other ranks of a distributed job stay quiet
         print(summary(result.metrics, result.out_dir))
     return 0
-
-
-def _start_training(args: argparse.Namespace) -> Any:
-    from .pipeline import run_training
-
-    if args.dataset is None:
-        raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
-                            "see 'graphssl train --help'")
-    dataset = dataset_name(args.dataset)
-    return run_training(dataset, _train_config(args, dataset), data_root=args.data_root, out_dir=args.out,
-                        device=args.device, progress=not args.quiet, distributed_job=args.distributed)
 
 
 def _probe_choice(metrics: dict[str, Any]) -> str:
@@ -298,32 +312,40 @@ def _print_eval(metrics: dict[str, Any]) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .linear_eval import evaluate_embedding_file, evaluate_run
+    from .linear_eval import evaluate_embedding_file, evaluate_run, metrics_file
 
     if args.embeddings is not None:
-        if args.run_dir is not None or args.dataset is None:
-            raise GraphSSLError("graphssl eval: give either RUN_DIR, or --embeddings FILE with --dataset NAME")
+        if args.run_dir is not None or args.dataset is None or args.save_embeddings is not None:
+            raise GraphSSLError("graphssl eval: give either RUN_DIR (with --save-embeddings if wanted), or "
+                                "--embeddings FILE with --dataset NAME")
         _print_eval(evaluate_embedding_file(args.embeddings, args.dataset, data_root=args.data_root,
-                                            config=args.config))
+                                            config=args.config, out=args.out))
+        print(f"metrics written to {metrics_file(args.embeddings, args.out)}")
         return 0
     if args.run_dir is None:
         raise GraphSSLError("graphssl eval: give a RUN_DIR, or --embeddings FILE --dataset NAME")
     save = None if args.save_embeddings is None else (args.save_embeddings or f"{args.run_dir}/embeddings.pt")
-    metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save)
+    metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save,
+                           out=args.out)
     _print_eval(metrics)
+    print(f"metrics written to {metrics_file(args.run_dir, args.out)}")
     if save:
         print(f"embeddings written to {save}")
     return 0
 
 
+RUN_AGAIN = "run the same command again: it keeps what finished and continues"
+
+
 def _cmd_bench(args: argparse.Namespace) -> int:
     from .bench import run_bench
 
-    rows = run_bench(args.datasets, args.out, methods=args.methods, weranks=args.werank, seeds=args.seeds,
-                     first_seed=args.first_seed,
-                     steps=args.steps,
-                     sweeps=args.sweeps, config=args.config, data_root=args.data_root, device=args.device,
-                     jobs=args.jobs, progress=not args.quiet)
+    try:
+        rows = run_bench(args.datasets, args.out, methods=args.methods, weranks=args.werank, seeds=args.seeds,
+                         first_seed=args.first_seed, steps=args.steps, sweeps=args.sweeps, config=args.config,
+                         data_root=args.data_root, device=args.device, jobs=args.jobs, progress=not args.quiet)
+    except WriteFailed as error:
+        raise _then(error, RUN_AGAIN) from None
     print(open(f"{args.out}/table.md").read().rstrip())
     print(f"{len(rows)} settings -> {args.out}/table.md, {args.out}/table.csv")
     return 0
@@ -341,9 +363,12 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                             f"drop one of the two")
     base = load_config(args.config or config_for_dataset(dataset), fixed)
     out = args.out or f"runs/tune-{dataset}"
-    result = run_tune(dataset, space, base, out, trials=args.trials, seeds=args.seeds, jobs=args.jobs,
-                      sampler_seed=args.sampler_seed, data_root=args.data_root, device=args.device,
-                      progress=not args.quiet, command=args.command_line)
+    try:
+        result = run_tune(dataset, space, base, out, trials=args.trials, seeds=args.seeds, jobs=args.jobs,
+                          sampler_seed=args.sampler_seed, data_root=args.data_root, device=args.device,
+                          progress=not args.quiet, command=args.command_line)
+    except WriteFailed as error:
+        raise _then(error, RUN_AGAIN) from None
     if result.best is None:
         print(f"no trial finished without diverging -> {out}/trials.md")
         return 0

@@ -49,6 +49,11 @@ class GraphSSLError(Exception):
     exit_code = 2
 
 
+class WriteFailed(GraphSSLError):
+    """An output could not be written (full disk, read-only file system, bad path); what was there before is
+    intact (exit status 2)."""
+
+
 class DivergenceError(GraphSSLError):
     """Training produced a non-finite loss or penalty (exit status 3)."""
 

@@ -32,14 +32,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import read_yaml  # noqa: E402
 from .errors import GraphSSLError  # noqa: E402
+from .files import atomic_write, make_folder  # noqa: E402
 from .tables import mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
 
 
 def _save(fig: Any, path: Path, dpi: int = 120) -> Path:
     fig.tight_layout()
-    fig.savefig(path, dpi=dpi)
-    plt.close(fig)
+    try:
+        atomic_write(path, lambda handle: fig.savefig(handle, format="png", dpi=dpi))
+    finally:
+        plt.close(fig)
     return path
 
 
@@ -213,7 +216,9 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
 
 def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[Path]:
     """Draw every picture the given run and bench folders allow (``graphssl plot``); a run still training (its
-    ``log.csv`` only) gets its curves.
+    ``log.csv`` only) gets its curves.  The PNGs' names (``embedding_spectrum.png``, ``curves.png``,
+    ``werank_sweep.png``, ``<run>_weight_spectra.png``) are no other command's, so drawing into any folder,
+    a run's or a bench's too, replaces nothing of another run.
 
     Returns:
         The PNG paths, in ``out`` (default: ``RUN_DIR/plots`` for one folder, else ``plots/``).
@@ -225,7 +230,10 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     paths = [Path(f) for f in folders]
     runs, logged, benches = [], [], []
     for path in paths:
-        finished = (path / "spectra.json").is_file() and (path / "metrics.json").is_file()
+        try:
+            finished = (path / "spectra.json").is_file() and (path / "metrics.json").is_file()
+        except OSError as err:  # a name too long for the file system
+            raise GraphSSLError(f"{path}: cannot read it ({err.strerror}); give a run or bench folder") from None
         if finished:
             runs.append(path)
         if (path / LOG).is_file():
@@ -235,8 +243,7 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
         elif not finished:
             raise GraphSSLError(f"{path} is neither a run (log.csv; spectra.json, metrics.json once finished) nor a "
                                 f"bench folder (results/); give folders written by 'graphssl train' or 'graphssl bench'")
-    target = Path(out) if out is not None else (paths[0] / "plots" if len(paths) == 1 else Path("plots"))
-    target.mkdir(parents=True, exist_ok=True)
+    target = make_folder(out if out is not None else paths[0] / "plots" if len(paths) == 1 else "plots")
     written = []
     if runs:
         written.append(plot_embedding_spectra(runs, target))

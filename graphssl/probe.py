@@ -52,8 +52,31 @@ def plain_accuracy(y_true: Tensor, y_pred: Tensor) -> float:
     return float((y_true == y_pred).float().mean())
 
 
+def unit_scaled(matrix: Tensor) -> Tensor:
+    """``matrix`` divided by the power of two that brings its largest magnitude into [0.5, 1).
+
+    A power of two divides exactly, so whatever depends only on directions
+    (L2-normalized rows, cosines, the probes) is bit for bit what ``matrix``
+    gives, and none of it overflows: the norms of float32 embeddings near 1e38
+    lie beyond float32's range.  An all-zero matrix is returned as it is; one
+    whose largest value is below float32's normal range is scaled by 2¹²⁶.
+
+    Returns:
+        A tensor of ``matrix``'s shape and dtype.
+
+    Example:
+        >>> unit_scaled(torch.tensor([[3e38, -1e38]]))
+        tensor([[ 0.8816, -0.2939]])
+    """
+    largest = matrix.detach().abs().max() if matrix.numel() else matrix.new_zeros(())
+    if not largest > 0:
+        return matrix
+    return torch.ldexp(matrix, -torch.frexp(largest).exponent.clamp(min=-126))
+
+
 def l2_normalize_rows(embeddings: Tensor) -> Tensor:
-    """Each row divided by its Euclidean norm, as the probes see embeddings.
+    """Each row divided by its Euclidean norm, as the probes see embeddings; embeddings of any scale, near
+    float32's limits too, give the same rows (:func:`unit_scaled`).
 
     Returns:
         A float32 tensor of the same shape.
@@ -61,8 +84,10 @@ def l2_normalize_rows(embeddings: Tensor) -> Tensor:
     Example:
         >>> l2_normalize_rows(torch.tensor([[3.0, 4.0]]))
         tensor([[0.6000, 0.8000]])
+        >>> l2_normalize_rows(torch.tensor([[3e37, 4e37]]))
+        tensor([[0.6000, 0.8000]])
     """
-    return F.normalize(embeddings.float(), p=2, dim=1)
+    return F.normalize(unit_scaled(embeddings).float(), p=2, dim=1)
 
 
 def fit_logistic_regression(features: Tensor, labels: Tensor, num_classes: int, l2: float, max_iter: int = 200,
@@ -194,7 +219,7 @@ def bgrl_official_probe(embeddings: Tensor, labels: Tensor, split: dict[str, Ten
     from sklearn.multiclass import OneVsRestClassifier
     from sklearn.preprocessing import normalize
 
-    features = normalize(embeddings.detach().float().cpu().numpy(), norm="l2")
+    features = normalize(unit_scaled(embeddings.detach()).float().cpu().numpy(), norm="l2")
     labels = labels.cpu()
     parts = {name: idx.cpu().numpy() for name, idx in split.items()}
 

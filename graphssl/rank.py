@@ -6,7 +6,8 @@ r"""How many dimensions embeddings really use.
   SVD runs in float64, but values below float32 resolution are noise.
 * :func:`rankme`: RankMe (Garrido et al., 2023),
   :math:`\exp(-\sum_k p_k \log p_k)` with :math:`p_k = s_k / \sum_j s_j + 10^{-7}`,
-  on the *uncentered* embedding matrix.
+  on the *uncentered* embedding matrix; 0 for an all-zero matrix, whose
+  numerical rank is 0 too.
 * :func:`mean_pair_cosine`: mean cosine similarity between random node pairs.
   Near 1 means every embedding points the same way, a collapse that ranks of
   centered embeddings can miss.
@@ -16,6 +17,8 @@ from __future__ import annotations
 
 import torch
 from torch import Tensor
+
+from .probe import unit_scaled
 
 RANKME_EPS = 1e-7
 
@@ -70,13 +73,19 @@ def rankme_from_singular_values(values: Tensor) -> float:
     """RankMe from singular values already computed (:func:`rankme`).
 
     Returns:
-        ``exp(-Σ p_k log p_k)`` with ``p_k = s_k / Σ s + 1e-7``.
+        ``exp(-Σ p_k log p_k)`` with ``p_k = s_k / Σ s + 1e-7``; 0 when every value is 0 (all-zero embeddings
+        use no direction; the formula would be 0/0).
 
     Example:
         >>> round(rankme_from_singular_values(torch.ones(4, dtype=torch.float64)), 3)
         4.0
+        >>> rankme_from_singular_values(torch.zeros(4, dtype=torch.float64))
+        0.0
     """
-    p = values / values.sum() + RANKME_EPS
+    total = values.sum()
+    if total == 0:
+        return 0.0
+    p = values / total + RANKME_EPS
     return float(torch.exp(-(p * p.log()).sum()))
 
 
@@ -84,7 +93,7 @@ def rankme(matrix: Tensor) -> float:
     """RankMe (Garrido et al., 2023) of ``matrix``, rows being samples: its effective rank.
 
     Returns:
-        A number between 1 and ``min(n, d)``.
+        A number between 1 and ``min(n, d)``; 0 for an all-zero matrix.
 
     Example:
         >>> round(rankme(torch.eye(8)), 3), round(rankme(torch.ones(100, 8)), 3)
@@ -110,7 +119,7 @@ def mean_pair_cosine(matrix: Tensor, num_pairs: int = 10000, seed: int = 0) -> f
     first = torch.randint(n, (num_pairs,), generator=generator)
     # An offset in [1, n) makes the partner always a different row.
     second = (first + torch.randint(1, n, (num_pairs,), generator=generator)) % n
-    rows = matrix.detach().float().cpu()
+    rows = unit_scaled(matrix.detach()).float().cpu()
     return float(torch.nn.functional.cosine_similarity(rows[first], rows[second], dim=-1).mean())
 
 

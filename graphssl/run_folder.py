@@ -7,24 +7,22 @@ steps), and ``metrics.json`` and ``spectra.json``, written last and only by a
 run that finished.  While a process writes a folder it holds ``.lock`` there
 (:mod:`graphssl.locks`), so a second run into the same folder stops at once.
 
-Every file is written to a temporary name in the same folder, flushed to disk
-and renamed over the target, so a kill or a full disk at any moment leaves
-either the previous file or the new one, never half of one.  Checkpoints hold
+Every file is written atomically (:func:`graphssl.files.atomic_write`), so a
+kill or a full disk at any moment leaves either the previous file or the new
+one, never half of one.  Checkpoints hold
 only tensors and plain Python values and are read with
 ``torch.load(..., weights_only=True)``: a file carrying pickled code is refused.
 """
 
 from __future__ import annotations
 
-import io
 import json
-import os
 import shutil
 import time
 from contextlib import ExitStack, contextmanager
 from datetime import datetime
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Iterator
 
 import torch
 import yaml
@@ -32,6 +30,7 @@ import yaml
 from .config import DATASETS, dump_config, is_number, is_whole_number, size_settings, validate, with_defaults
 from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
+from .files import atomic_write, is_temporary, make_folder, write_error, write_json, write_text
 from .locks import LockTaken, exclusive_lock
 from .model import SSLModel, build_model
 
@@ -41,61 +40,6 @@ LOCK = ".lock"  # held by the process writing the folder (graphssl.locks)
 LOCK_PATIENCE_S = 3.0  # how long a held lock is retried before another live writer is an error
 METRICS = "metrics.json"
 SPECTRA = "spectra.json"
-
-
-def _fsync_dir(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:  # some filesystems do not open folders; the rename is still atomic
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
-def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -> None:
-    """Call ``write(file)`` on a temporary file next to ``path``, fsync it, then rename it to ``path``.
-
-    Any ``OSError`` (no space, no permission) becomes a :class:`GraphSSLError`,
-    and whatever was at ``path`` before stays intact.
-
-    Example:
-        >>> atomic_write("runs/cora-wr/embeddings.pt", lambda handle: torch.save(embeddings, handle))  # doctest: +SKIP
-    """
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        with open(tmp, "wb") as handle:
-            write(handle)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-        _fsync_dir(path.parent)
-    except OSError as err:
-        tmp.unlink(missing_ok=True)
-        raise GraphSSLError(f"cannot write {path}: {err.strerror or err}; "
-                            f"free disk space or choose a writable --out (earlier files there are intact)") from None
-
-
-def write_text(path: str | Path, text: str) -> None:
-    """Write ``text`` to ``path`` atomically (:func:`atomic_write`).
-
-    Example:
-        >>> write_text("runs/cora-wr/notes.txt", "tried lr 0.002")  # doctest: +SKIP
-    """
-    atomic_write(path, lambda handle: handle.write(text.encode()))
-
-
-def write_json(path: str | Path, data: Any) -> None:
-    """Write ``data`` to ``path`` as indented JSON, atomically (:func:`atomic_write`).
-
-    Example:
-        >>> write_json("runs/bench/results/cora__seed0.json", {"test_acc": 0.82})  # doctest: +SKIP
-    """
-    write_text(path, json.dumps(data, indent=2) + "\n")
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -169,7 +113,7 @@ def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
 
 def _is_scratch(name: str) -> bool:
     """The lock, and a temporary file a killed writer left (:func:`atomic_write`): no part of a run."""
-    return name == LOCK or (name.startswith(".") and ".tmp-" in name)
+    return name == LOCK or is_temporary(name)
 
 
 def _config_written_by_graphssl(out: Path) -> bool:
@@ -249,12 +193,12 @@ def new_run_dir(out_dir: str | Path, config: dict[str, Any]) -> Iterator[Path]:
         True
     """
     out = Path(out_dir)
-    if out.exists() and not out.is_dir():
-        raise GraphSSLError(f"--out {out} is a file; choose a folder (runs are never overwritten)")
     try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+        if out.exists() and not out.is_dir():
+            raise GraphSSLError(f"--out {out} is a file; choose a folder (runs are never overwritten)")
+    except OSError as err:  # a name too long, a folder that cannot be read
+        raise write_error(out, err, "use the folder") from None
+    make_folder(out)
     with writing_run_dir(out, "--out"):
         _check_reusable(out)
         write_text(out / CONFIG, dump_config(config))

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import copy
 import math
+import os
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -39,9 +40,9 @@ from torch import Tensor, nn
 from . import vicreg
 from .bgrl import ema_update
 from .errors import GraphSSLError
+from .files import claim_folder, is_temporary, starts_with, write_json, write_text
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
-from .run_folder import write_json, write_text
 
 DIM, NOISY_DIMS, POINTS = 16, 8, 1000
 LOSSES = ("infonce", "vicreg", "ema")
@@ -284,8 +285,17 @@ def summary(final: dict[str, Any]) -> dict[str, float]:
             "weight_distance_from_1": math.sqrt(sum((s - 1) ** 2 for s in weights) / len(weights))}
 
 
+# How the spectra.json that train_toy's result makes begins (a training run's spectra.json does not).
+_TOY_SPECTRA_START = '{\n  "config": {\n    "loss": '
+
+
+def _toy_run_owns(entry: Path) -> bool:
+    return entry.name == "spectra.png" or entry.name == "spectra.json" and starts_with(entry, _TOY_SPECTRA_START)
+
+
 def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
-    """Train one model and write ``spectra.json`` and its spectra-over-training PNG into ``out``.
+    """Train one model and write ``spectra.json`` and its spectra-over-training PNG into ``out``: a new or
+    empty folder, or an earlier toy run's (a folder holding anything else is refused before training).
 
     Returns:
         As :func:`train_toy`.
@@ -293,9 +303,9 @@ def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
     Example:
         >>> result = run_toy(ToyConfig("ema", layers=3), "runs/toy-ema")  # doctest: +SKIP
     """
+    config.check()
+    out = claim_folder(out, "toy", _toy_run_owns)
     result = train_toy(config)
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
     write_json(out / "spectra.json", result)
     from .plot import plot_toy_training
 
@@ -328,6 +338,25 @@ def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = LOSSES) ->
     return configs
 
 
+SWEEP_FIGURES = ("fig2_embedding_vs_depth.png", "fig3_weights_vs_k.png")
+SWEEP_README_START = "## Synthetic collapse experiments"
+SWEEP_TABLE_START = "| loss | L | k |"
+
+
+def _toy_sweep_owns(entry: Path) -> bool:
+    """Whether a folder entry is one a sweep writes: its figures, summary, table and README, and one toy run's
+    folder per configuration."""
+    if entry.is_dir():
+        try:
+            return entry.name in {config.name for config in sweep_configs(epochs=1)} and \
+                all(is_temporary(name) or _toy_run_owns(entry / name) for name in os.listdir(entry))
+        except OSError:
+            return False
+    return entry.name in (*SWEEP_FIGURES, "summary.json") or \
+        entry.name == "README.md" and starts_with(entry, SWEEP_README_START) or \
+        entry.name == "table.md" and starts_with(entry, SWEEP_TABLE_START)
+
+
 def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True,
               losses: Sequence[str] = LOSSES) -> Path:
     """Run the grid for ``losses`` into ``out``; writes the figures, ``table.md`` and a README section ``README.md``.
@@ -343,14 +372,13 @@ def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool
 
     from .plot import plot_toy_depths, plot_toy_strengths
 
-    out = Path(out)
+    out = claim_folder(out, "toy --sweep", _toy_sweep_owns)
     results = {}
     for config in tqdm(sweep_configs(epochs, seed, losses), desc="toy sweep", unit="run", disable=not progress,
                        smoothing=0):
         results[config.name] = run_toy(config, out / config.name)
-    figures = [plot_toy_depths(results, out / "fig2_embedding_vs_depth.png"),
-               plot_toy_strengths(results, out / "fig3_weights_vs_k.png")]
-    rows = ["| loss | L | k | WERank | embedding SVs > 0.1·max | smallest weight SV | RMS(weight SV − 1) |",
+    figures = [plot_toy_depths(results, out / SWEEP_FIGURES[0]), plot_toy_strengths(results, out / SWEEP_FIGURES[1])]
+    rows = [f"{SWEEP_TABLE_START} WERank | embedding SVs > 0.1·max | smallest weight SV | RMS(weight SV − 1) |",
             "|---|---|---|---|---|---|---|"]
     for name, result in results.items():
         c, s = result["config"], summary(result["final"])
@@ -359,7 +387,7 @@ def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool
     table = "\n".join(rows) + "\n"
     write_text(out / "table.md", table)
     write_json(out / "summary.json", {name: {**r["config"], **summary(r["final"])} for name, r in results.items()})
-    section = [f"## Synthetic collapse experiments ({epochs} epochs, seed {seed})", "",
+    section = [f"{SWEEP_README_START} ({epochs} epochs, seed {seed})", "",
                f"Command: `graphssl toy --sweep --epochs {epochs}"
                f"{'' if tuple(losses) == LOSSES else ' --losses ' + ' '.join(losses)} --out {out}`", ""]
     section += [f"![{f.stem}]({f.name})" for f in figures]

@@ -29,6 +29,7 @@ from .data import Graph, select_rows
 from .encoders import gcn_adjacency
 from .errors import DivergenceError, GraphSSLError, Interrupted, first_line
 from .evaluate import embed, validation_accuracy, weight_spectra
+from .files import remove_stale_temporaries
 from .model import SSLModel, TwoViewModel, build_werank
 from .rank import covariance_spectrum, rank_report
 from .regularizers import weight_matrices
@@ -262,7 +263,9 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
     only rank 0 measures and writes.  A non-finite loss or
     WERank term stops the run (:class:`DivergenceError`) before anything is
     saved from it.  ``resume`` is a checkpoint to continue from; the log is cut
-    back to the rows it had at that checkpoint.
+    back to the rows it had at that checkpoint, and temporaries of killed
+    checkpoint writes are removed first.  A write that fails (a full disk) stops
+    the run (:class:`graphssl.errors.WriteFailed`), its last checkpoint intact.
 
     Under ``werank.schedule: adaptive`` WERank's coefficient moves after every
     spectra step but the last (:mod:`graphssl.werank_schedule`), by the RankMe
@@ -292,6 +295,10 @@ def pretrain(trainer: Pretrainer, out: Path | None, progress: bool = True, resum
         except (RuntimeError, ValueError, KeyError, TypeError, IndexError) as err:  # any way a state can misfit
             raise GraphSSLError(f"--resume {out}: {CHECKPOINT} does not fit its own config ({first_line(err)}); it "
                                 f"was altered or not written by graphssl: restore it, or start a new run") from None
+        if out is not None and main_rank:
+            # A checkpoint write killed mid-way leaves a temporary as large as a checkpoint, which on a full
+            # disk would stop this run too; free its space before anything is written.
+            remove_stale_temporaries(out)
     log_path = log_path if log_path is not None else out / LOG if out is not None else None
     log = TrainingLog(log_path, log_columns(trainer.num_weights), start_step=done,
                       resume_bytes=resume.get("log_bytes") if resume else None,

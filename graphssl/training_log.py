@@ -30,7 +30,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
 
-from .errors import GraphSSLError
+from .errors import GraphSSLError, WriteFailed
+from .files import write_error
 
 LOG = "log.csv"
 TENSORBOARD = "tb"
@@ -152,8 +153,7 @@ class TrainingLog:
                 self._handle.write(_line(self.columns))
                 self._handle.flush()
         except OSError as err:
-            raise GraphSSLError(f"cannot write {self.path}: {err.strerror or err}; "
-                                f"free disk space or choose a writable --out") from None
+            raise write_error(self.path, err) from None
         # On resume, events after the checkpoint (written before the kill) are hidden from step start_step + 1 on.
         self._tensorboard = None if writer_class is None else \
             writer_class(str(tensorboard), purge_step=start_step + 1 if start_step else None)
@@ -176,8 +176,7 @@ class TrainingLog:
             self._handle.write(_line([_cell(row.get(name)) for name in self.columns]))
             self._handle.flush()
         except OSError as err:
-            raise GraphSSLError(f"cannot write {self.path}: {err.strerror or err}; "
-                                f"free disk space or choose a writable --out") from None
+            raise write_error(self.path, err) from None
         if self._tensorboard is not None:
             for name, value in row.items():
                 if name != "step" and value is not None:
@@ -189,22 +188,33 @@ class TrainingLog:
         Returns:
             The file's length in bytes, for the checkpoint.
         """
-        os.fsync(self._handle.fileno())
+        try:
+            os.fsync(self._handle.fileno())
+        except OSError as err:
+            raise write_error(self.path, err) from None
         if self._tensorboard is not None:
             self._tensorboard.flush()
         return self._handle.tell()
 
     def close(self) -> None:
-        self._handle.close()
-        if self._tensorboard is not None:
-            self._tensorboard.close()
+        try:
+            self._handle.close()  # writes out what a failed write left buffered, or fails again
+        except OSError as err:
+            raise write_error(self.path, err) from None
+        finally:
+            if self._tensorboard is not None:
+                self._tensorboard.close()
 
     def __enter__(self) -> TrainingLog:
         return self
 
     def __exit__(self, kind: type[BaseException] | None, error: BaseException | None,
                  traceback: TracebackType | None) -> None:
-        self.close()
+        try:
+            self.close()
+        except WriteFailed:
+            if error is None:  # else the error already on its way (often this same full disk) is the one to report
+                raise
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:

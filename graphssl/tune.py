@@ -24,7 +24,8 @@ killed search loses at most the runs in flight.  Each run's per-step log is
 accuracy over training).  ``OUT/trials.csv`` and
 ``OUT/trials.md`` list the finished trials, ``OUT/best.yaml`` is the winner's
 complete config (usable as ``--config``), ``OUT/tune.json`` the search's own
-settings.
+settings.  ``OUT`` must be new, empty or this search's folder: one holding
+anything else (another run's files) is refused.
 """
 
 from __future__ import annotations
@@ -47,9 +48,9 @@ from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import validation_only
+from .files import claim_folder, make_folder, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
-from .run_folder import write_json, write_text
 from .tables import csv_text, mean_std
 
 
@@ -303,7 +304,12 @@ def _identity(dataset: str, space: Space, base: dict[str, Any], sampler_seed: in
             "space": {k: v if isinstance(v, list) else dataclasses.asdict(v) for k, v in space.items()}}
 
 
-def _check_folder(out: Path, identity: dict[str, Any]) -> None:
+TUNE_FILES = ("tune.json", "results", "logs", "trials.csv", "trials.md", "best.yaml")
+
+
+def _claim_folder(out: Path, identity: dict[str, Any]) -> Path:
+    """``out``, new, empty, or this very search's folder (its tune.json says so), to continue it."""
+    out = claim_folder(out, "tune", lambda entry: entry.name in TUNE_FILES)
     settings = out / "tune.json"
     if settings.is_file():
         try:
@@ -315,8 +321,7 @@ def _check_folder(out: Path, identity: dict[str, Any]) -> None:
         if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
             raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
                                 f"config; choose a new --out (finished trials are never overwritten)")
-    elif out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise GraphSSLError(f"--out {out} already exists and is not a graphssl tune folder; choose a new folder")
+    return out
 
 
 def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, *, trials: int = 64,
@@ -354,13 +359,9 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     points = sample_trials(space, trials, sampler_seed)
     all_trials = [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))
                   for i, point in enumerate(points)]
-    out = Path(out)
     identity = _identity(dataset, space, base, sampler_seed)
-    _check_folder(out, identity)
-    try:
-        (out / "results").mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise GraphSSLError(f"--out {out}: cannot create it ({err.strerror}); choose a writable folder") from None
+    out = _claim_folder(Path(out), identity)
+    make_folder(out / "results")
     write_json(out / "tune.json", {**identity, "trials": trials, "seeds": seeds, "command": command})
     pending = []
     for trial in all_trials:

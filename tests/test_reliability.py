@@ -157,7 +157,8 @@ def test_unwritable_out_is_a_clear_error(tmp_path, data_root, capsys):
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(blocker / "run"),
                  "--steps", "2", *SMALL]) == 2
     err = capsys.readouterr().err
-    assert "cannot create it" in err and err.count("\n") == 1
+    assert "cannot create the folder" in err and "part of that path is a file, not a folder" in err
+    assert err.count("\n") == 1
 
 
 def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeypatch):
@@ -169,7 +170,7 @@ def test_full_disk_while_saving_keeps_the_last_good_checkpoint(tmp_path, monkeyp
         raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
     monkeypatch.setattr(torch, "save", no_space)
-    with pytest.raises(GraphSSLError, match="No space left on device.*earlier files there are intact"):
+    with pytest.raises(GraphSSLError, match="no space left on the device .what was there before is intact."):
         save_checkpoint(path, {"step": 2, "weights": torch.zeros(3)})
     monkeypatch.undo()
     state = load_checkpoint(path)
