@@ -6,6 +6,7 @@ before it):
 * ``errors``, ``config``, ``tables``: errors a user can act on; the config
   schema, the shipped config files and the dataset names; mean ± std over
   seeds and CSV text (none of them imports torch).
+* ``sparse``: the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.

@@ -19,13 +19,15 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
 from torch.nn.utils import parametrize
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import to_torch_csr_tensor
+
+from .sparse import propagate, sparse_linear
 
 
 def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -45,32 +47,26 @@ def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """``Â X`` for a symmetric sparse ``Â``: the gradient ``Âᵀ G`` is ``Â G``.
-
-    torch's own backward for a sparse product re-transposes ``Â`` at every call,
-    which costs more than the product itself.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
-        ctx.adj = adj
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
-        return None, ctx.adj @ grad
-
-
 class GCNLayer(GCNConv):
-    """torch_geometric's ``GCNConv`` (``normalize=False``) fed a symmetric ``Â`` from
-    :func:`gcn_adjacency`; only the fused propagation is specialised to it."""
+    """torch_geometric's ``GCNConv`` (``normalize=False``, same parameters and initialization) fed a
+    symmetric ``Â`` from :func:`gcn_adjacency`, computed without the message-passing machinery:
+    ``Â (X Wᵀ) + b`` with graphssl's sparse products (:mod:`graphssl.sparse`).
+
+    ``feature_mask`` zeroes input feature columns by masking the weight's columns
+    (``X diag(m) Wᵀ = X (W diag(m))ᵀ``), never the features.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, normalize=False)
 
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
-        return _SymmetricSpMM.apply(adj_t, x)
+    def forward(self, x: Tensor, adj_t: Tensor, feature_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        if x.layout == torch.sparse_csr:
+            h = sparse_linear(x, self.lin.weight, feature_mask)
+        else:
+            h = F.linear(x, self.lin.weight if feature_mask is None else self.lin.weight * feature_mask)
+        out = propagate(adj_t, h)
+        # In place: at ogbn-arxiv's size a new output would cost as much in page faults as the addition itself.
+        return out if self.bias is None else out.add_(self.bias)
 
 
 class _PReLUFunction(torch.autograd.Function):
@@ -195,13 +191,7 @@ class GCNEncoder(nn.Module):
         """Embed nodes ``x`` (dense or sparse CSR) over ``adj_t`` (from :func:`gcn_adjacency`);
         ``feature_mask`` zeroes input feature columns."""
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.activations)):
-            if i == 0 and feature_mask is not None:
-                # X diag(m) W = X (diag(m) W): mask the weight's input columns, never the features.
-                masked = conv.lin.weight * feature_mask
-                x = functional_call(conv, {"lin.weight": masked}, (x, adj_t))
-            else:
-                x = conv(x, adj_t)
-            x = act(norm(x))
+            x = act(norm(conv(x, adj_t, feature_mask if i == 0 else None)))
         return x
 
 
