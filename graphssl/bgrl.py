@@ -21,6 +21,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .sampling import seed_rows
+
 
 def _row_dot(a: Tensor, b: Tensor) -> Tensor:
     """``(a * b).sum(1)`` without materializing ``a * b``."""
@@ -128,7 +130,7 @@ class BGRL(nn.Module):
     @torch.no_grad()
     def target_embeddings(self, x: Tensor, adj: Tensor, mask: Tensor | None, num_seeds: int | None = None) -> Tensor:
         """The target encoder's embedding of one view (no autograd graph is built)."""
-        return self.target_encoder(x, adj, mask)[:num_seeds]
+        return seed_rows(self.target_encoder(x, adj, mask), num_seeds)
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None, target_of_other_view: Tensor,
                 num_seeds: int | None = None) -> Tensor:
@@ -138,7 +140,7 @@ class BGRL(nn.Module):
         sum, half the activation memory); this is also the call ``DistributedDataParallel`` wraps.
         ``num_seeds``: score only the first ``num_seeds`` nodes (a mini-batch's seeds).
         """
-        online = self.online_encoder(x, adj, mask)[:num_seeds]
+        online = seed_rows(self.online_encoder(x, adj, mask), num_seeds)
         return cosine_loss(self.predictor(online), target_of_other_view)
 
     def symmetric_loss(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor,

@@ -42,6 +42,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .sampling import seed_rows
+
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_CHUNK_SIZE = 1024
 
@@ -307,4 +309,5 @@ class GRACELoss(nn.Module):
     def forward(self, h1: Tensor, h2: Tensor, num_seeds: int | None = None) -> Tensor:
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all), each
         contrasted with the others among them."""
-        return grace_loss(self.head(h1[:num_seeds]), self.head(h2[:num_seeds]), self.temperature, self.chunk_size)
+        u, v = self.head(seed_rows(h1, num_seeds)), self.head(seed_rows(h2, num_seeds))
+        return grace_loss(u, v, self.temperature, self.chunk_size)
