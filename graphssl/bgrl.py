@@ -66,8 +66,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         >>> teacher, student = nn.Linear(4, 4), nn.Linear(4, 4)
         >>> ema_update(teacher, student, 0.99)
     """
-    for target_parameter, online_parameter in zip(target.parameters(), online.parameters()):
-        target_parameter.lerp_(online_parameter.detach(), 1.0 - momentum)
+    torch._foreach_lerp_(list(target.parameters()), [p.detach() for p in online.parameters()], 1.0 - momentum)
 
 
 def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
