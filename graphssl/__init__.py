@@ -6,7 +6,8 @@ before it):
 * ``errors``, ``config``, ``tables``: errors a user can act on; the config
   schema, the shipped config files and the dataset names; mean ± std over
   seeds and CSV text (none of them imports torch).
-* ``sparse``: the sparse-dense products of GCN propagation and sparse features.
+* ``precision``, ``sparse``: float32, bfloat16 mixed precision and TF32 (autocast, the
+  float32 parts of a step); the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.

@@ -27,6 +27,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import to_torch_csr_tensor
 
+from .precision import float32_function
 from .sparse import propagate, sparse_linear
 
 
@@ -69,6 +70,7 @@ class GCNLayer(GCNConv):
         return out if self.bias is None else out.add_(self.bias)
 
 
+@float32_function
 class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor) -> Tensor:

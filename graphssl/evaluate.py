@@ -168,6 +168,6 @@ def run_metrics(dataset: str, config: dict[str, Any], evaluation: dict[str, Any]
     """
     return {"dataset": dataset, "method": config["method"], "seed": config["train"]["seed"],
             "steps": config["optim"]["steps"],
-            "werank": config["werank"]["alpha"], **evaluation, **training,
+            "werank": config["werank"]["alpha"], "precision": config["train"]["precision"], **evaluation, **training,
             "device": str(device), "deterministic": device.type == "cpu", **peak_memory_mb(device), **(extra or {}),
             "graphssl_version": __version__, "torch_version": torch.__version__}

@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .precision import float32_function, in_float32
 from .sampling import seed_rows
 
 DEFAULT_TEMPERATURE = 0.5
@@ -169,6 +170,7 @@ def _softmax_weights(logits: Tensor, log_denominator_rows: Tensor, log_denominat
     return weights.add_(logits.sub_(log_denominator_columns).exp_())
 
 
+@float32_function
 class _ChunkedGRACELoss(torch.autograd.Function):
     r"""GRACE's loss for unit-norm ``u`` and ``v``, one block of rows at a time.
 
@@ -310,4 +312,4 @@ class GRACELoss(nn.Module):
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all), each
         contrasted with the others among them."""
         u, v = self.head(seed_rows(h1, num_seeds)), self.head(seed_rows(h2, num_seeds))
-        return grace_loss(u, v, self.temperature, self.chunk_size)
+        return in_float32(grace_loss, u, v, temperature=self.temperature, chunk_size=self.chunk_size)

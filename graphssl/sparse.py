@@ -6,7 +6,8 @@ and its kernel writes each output row once, where torch's CSR product (MKL)
 zero-fills its output and accumulates into it: on Cora 2-2.6x faster (README,
 'Precision and speed').  On CUDA torch's own product (cuSPARSE) is used.
 
-The two autograd functions:
+Both autograd functions compute in float32 under autocast (there is no
+bfloat16 CSR kernel on CPU, and sums over neighbours keep their precision):
 
 * :func:`propagate`, ``Â X`` for a *symmetric* ``Â``: the gradient ``Âᵀ G`` is ``Â G``,
   so the backward pass reuses ``Â`` (torch's would transpose it at every call);
@@ -26,6 +27,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.utils.weak import WeakIdKeyDictionary
 
+from .precision import float32_function
 
 # Sparse feature matrix -> its CSC copy, dropped with the matrix (a full-batch run makes one, ever).
 _COLUMN_MAJOR: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -95,6 +97,7 @@ def sparse_transposed_dense(matrix: Tensor, dense: Tensor) -> Tensor:
     return _sum_rows(columns.ccol_indices(), columns.row_indices(), columns.values(), dense)
 
 
+@float32_function
 class _Propagation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
@@ -111,7 +114,7 @@ def propagate(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` for a *symmetric* sparse CSR ``adj`` (GCN's ``Â``), differentiable in ``x``.
 
     Returns:
-        ``Â X``.
+        ``Â X`` in float32 (also under autocast).
 
     Example:
         >>> adj = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).to_sparse_csr()
@@ -128,6 +131,7 @@ def _transposed(matrix: Tensor, scale: Tensor | None) -> Tensor:
     return out.copy_(matrix.t()) if scale is None else torch.mul(matrix.t(), scale, out=out)
 
 
+@float32_function
 class _SparseLinear(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor, column_mask: Tensor | None) -> Tensor:
@@ -150,7 +154,7 @@ def sparse_linear(x: Tensor, weight: Tensor, column_mask: Tensor | None = None) 
     ``X diag(m) Wᵀ = X (W diag(m))ᵀ``, without touching ``x``.
 
     Returns:
-        A dense ``[nodes, weight rows]`` tensor.
+        A dense ``[nodes, weight rows]`` tensor in float32 (also under autocast).
 
     Example:
         >>> x = torch.tensor([[0.0, 1.0], [2.0, 0.0]]).to_sparse_csr()

@@ -36,6 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .precision import in_float32
 from .sampling import seed_rows
 
 # (invariance λ, variance μ, covariance ν): the paper's and the official code's defaults.
@@ -178,4 +179,6 @@ class VICRegLoss(nn.Module):
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all); the
         statistics (batch norm, variance, covariance) are those of these nodes."""
         z1, z2 = self.head(seed_rows(h1, num_seeds)), self.head(seed_rows(h2, num_seeds))
-        return vicreg_loss(z1, z2, *self.coefficients)
+        invariance, variance, covariance = self.coefficients
+        return in_float32(vicreg_loss, z1, z2, invariance_weight=invariance, variance_weight=variance,
+                          covariance_weight=covariance)
