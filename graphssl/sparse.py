@@ -14,7 +14,7 @@ bfloat16 CSR kernel on CPU, and sums over neighbours keep their precision):
 * :func:`sparse_linear`, ``X diag(m) Wᵀ`` for sparse features ``X`` and a feature-column
   mask ``m``: the weight's gradient ``diag(m) Gᵀ X`` is computed from ``X``'s column-major
   (CSC) copy, made once per feature matrix (:func:`columns_of`) instead of at every
-  backward pass, and the mask is applied in the same pass as the transposes.
+  backward pass.
 """
 
 from __future__ import annotations
@@ -126,9 +126,13 @@ def propagate(adj: Tensor, x: Tensor) -> Tensor:
 
 
 def _transposed(matrix: Tensor, scale: Tensor | None) -> Tensor:
-    """``matrix.t() * scale`` (``scale`` broadcast against the transpose), written contiguously in one pass."""
-    out = matrix.new_empty(matrix.size(1), matrix.size(0))
-    return out.copy_(matrix.t()) if scale is None else torch.mul(matrix.t(), scale, out=out)
+    """``matrix.t() * scale`` (``scale`` broadcast against the transpose), contiguous.
+
+    A contiguous copy of the transpose (torch's blocked transpose kernel), then an in-place product:
+    on Cora's 1433 x 192 weight half the time of one product reading the transpose with strides.
+    """
+    out = matrix.t().contiguous()
+    return out if scale is None else out.mul_(scale)
 
 
 @float32_function
