@@ -4,7 +4,8 @@ Step time: one trainer per precision (32, bf16-mixed, and tf32 on CUDA), same co
 blocks of steps in one process; the medians of the blocks' ms/step and each precision's ratio to 32 are
 reported (wall time, and process CPU time, steadier on a shared machine).  Peak memory: each precision trains
 ``--memory-steps`` steps in a fresh process of its own (this script with ``--memory-of``), which reports its
-peak resident memory (and on CUDA the peak memory torch allocated).  The JSON also says whether this machine
+peak resident memory, over the whole process and (Linux) over the training steps alone, and on CUDA the peak
+memory torch allocated during them.  The JSON also says whether this machine
 computes bfloat16 products natively (AVX-512 or a GPU): where it does not, bf16-mixed is expected to be slower.
 
     python benchmarks/precision_step.py --dataset synthetic-arxiv --config configs/ogbn-arxiv.yaml \\
@@ -33,14 +34,38 @@ from graphssl.devices import peak_memory_mb  # noqa: E402
 from graphssl.precision import bf16_is_native  # noqa: E402
 
 
-def peak_memory_of(args: argparse.Namespace, precision: str) -> dict[str, float]:
-    """Train ``--memory-steps`` steps under ``precision`` in this process; its peak memory."""
+def resident_peak_mb() -> float | None:
+    """This process's peak resident memory since the last :func:`reset_resident_peak` (Linux), else None."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return None
+    return round(int(next(line.split()[1] for line in status.splitlines() if line.startswith("VmHWM:"))) / 1024, 1)
+
+
+def reset_resident_peak() -> None:
+    """Start the peak resident memory afresh (Linux: writing 5 to /proc/self/clear_refs resets VmHWM)."""
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        pass
+
+
+def peak_memory_of(args: argparse.Namespace, precision: str) -> dict[str, float | None]:
+    """Train ``--memory-steps`` steps under ``precision`` in this process; its peak memory over the whole process
+    and, where the system lets it be reset, over the training steps alone (graph and model already built)."""
     graphssl = graphssl_at(None)
     device = graphssl.resolve_device(args.device)
     graph = graphssl.load_graph(args.dataset)
     config = step_config(graphssl, args.dataset, args.config, args.assignments, {"train.precision": precision})
-    timed_block(trainer(graphssl, graph, config, device), args.memory_steps, 0)
-    return peak_memory_mb(device)
+    step_trainer = trainer(graphssl, graph, config, device)
+    reset_resident_peak()
+    before = resident_peak_mb()
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
+    timed_block(step_trainer, args.memory_steps, 0)
+    return {**peak_memory_mb(device), "resident_before_steps_mb": before, "peak_resident_during_steps_mb":
+            resident_peak_mb()}
 
 
 def main() -> None:

@@ -15,6 +15,7 @@ from graphssl.config import load_config
 from graphssl.encoders import PReLU, gcn_adjacency
 from graphssl.grace import grace_loss_chunked
 from graphssl.model import build_model
+from graphssl.precision import matmul_precision
 from graphssl.regularizers import werank_terms
 from graphssl.sparse import propagate, sparse_linear
 from graphssl.train import Pretrainer
@@ -33,8 +34,10 @@ def small_config(**overrides):
     return load_config(None, {**SMALL, **overrides})
 
 
+@pytest.mark.parametrize("batch_size", [0, 512], ids=["full-batch", "mini-batch"])
 @pytest.mark.parametrize("method", ["bgrl", "grace", "vicreg", "cca-ssg"])
-def test_under_bf16_mixed_parameters_gradients_optimizer_state_and_target_stay_float32(method, cora, monkeypatch):
+def test_under_bf16_mixed_parameters_gradients_optimizer_state_and_target_stay_float32(method, batch_size, cora,
+                                                                                      monkeypatch):
     grams = []
 
     def recording(weight, gram_of_smaller_side=regularizers.gram_of_smaller_side):
@@ -42,7 +45,8 @@ def test_under_bf16_mixed_parameters_gradients_optimizer_state_and_target_stay_f
         return grams[-1]
 
     monkeypatch.setattr(regularizers, "gram_of_smaller_side", recording)
-    config = small_config(method=method, **{"werank.alpha": 0.1, "train.precision": "bf16-mixed"})
+    config = small_config(method=method, **{"werank.alpha": 0.1, "train.precision": "bf16-mixed",
+                                            "train.batch_size": batch_size})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     seen = []
@@ -190,3 +194,13 @@ def test_bf16_mixed_warns_where_bfloat16_products_are_slow(cora, monkeypatch):
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
+
+
+def test_tf32_sets_cuda_matmul_precision_only_inside_its_context():
+    before = torch.backends.cuda.matmul.fp32_precision
+    with matmul_precision("tf32", torch.device("cuda")):  # the flag is set without a GPU being touched
+        assert torch.backends.cuda.matmul.fp32_precision == "tf32"
+    assert torch.backends.cuda.matmul.fp32_precision == before
+    for precision, device in (("32", "cuda"), ("bf16-mixed", "cuda"), ("tf32", "cpu")):
+        with matmul_precision(precision, torch.device(device)):
+            assert torch.backends.cuda.matmul.fp32_precision == before
