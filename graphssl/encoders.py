@@ -11,7 +11,7 @@ normalization and an activation, as in the official BGRL code:
 layers: a sparse CSR matrix, so each layer's propagation is one sparse-dense
 product rather than a gather/scatter over edges.  graphssl's graphs and views
 are undirected, so ``\hat{A}`` is symmetric and the backward pass of the
-propagation reuses it instead of transposing it (:class:`GCNLayer`).
+propagation reuses it instead of transposing it (:func:`graphssl.sparse.propagate`).
 """
 
 from __future__ import annotations
