@@ -1,13 +1,18 @@
-"""What the benchmark scripts share: running a command from the repository root, and one training's metrics."""
+"""What the benchmark scripts share: running a command from the repository root, one training's metrics, graphssl
+as it was at an earlier git revision, and the pieces of a training step."""
 
 from __future__ import annotations
 
+import importlib
+import io
 import json
 import subprocess
 import sys
+import tarfile
 import tempfile
 from pathlib import Path
-from typing import Sequence
+from types import SimpleNamespace
+from typing import Any, Sequence
 
 REPO = Path(__file__).resolve().parents[1]
 GRAPHSSL = (sys.executable, "-m", "graphssl")
@@ -41,3 +46,77 @@ def train_metrics(args: Sequence[str], launcher: Sequence[str] = GRAPHSSL) -> di
         run([*launcher, "train", *args, "--quiet", "--set", "train.spectra_every=0",
              "--set", "train.checkpoint_every=0", "--out", str(out)])
         return json.loads((out / "metrics.json").read_text())
+
+
+def graphssl_at(revision: str | None) -> SimpleNamespace:
+    """What a training step needs from graphssl: this checkout's (``revision`` None), or the package as it was
+    at git ``revision``, extracted (with its configs) to a temporary folder and imported beside this one as
+    ``graphssl_at_revision`` (the package imports itself only relatively, so renaming it is enough).
+
+    Returns:
+        ``load_config``, ``config_for_dataset``, ``parse_assignment``, ``load_graph``, ``build_model``,
+        ``Pretrainer`` and ``resolve_device`` of that graphssl.
+    """
+    name = "graphssl"
+    if revision is not None:
+        folder = Path(tempfile.mkdtemp(prefix="graphssl-revision-"))
+        archive = subprocess.run(["git", "-C", str(REPO), "archive", revision, "graphssl", "configs"],
+                                 capture_output=True, check=True).stdout
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(folder, filter="data")
+        name = "graphssl_at_revision"
+        (folder / "graphssl").rename(folder / name)
+        sys.path.insert(0, str(folder))
+    module = {part: importlib.import_module(f"{name}.{part}")
+              for part in ("config", "data", "model", "train", "devices")}
+    return SimpleNamespace(load_config=module["config"].load_config,
+                           config_for_dataset=module["config"].config_for_dataset,
+                           parse_assignment=module["config"].parse_assignment, load_graph=module["data"].load_graph,
+                           build_model=module["model"].build_model, Pretrainer=module["train"].Pretrainer,
+                           resolve_device=module["devices"].resolve_device)
+
+
+def step_config(graphssl: SimpleNamespace, dataset: str, config: str | None, assignments: Sequence[str],
+                overrides: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config of a benchmark's trainer: ``--config`` (default the dataset's), ``--set`` values, then
+    ``overrides``."""
+    path = config or graphssl.config_for_dataset(dataset)
+    return graphssl.load_config(path, {**dict(graphssl.parse_assignment(a) for a in assignments),
+                                       **(overrides or {})})
+
+
+def trainer(graphssl: SimpleNamespace, graph: Any, config: dict[str, Any], device: Any) -> Any:
+    """A fresh Pretrainer of ``config`` (model seeded with ``train.seed``)."""
+    import torch
+
+    torch.manual_seed(config["train"]["seed"])
+    return graphssl.Pretrainer(graphssl.build_model(config, graph.num_features).to(device), graph, config, device)
+
+
+def timed_block(trainer: Any, steps: int, first_step: int) -> tuple[float, float]:
+    """Run ``steps`` training steps; returns (wall ms per step, process CPU ms per step). CPU time leaves out the
+    time other jobs held the cores, so on a shared machine it is the steadier of the two (for one thread)."""
+    import time
+
+    import torch
+
+    cuda = trainer.device.type == "cuda"
+    if cuda:
+        torch.cuda.synchronize(trainer.device)
+    wall, cpu = time.perf_counter(), time.process_time()
+    for step in range(first_step, first_step + steps):
+        trainer.step(step)
+    if cuda:
+        torch.cuda.synchronize(trainer.device)
+    return 1000 * (time.perf_counter() - wall) / steps, 1000 * (time.process_time() - cpu) / steps
+
+
+def machine() -> dict[str, Any]:
+    """What a timing depends on: cores, torch threads, CPU vector capability, load when it was measured."""
+    import os
+
+    import torch
+
+    return {"cpu_cores": os.cpu_count(), "torch_threads": torch.get_num_threads(),
+            "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+            "load_average_1min": round(os.getloadavg()[0], 2), "torch": torch.__version__}

@@ -1,34 +1,58 @@
 """Paired comparison of two settings of ``graphssl bench`` on the same seeds.
 
 Each side is a bench folder and a WERank coefficient (as bench recorded it), and for a folder holding several
-methods (``bench --methods``) the method; runs are matched by seed, and the difference A - B is summarized
+methods (``bench --methods``) the method, or for one that swept a config key (``bench --set KEY=V1,V2``) that
+key's value (``--where-a``, ``--where-b``); runs are matched by seed, and the difference A - B is summarized
 over the seeds both sides have (mean ± sample std, and how many seeds A wins), beside each side's own
 mean ± std of test accuracy and RankMe.
 
     python benchmarks/paired_difference.py benchmarks/results/cora-fair-werank 0.01 \\
         benchmarks/results/cora-fair-bgrl 0 --out benchmarks/results/cora-fair-paired.json
     python benchmarks/paired_difference.py runs/methods 0.1 runs/methods 0 --method-a grace --method-b grace
+    python benchmarks/paired_difference.py R/precision-parity 0.1 R/precision-parity 0.1 \
+        --where-a train.precision=bf16-mixed --where-b train.precision=32
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 from typing import Any
 
+from graphssl.config import parse_assignment
 from graphssl.tables import mean_std
 
 
-def runs_by_seed(bench: Path, alpha: Any, method: str | None = None) -> dict[int, dict[str, Any]]:
+def config_value(config: dict[str, Any], key: str) -> Any:
+    """The value of a dotted ``key`` in a run's config (None when the run's graphssl did not have it)."""
+    node: Any = config
+    for part in key.split("."):
+        node = node.get(part) if isinstance(node, dict) else None
+    return node
+
+
+def matches(result: dict[str, Any], where: str | None) -> bool:
+    """Whether a bench result's config has ``KEY=VALUE`` (VALUE read as YAML; ``32`` matches the name ``"32"``)."""
+    if where is None:
+        return True
+    key, _, text = where.partition("=")
+    wanted, value = parse_assignment(f"value={text}")[1], config_value(result["config"], key)
+    return value == wanted or str(value) == str(wanted)
+
+
+def runs_by_seed(bench: Path, alpha: Any, method: str | None = None,
+                 where: str | None = None) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
     for path in sorted((bench / "results").glob("*.json")):
         result = json.loads(path.read_text())
         # Results made before methods existed are BGRL's.
-        if result["metrics"]["werank"] == alpha and method in (None, result["metrics"].get("method", "bgrl")):
+        if result["metrics"]["werank"] == alpha and method in (None, result["metrics"].get("method", "bgrl")) \
+                and matches(result, where):
             if result["seed"] in found:
                 raise SystemExit(f"{bench}: several settings with werank {alpha!r}; give a bench folder with one "
-                                 f"(or the method, --method-a / --method-b)")
+                                 f"(or the method, --method-a / --method-b, or a swept key, --where-a / --where-b)")
             found[result["seed"]] = result["metrics"]
     if not found:
         raise SystemExit(f"{bench}: no finished runs with werank {alpha!r}")
@@ -51,16 +75,23 @@ def main() -> None:
     parser.add_argument("alpha_b", type=json.loads)
     parser.add_argument("--method-a", help="only side A's runs of this method (a bench folder of several methods)")
     parser.add_argument("--method-b", help="only side B's runs of this method")
+    parser.add_argument("--where-a", metavar="KEY=VALUE", help="only side A's runs whose config has this value")
+    parser.add_argument("--where-b", metavar="KEY=VALUE", help="only side B's runs whose config has this value")
     parser.add_argument("--out", type=Path, help="also write the result as JSON here")
     args = parser.parse_args()
-    a, b = runs_by_seed(args.bench_a, args.alpha_a, args.method_a), runs_by_seed(args.bench_b, args.alpha_b,
-                                                                               args.method_b)
+    a = runs_by_seed(args.bench_a, args.alpha_a, args.method_a, args.where_a)
+    b = runs_by_seed(args.bench_b, args.alpha_b, args.method_b, args.where_b)
     common = sorted(set(a) & set(b))
     differences = [100 * (a[s]["test_acc"] - b[s]["test_acc"]) for s in common]
     mean, std = mean_std(differences)
-    result = {"a": {"bench": str(args.bench_a), "method": args.method_a, "werank": args.alpha_a, **summary(a)},
-              "b": {"bench": str(args.bench_b), "method": args.method_b, "werank": args.alpha_b, **summary(b)},
+    # RankMe of A relative to B, from the means over each side's seeds (the issue's "within 5%").
+    rankme = statistics.mean(m["rankme"] for m in a.values()) / statistics.mean(m["rankme"] for m in b.values()) - 1
+    result = {"a": {"bench": str(args.bench_a), "method": args.method_a, "werank": args.alpha_a,
+                    "where": args.where_a, **summary(a)},
+              "b": {"bench": str(args.bench_b), "method": args.method_b, "werank": args.alpha_b,
+                    "where": args.where_b, **summary(b)},
               "paired_difference_points": round(mean, 2), "paired_difference_std": round(std, 2),
+              "rankme_relative_difference": round(rankme, 4),
               "a_better_on": sum(d > 0 for d in differences), "ties": sum(d == 0 for d in differences),
               "paired_seeds": len(common)}
     text = json.dumps(result, indent=2)

@@ -9,6 +9,8 @@ before it):
   over seeds and CSV text; the one atomic writer every output goes through,
   output folders, and what an OS error means to a user (none of them imports
   torch).
+* ``precision``, ``sparse``: float32, bfloat16 mixed precision and TF32 (autocast, the
+  float32 parts of a step); the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
   mini-batches of sampled neighbourhoods.
 * ``encoders``: the GCN encoder and the predictor.

@@ -21,14 +21,18 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .precision import float32_function
+from .sampling import seed_rows
+
 
 def _row_dot(a: Tensor, b: Tensor) -> Tensor:
     """``(a * b).sum(1)`` without materializing ``a * b``."""
     return torch.bmm(a.unsqueeze(1), b.unsqueeze(2)).view(-1)
 
 
+@float32_function
 class _CosineLoss(torch.autograd.Function):
-    """``1 - mean_i cos(p_i, t_i)`` for a constant target, in few passes over memory.
+    """``1 - mean_i cos(p_i, t_i)`` for a constant target, in few passes over memory (in float32 under autocast).
 
     ATen's ``cosine_similarity`` forward and backward make about ten full-size
     temporaries; at 169k x 256 they cost ~1.5 s of a ~9 s step.  With
@@ -64,8 +68,7 @@ def ema_update(target: nn.Module, online: nn.Module, momentum: float) -> None:
         >>> teacher, student = nn.Linear(4, 4), nn.Linear(4, 4)
         >>> ema_update(teacher, student, 0.99)
     """
-    for target_parameter, online_parameter in zip(target.parameters(), online.parameters()):
-        target_parameter.lerp_(online_parameter.detach(), 1.0 - momentum)
+    torch._foreach_lerp_(list(target.parameters()), [p.detach() for p in online.parameters()], 1.0 - momentum)
 
 
 def cosine_loss(prediction: Tensor, target: Tensor) -> Tensor:
@@ -128,7 +131,7 @@ class BGRL(nn.Module):
     @torch.no_grad()
     def target_embeddings(self, x: Tensor, adj: Tensor, mask: Tensor | None, num_seeds: int | None = None) -> Tensor:
         """The target encoder's embedding of one view (no autograd graph is built)."""
-        return self.target_encoder(x, adj, mask)[:num_seeds]
+        return seed_rows(self.target_encoder(x, adj, mask), num_seeds)
 
     def forward(self, x: Tensor, adj: Tensor, mask: Tensor | None, target_of_other_view: Tensor,
                 num_seeds: int | None = None) -> Tensor:
@@ -138,7 +141,7 @@ class BGRL(nn.Module):
         sum, half the activation memory); this is also the call ``DistributedDataParallel`` wraps.
         ``num_seeds``: score only the first ``num_seeds`` nodes (a mini-batch's seeds).
         """
-        online = self.online_encoder(x, adj, mask)[:num_seeds]
+        online = seed_rows(self.online_encoder(x, adj, mask), num_seeds)
         return cosine_loss(self.predictor(online), target_of_other_view)
 
     def symmetric_loss(self, x: Tensor, adj_1: Tensor, mask_1: Tensor | None, adj_2: Tensor,

@@ -42,6 +42,9 @@ import math
 import torch
 from torch import Tensor, nn
 
+from .precision import in_float32
+from .sampling import seed_rows
+
 DEFAULT_LAMBDA = 1e-3
 
 
@@ -131,4 +134,4 @@ class CCASSGLoss(nn.Module):
     def forward(self, h1: Tensor, h2: Tensor, num_seeds: int | None = None) -> Tensor:
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all),
         standardized with these nodes' statistics."""
-        return cca_ssg_loss(h1[:num_seeds], h2[:num_seeds], self.lambd)
+        return in_float32(cca_ssg_loss, seed_rows(h1, num_seeds), seed_rows(h2, num_seeds), lambd=self.lambd)

@@ -60,6 +60,9 @@ def _add_train(commands: Any) -> None:
                    help="mini-batch: neighbours sampled per node at each layer's hop, e.g. 10 10 10 (-1: all)")
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
+    p.add_argument("--precision", metavar="P",
+                   help="32 (default), bf16-mixed (dense products in bfloat16 under autocast, the rest float32; on "
+                        "CPUs with AVX-512 and on GPUs) or tf32 (CUDA: TF32 matrix products) (train.precision)")
     p.add_argument("--tensorboard", action="store_const", const=True,
                    help="also write log.csv's scalars to RUN_DIR/tb/ for TensorBoard (train.tensorboard; needs "
                         "pip install 'graphssl-werank[tensorboard]')")
@@ -218,7 +221,8 @@ def build_parser() -> argparse.ArgumentParser:
 # Flags that set one config key each (train and tune), in the order they are applied after --set.
 _KEY_FLAGS = (("method", "method"), ("werank", "werank.alpha"), ("steps", "optim.steps"), ("seed", "train.seed"),
               ("checkpoint_every", "train.checkpoint_every"), ("batch_size", "train.batch_size"),
-              ("num_neighbors", "train.num_neighbors"), ("tensorboard", "train.tensorboard"))
+              ("num_neighbors", "train.num_neighbors"), ("tensorboard", "train.tensorboard"),
+              ("precision", "train.precision"))
 
 
 def _overrides(args: argparse.Namespace) -> dict[str, Any]:
@@ -253,7 +257,8 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                           ("--steps", args.steps), ("--seed", args.seed), ("--out", args.out),
                                           ("--checkpoint-every", args.checkpoint_every),
                                           ("--batch-size", args.batch_size), ("--num-neighbors", args.num_neighbors),
-                                          ("--tensorboard", args.tensorboard)) if value is not None and value != []]
+                                          ("--tensorboard", args.tensorboard), ("--precision", args.precision))
+                 if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
         out = Path(args.resume)

@@ -52,7 +52,7 @@ DEFAULTS: dict[str, Any] = {
                "adapt_factor": 1.5, "alpha_min": 1.0e-4, "alpha_max": 1.0},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
-              "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10]},
+              "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10], "precision": "32"},
 }
 
 # The self-supervised objectives, as graphssl.model.METHODS builds them (named here without importing torch).
@@ -66,6 +66,8 @@ NORMS = ("batch", "layer", "none")
 ACTIVATIONS = ("prelu", "relu", "elu", "gelu")
 PROBE_PROTOCOLS = ("lbfgs", "bgrl-official")
 DATASETS = ("cora", "citeseer", "pubmed", "ogbn-arxiv", "synthetic-arxiv")
+# train.precision (graphssl.precision): float32, bfloat16 autocast, TF32 matrix products on CUDA.
+PRECISIONS = ("32", "bf16-mixed", "tf32")
 
 
 # YAML 1.1 (PyYAML) reads "1e-3" as a string; scientific notation without a dot is a number here.
@@ -166,6 +168,8 @@ def set_key(config: dict[str, Any], key: str, value: Any, where: str = "--set") 
     """
     if key not in KNOWN_KEYS:
         raise unknown_key_error(key, where)
+    if key == "train.precision" and is_whole_number(value):
+        value = str(value)  # YAML reads 32 as a number; the precisions are names
     *parents, leaf = key.split(".")
     node = config
     for part in parents:
@@ -365,6 +369,8 @@ def validate(config: dict[str, Any]) -> None:
     _check(flat["probe.max_iter"] > 0, "probe.max_iter", flat["probe.max_iter"], "a whole number > 0")
     _check(flat["probe.protocol"] in PROBE_PROTOCOLS, "probe.protocol", flat["probe.protocol"],
            f"one of {', '.join(PROBE_PROTOCOLS)}")
+    _check(flat["train.precision"] in PRECISIONS, "train.precision", flat["train.precision"],
+           f"one of {', '.join(PRECISIONS)} (--precision)")
 
     _check(flat["method"] in METHOD_NAMES, "method", flat["method"], f"one of {', '.join(METHOD_NAMES)}")
     _check(flat["grace.temperature"] > 0, "grace.temperature", flat["grace.temperature"], "a number > 0")

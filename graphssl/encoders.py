@@ -11,7 +11,7 @@ normalization and an activation, as in the official BGRL code:
 layers: a sparse CSR matrix, so each layer's propagation is one sparse-dense
 product rather than a gather/scatter over edges.  graphssl's graphs and views
 are undirected, so ``\hat{A}`` is symmetric and the backward pass of the
-propagation reuses it instead of transposing it (:class:`GCNLayer`).
+propagation reuses it instead of transposing it (:func:`graphssl.sparse.propagate`).
 """
 
 from __future__ import annotations
@@ -19,13 +19,16 @@ from __future__ import annotations
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 from torch import Tensor, nn
-from torch.func import functional_call
 from torch.nn.utils import parametrize
 from torch_geometric.nn import GCNConv
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import to_torch_csr_tensor
+
+from .precision import float32_function
+from .sparse import propagate, sparse_linear
 
 
 def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
@@ -45,34 +48,29 @@ def gcn_adjacency(edge_index: Tensor, num_nodes: int) -> Tensor:
     return to_torch_csr_tensor(edge_index, weight, size=(num_nodes, num_nodes))
 
 
-class _SymmetricSpMM(torch.autograd.Function):
-    """``Â X`` for a symmetric sparse ``Â``: the gradient ``Âᵀ G`` is ``Â G``.
-
-    torch's own backward for a sparse product re-transposes ``Â`` at every call,
-    which costs more than the product itself.
-    """
-
-    @staticmethod
-    def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
-        ctx.adj = adj
-        return adj @ x
-
-    @staticmethod
-    def backward(ctx: Any, grad: Tensor) -> tuple[None, Tensor]:
-        return None, ctx.adj @ grad
-
-
 class GCNLayer(GCNConv):
-    """torch_geometric's ``GCNConv`` (``normalize=False``) fed a symmetric ``Â`` from
-    :func:`gcn_adjacency`; only the fused propagation is specialised to it."""
+    """torch_geometric's ``GCNConv`` (``normalize=False``, same parameters and initialization) fed a
+    symmetric ``Â`` from :func:`gcn_adjacency`, computed without the message-passing machinery:
+    ``Â (X Wᵀ) + b`` with graphssl's sparse products (:mod:`graphssl.sparse`).
+
+    ``feature_mask`` zeroes input feature columns by masking the weight's columns
+    (``X diag(m) Wᵀ = X (W diag(m))ᵀ``), never the features.
+    """
 
     def __init__(self, in_channels: int, out_channels: int) -> None:
         super().__init__(in_channels, out_channels, normalize=False)
 
-    def message_and_aggregate(self, adj_t: Tensor, x: Tensor) -> Tensor:
-        return _SymmetricSpMM.apply(adj_t, x)
+    def forward(self, x: Tensor, adj_t: Tensor, feature_mask: Tensor | None = None) -> Tensor:  # type: ignore[override]
+        if x.layout == torch.sparse_csr:
+            h = sparse_linear(x, self.lin.weight, feature_mask)
+        else:
+            h = F.linear(x, self.lin.weight if feature_mask is None else self.lin.weight * feature_mask)
+        out = propagate(adj_t, h)
+        # In place: at ogbn-arxiv's size a new output would cost as much in page faults as the addition itself.
+        return out if self.bias is None else out.add_(self.bias)
 
 
+@float32_function
 class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor) -> Tensor:
@@ -195,13 +193,7 @@ class GCNEncoder(nn.Module):
         """Embed nodes ``x`` (dense or sparse CSR) over ``adj_t`` (from :func:`gcn_adjacency`);
         ``feature_mask`` zeroes input feature columns."""
         for i, (conv, norm, act) in enumerate(zip(self.convs, self.norms, self.activations)):
-            if i == 0 and feature_mask is not None:
-                # X diag(m) W = X (diag(m) W): mask the weight's input columns, never the features.
-                masked = conv.lin.weight * feature_mask
-                x = functional_call(conv, {"lin.weight": masked}, (x, adj_t))
-            else:
-                x = conv(x, adj_t)
-            x = act(norm(x))
+            x = act(norm(conv(x, adj_t, feature_mask if i == 0 else None)))
         return x
 
 

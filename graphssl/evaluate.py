@@ -168,7 +168,7 @@ def run_metrics(dataset: str, config: dict[str, Any], evaluation: dict[str, Any]
     """
     return {"dataset": dataset, "method": config["method"], "seed": config["train"]["seed"],
             "steps": config["optim"]["steps"],
-            "werank": config["werank"]["alpha"], **evaluation, **training,
+            "werank": config["werank"]["alpha"], "precision": config["train"]["precision"], **evaluation, **training,
             "device": str(device), "deterministic": device.type == "cpu", "threads": torch.get_num_threads(),
             **peak_memory_mb(device), **(extra or {}),
             "graphssl_version": __version__, "torch_version": torch.__version__}

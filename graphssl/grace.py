@@ -42,6 +42,9 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .precision import float32_function, in_float32
+from .sampling import seed_rows
+
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_CHUNK_SIZE = 1024
 
@@ -167,6 +170,7 @@ def _softmax_weights(logits: Tensor, log_denominator_rows: Tensor, log_denominat
     return weights.add_(logits.sub_(log_denominator_columns).exp_())
 
 
+@float32_function
 class _ChunkedGRACELoss(torch.autograd.Function):
     r"""GRACE's loss for unit-norm ``u`` and ``v``, one block of rows at a time.
 
@@ -307,4 +311,5 @@ class GRACELoss(nn.Module):
     def forward(self, h1: Tensor, h2: Tensor, num_seeds: int | None = None) -> Tensor:
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all), each
         contrasted with the others among them."""
-        return grace_loss(self.head(h1[:num_seeds]), self.head(h2[:num_seeds]), self.temperature, self.chunk_size)
+        u, v = self.head(seed_rows(h1, num_seeds)), self.head(seed_rows(h2, num_seeds))
+        return in_float32(grace_loss, u, v, temperature=self.temperature, chunk_size=self.chunk_size)

@@ -28,6 +28,7 @@ from .devices import memory_errors_explained, resolve_device
 from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
 from .model import SSLModel, build_model
+from .precision import check_precision
 from .run_folder import METRICS, default_run_dir, new_run_dir, read_resumable_run, write_results, writing_run_dir
 from .train import Pretrainer, pretrain
 from .training_log import require_tensorboard
@@ -120,6 +121,7 @@ def run_training(dataset: str, config: dict[str, Any], *, data_root: str | Path 
         require_tensorboard()  # before any folder or training
     if not distributed_job:
         torch_device = resolve_device(device)
+        check_precision(config["train"]["precision"], torch_device)  # before the run folder is made
         graph = graph if graph is not None else load_graph(dataset, data_root)
         with new_run_dir(out_dir if out_dir is not None else default_run_dir(dataset, config), config) as out:
             return train_and_evaluate(out, dataset, config, graph, torch_device, progress)

@@ -28,6 +28,8 @@ import torch
 from torch import Tensor, nn
 from torch.autograd.function import once_differentiable
 
+from .precision import float32_function
+
 
 def gram_of_smaller_side(weight: Tensor) -> Tensor:
     """The Gram matrix WERank compares with the identity.
@@ -42,8 +44,9 @@ def gram_of_smaller_side(weight: Tensor) -> Tensor:
     return weight @ weight.t() if weight.size(0) <= weight.size(1) else weight.t() @ weight
 
 
+@float32_function
 class _OrthogonalityGap(torch.autograd.Function):
-    """``‖G - I‖_F`` (or its square) with a closed-form gradient.
+    """``‖G - I‖_F`` (or its square) with a closed-form gradient, the Gram matrix in float32 under autocast.
 
     With ``D = G - I`` (symmetric), ``d‖D‖²/dW`` is ``4 D W`` for ``G = W Wᵀ`` and
     ``4 W D`` for ``G = Wᵀ W``: one matrix product, where autograd through

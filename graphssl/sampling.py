@@ -85,6 +85,22 @@ def neighbor_subgraph(rowptr: Tensor, col: Tensor, seeds: Tensor, num_neighbors:
     return torch.cat(nodes), undirected(edge_index, count)
 
 
+def seed_rows(h: Tensor, num_seeds: int | None) -> Tensor:
+    """The rows of a batch's ``h`` that a loss is taken on: the first ``num_seeds`` (the seeds come first), or
+    with ``None`` (full-batch) ``h`` itself, so that no slice enters the autograd graph (its backward pass would
+    copy the whole gradient into a zero-filled tensor).
+
+    Returns:
+        ``h[:num_seeds]``, or ``h``.
+
+    Example:
+        >>> h = torch.arange(6.0).view(3, 2)
+        >>> seed_rows(h, None) is h, seed_rows(h, 2).shape
+        (True, torch.Size([2, 2]))
+    """
+    return h if num_seeds is None else h[:num_seeds]
+
+
 @dataclass
 class NeighborBatches:
     """Batch ``step`` of an endless sequence of epochs over all nodes (see the module docstring).

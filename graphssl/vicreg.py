@@ -36,6 +36,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .precision import in_float32
+from .sampling import seed_rows
+
 # (invariance λ, variance μ, covariance ν): the paper's and the official code's defaults.
 DEFAULT_WEIGHTS = (25.0, 25.0, 1.0)
 # Three layers of 4x the embedding size, as the paper's 8192-8192-8192 expander on ResNet-50's
@@ -175,4 +178,7 @@ class VICRegLoss(nn.Module):
     def forward(self, h1: Tensor, h2: Tensor, num_seeds: int | None = None) -> Tensor:
         """The loss of the first ``num_seeds`` nodes (a mini-batch's seeds; None: all); the
         statistics (batch norm, variance, covariance) are those of these nodes."""
-        return vicreg_loss(self.head(h1[:num_seeds]), self.head(h2[:num_seeds]), *self.coefficients)
+        z1, z2 = self.head(seed_rows(h1, num_seeds)), self.head(seed_rows(h2, num_seeds))
+        invariance, variance, covariance = self.coefficients
+        return in_float32(vicreg_loss, z1, z2, invariance_weight=invariance, variance_weight=variance,
+                          covariance_weight=covariance)

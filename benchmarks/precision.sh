@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Issue 15 (mixed precision, a faster step): every figure of the README's 'Precision and speed', in the order to
+# make them on a quiet machine. Needs the Cora files under $GRAPHSSL_DATA (or ./data). bf16-mixed pays only where
+# bfloat16 products are native (AVX-512 CPUs, GPUs); on an AVX2-only CPU the arxiv-size bf16 arm takes hours.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+R=benchmarks/results
+ARXIV="--dataset synthetic-arxiv --config configs/ogbn-arxiv.yaml"
+# The fp32 step against main before issue 15 (84e5f12), interleaved in one process: Cora's default config, then
+# the arxiv-size full-batch step.
+python benchmarks/cora_step.py --out $R/cora_step.json
+python benchmarks/cora_step.py $ARXIV --rounds 4 --block 1 --warmup 1 --check-steps 2 --out $R/arxiv_step.json
+# bf16-mixed against 32, interleaved, and each one's peak memory in a process of its own.
+python benchmarks/precision_step.py $ARXIV --rounds 4 --block 1 --warmup 1 --out $R/precision/synthetic-arxiv.json
+python benchmarks/precision_step.py --dataset cora --out $R/precision/cora.json
+# Where the time goes, before and after.
+P=$R/profile
+python benchmarks/profile_step.py --dataset cora --out $P/cora-fp32.txt
+python benchmarks/profile_step.py --dataset cora --revision 84e5f12 --out $P/cora-fp32-before.txt
+python benchmarks/profile_step.py --dataset cora --set train.precision=bf16-mixed --out $P/cora-bf16-mixed.txt
+python benchmarks/profile_step.py $ARXIV --warmup 1 --steps 2 --out $P/arxiv-fp32.txt
+python benchmarks/profile_step.py $ARXIV --warmup 1 --steps 2 --revision 84e5f12 --out $P/arxiv-fp32-before.txt
+python benchmarks/profile_step.py $ARXIV --warmup 1 --steps 2 --set train.precision=bf16-mixed --out $P/arxiv-bf16-mixed.txt
+# Accuracy parity: Cora, BGRL + WERank 0.1, 10 seeds under each precision, paired by seed.
+graphssl bench --datasets cora --werank 0.1 --seeds 10 --set train.precision=32,bf16-mixed --out $R/precision-parity \
+  --quiet
+python benchmarks/paired_difference.py $R/precision-parity 0.1 $R/precision-parity 0.1 \
+  --where-a train.precision=bf16-mixed --where-b train.precision=32 --out $R/precision-parity/paired.json
