@@ -277,7 +277,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     Example:
         >>> config = load_config(None, {"werank.alpha": 0.1, "optim.steps": 500})
         >>> config["werank"]["alpha"], config["optim"]["steps"], config["optim"]["lr"]
-        (0.1, 500, 0.001)
+        (0.1, 500, 0.0002944)
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
@@ -451,7 +451,7 @@ def size_settings(config: dict[str, Any]) -> str:
 
     Example:
         >>> size_settings(load_config(None))
-        'encoder.layers [192, 128], predictor.hidden 256, train.batch_size 0'
+        'encoder.layers [192, 128], predictor.hidden 512, train.batch_size 0'
     """
     flat = _flatten(config)
     keys = ("encoder.layers", HEAD_SIZE_KEYS.get(config["method"]), "train.batch_size")

@@ -152,7 +152,7 @@ class GCNEncoder(nn.Module):
     Args:
         in_channels: number of input features.
         layers: output size of each layer; the last one is the embedding size.
-        norm: ``"batch"``, ``"layer"`` (node-wise LayerNorm) or ``"none"`` (the config's default).
+        norm: ``"batch"``, ``"layer"`` (node-wise LayerNorm) or ``"none"``; the default is the config's.
         activation: ``"prelu"``, ``"relu"``, ``"elu"`` or ``"gelu"``.
         weight_standardization: standardize each layer's weight rows at every
             forward pass (the optimizer still updates the raw weights).
@@ -166,7 +166,7 @@ class GCNEncoder(nn.Module):
         torch.Size([3, 8])
     """
 
-    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "none",
+    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "batch",
                  activation: str = "prelu", weight_standardization: bool = False, last_activation: bool = True) -> None:
         super().__init__()
         sizes = [in_channels, *layers]

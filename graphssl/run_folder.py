@@ -95,9 +95,9 @@ def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
 
     Example:
         >>> from graphssl.config import load_config
-        >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0-seed0-")
+        >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0.5663-seed0-")
         True
-        >>> default_run_dir("cora", load_config(None, {"method": "grace"})).name.startswith("cora-grace-werank0-")
+        >>> default_run_dir("cora", load_config(None, {"method": "grace", "werank.alpha": 0})).name.startswith("cora-grace-werank0-")
         True
     """
     alpha = config["werank"]["alpha"]

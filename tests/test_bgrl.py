@@ -70,7 +70,7 @@ def test_update_target_network_is_an_exponential_moving_average():
 
 
 def test_training_steps_move_online_weights_and_never_the_target_except_by_ema(cora):
-    config = load_config(None, {"optim.steps": 3, "encoder.layers": [16, 8], "predictor.hidden": 16})
+    config = load_config(None, {"optim.steps": 3, "encoder.layers": [16, 8], "predictor.hidden": 16, "werank.alpha": 0.0})
     torch.manual_seed(0)
     model = build_model(config, cora.num_features)
     trainer = Pretrainer(model, cora, config, torch.device("cpu"))

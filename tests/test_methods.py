@@ -134,12 +134,12 @@ def test_default_run_folders_name_the_method(tmp_path, env):
                                 "--quiet"), env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert run_dir.name.startswith("cora-cca-ssg-werank0-seed0-")
+    assert run_dir.name.startswith("cora-cca-ssg-werank0.5663-seed0-")  # the default alpha
 
 
 @pytest.mark.parametrize("method", OTHERS)
 def test_a_few_steps_lower_each_methods_loss(method, cora):
-    config = small_config(method, **{"optim.steps": 30, "optim.warmup_steps": 1, "optim.lr": 0.01})
+    config = small_config(method, **{"optim.steps": 30, "optim.warmup_steps": 1, "optim.lr": 0.01, "werank.alpha": 0.0})
     torch.manual_seed(0)
     trainer = Pretrainer(build_model(config, cora.num_features), cora, config, torch.device("cpu"))
     assert trainer.momentum is None and trainer.werank is None
