@@ -9,10 +9,17 @@ R=benchmarks/results
 SEARCH="--dataset cora --config configs/spaces/cora-base.yaml --space configs/spaces/cora.yaml --trials 64 --seeds 3 --quiet"
 graphssl tune $SEARCH --space configs/spaces/werank.yaml --out $R/tune-cora-werank
 graphssl tune $SEARCH --werank 0 --out $R/tune-cora-bgrl
-# configs/cora.yaml and configs/cora-bgrl.yaml are the two best.yaml files, committed with their commands.
+# Each arm's pick: its best validation trial whose full training takes <= 2 minutes alone on this machine.
+python benchmarks/within_budget.py $R/tune-cora-werank $R/tune-cora-bgrl --budget 120 --out $R/cora-within-budget.json
+# configs/cora.yaml and configs/cora-bgrl.yaml are those two trials' configs, committed with their commands.
 key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['$2']))"; }
 alpha=$(key configs/cora.yaml alpha); squared=$(key configs/cora.yaml squared)
 FRESH="--datasets cora --seeds 20 --first-seed 100 --quiet"
+# The headline pair first (each arm as tuned), then the cross-check (each config with the other arm's alpha),
+# which reuses the finished runs of the same folder.
+graphssl bench $FRESH --config configs/cora.yaml --werank "$alpha" --out $R/cora-fair-werank-config
+graphssl bench $FRESH --config configs/cora-bgrl.yaml --set werank.squared=$squared --werank 0 \
+  --out $R/cora-fair-bgrl-config
 graphssl bench $FRESH --config configs/cora.yaml --werank "$alpha" 0 --out $R/cora-fair-werank-config
 graphssl bench $FRESH --config configs/cora-bgrl.yaml --set werank.squared=$squared --werank 0 "$alpha" \
   --out $R/cora-fair-bgrl-config

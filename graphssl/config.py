@@ -27,10 +27,10 @@ from .errors import GraphSSLError
 
 DEFAULTS: dict[str, Any] = {
     "method": "bgrl",
-    "data": {"normalize_features": True},
+    "data": {"normalize_features": False},
     "encoder": {
-        "layers": [192, 128],
-        "norm": "batch",
+        "layers": [512, 256],
+        "norm": "none",
         "activation": "prelu",
         "last_activation": True,
         "weight_standardization": False,
@@ -38,17 +38,17 @@ DEFAULTS: dict[str, Any] = {
     "predictor": {"hidden": 512},
     "augment": {
         "drop_edge_1": 0.6,
-        "drop_edge_2": 0.5,
-        "mask_feature_1": 0.3,
-        "mask_feature_2": 0.4,
+        "drop_edge_2": 0.0,
+        "mask_feature_1": 0.4,
+        "mask_feature_2": 0.2,
     },
-    "optim": {"steps": 1000, "lr": 2.944e-4, "weight_decay": 1.0e-5, "warmup_steps": 100, "lr_scaling": "linear"},
+    "optim": {"steps": 1000, "lr": 1.004e-3, "weight_decay": 1.0e-5, "warmup_steps": 50, "lr_scaling": "linear"},
     "ema": {"start": 0.99, "end": 1.0},
     "grace": {"temperature": 0.4, "projection_hidden": 128, "chunk_size": 1024},
     "vicreg": {"invariance_weight": 25.0, "variance_weight": 25.0, "covariance_weight": 1.0,
                "expander_layers": [512, 512, 512]},
     "cca_ssg": {"lambd": 0.001},
-    "werank": {"alpha": 0.5663, "squared": False, "scope": "encoder", "schedule": "constant", "target_fraction": 0.7,
+    "werank": {"alpha": 0.02355, "squared": True, "scope": "encoder", "schedule": "constant", "target_fraction": 0.7,
                "adapt_factor": 1.5, "alpha_min": 1.0e-4, "alpha_max": 1.0},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
@@ -277,7 +277,7 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     Example:
         >>> config = load_config(None, {"werank.alpha": 0.1, "optim.steps": 500})
         >>> config["werank"]["alpha"], config["optim"]["steps"], config["optim"]["lr"]
-        (0.1, 500, 0.0002944)
+        (0.1, 500, 0.001004)
     """
     config = copy.deepcopy(DEFAULTS)
     if path is not None:
@@ -451,7 +451,7 @@ def size_settings(config: dict[str, Any]) -> str:
 
     Example:
         >>> size_settings(load_config(None))
-        'encoder.layers [192, 128], predictor.hidden 512, train.batch_size 0'
+        'encoder.layers [512, 256], predictor.hidden 512, train.batch_size 0'
     """
     flat = _flatten(config)
     keys = ("encoder.layers", HEAD_SIZE_KEYS.get(config["method"]), "train.batch_size")

@@ -166,7 +166,7 @@ class GCNEncoder(nn.Module):
         torch.Size([3, 8])
     """
 
-    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "batch",
+    def __init__(self, in_channels: int, layers: Sequence[int], norm: str = "none",
                  activation: str = "prelu", weight_standardization: bool = False, last_activation: bool = True) -> None:
         super().__init__()
         sizes = [in_channels, *layers]

@@ -95,7 +95,7 @@ def default_run_dir(dataset: str, config: dict[str, Any]) -> Path:
 
     Example:
         >>> from graphssl.config import load_config
-        >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0.5663-seed0-")
+        >>> default_run_dir("cora", load_config(None)).name.startswith("cora-werank0.02355-seed0-")
         True
         >>> default_run_dir("cora", load_config(None, {"method": "grace", "werank.alpha": 0})).name.startswith("cora-grace-werank0-")
         True

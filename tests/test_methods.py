@@ -134,7 +134,7 @@ def test_default_run_folders_name_the_method(tmp_path, env):
                                 "--quiet"), env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
-    assert run_dir.name.startswith("cora-cca-ssg-werank0.5663-seed0-")  # the default alpha
+    assert run_dir.name.startswith("cora-cca-ssg-werank0.02355-seed0-")  # the default alpha
 
 
 @pytest.mark.parametrize("method", OTHERS)

@@ -1,0 +1,89 @@
+"""Pick a tune folder's trial under a training-time budget: the best mean validation accuracy among the trials
+whose full ``graphssl train`` (its config as the trial ran it, seed 0, spectra and checkpoints on as in a user's
+run) finishes within ``--budget`` seconds of wall time, measured alone on this machine.
+
+Trials are timed in order of validation accuracy (the earliest trial first on a tie) until one fits, so the rule
+reads validation and time only, never test. Both Cora arms go through the same rule on the same machine:
+
+    python benchmarks/within_budget.py benchmarks/results/tune-cora-werank benchmarks/results/tune-cora-bgrl \\
+        --budget 120 --out benchmarks/results/cora-within-budget.json
+
+Run it on a quiet machine: the tune's own ``train s`` column was measured with two trainings side by side (and,
+for older folders, on another machine), so it cannot be compared against a budget for a single run. Timings
+already in ``--out`` are reused, so a killed run continues.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+
+from common import GRAPHSSL, REPO
+
+
+def ranked_trials(tune_dir: Path) -> list[dict]:
+    """The folder's finished trials, best mean validation accuracy first (the earliest trial on a tie)."""
+    with open(tune_dir / "trials.csv", newline="") as handle:
+        rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+    return sorted(rows, key=lambda row: (-float(row["val_acc_mean"]), row["trial"]))
+
+
+def trial_config(tune_dir: Path, trial: str) -> dict:
+    """The complete config the trial's first seed trained with."""
+    (first, *_) = sorted((tune_dir / "results").glob(f"{trial}__seed*.json"))
+    return json.loads(first.read_text())["config"]
+
+
+def wall_seconds(dataset: str, config: dict) -> float:
+    """Wall seconds of ``graphssl train --dataset DATASET --config CONFIG`` from start to exit."""
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "config.yaml"
+        path.write_text(yaml.safe_dump(config, sort_keys=False))
+        command = [*GRAPHSSL, "train", "--dataset", dataset, "--config", str(path), "--quiet", "--out", str(Path(tmp) / "run")]
+        print("$", " ".join(command), file=sys.stderr, flush=True)
+        start = time.perf_counter()
+        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        wall = time.perf_counter() - start
+        if proc.returncode != 0:
+            raise SystemExit(proc.stderr[-3000:])
+    return wall
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("tune_dirs", nargs="+", type=Path, help="graphssl tune output folders")
+    parser.add_argument("--budget", type=float, default=120.0, help="wall seconds a full training may take")
+    parser.add_argument("--out", type=Path, required=True, help="JSON file for the timings and the choices")
+    args = parser.parse_args()
+    report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    report["budget_seconds"] = args.budget
+    for tune_dir in args.tune_dirs:
+        arm = report.setdefault(str(tune_dir), {"timed": {}})
+        arm["chosen"] = None
+        dataset = json.loads((tune_dir / "tune.json").read_text())["dataset"]
+        for row in ranked_trials(tune_dir):
+            trial = row["trial"]
+            if trial not in arm["timed"]:
+                arm["timed"][trial] = {"val_acc_mean": float(row["val_acc_mean"]),
+                                       "wall_seconds": round(wall_seconds(dataset, trial_config(tune_dir, trial)), 1)}
+                args.out.write_text(json.dumps(report, indent=2) + "\n")
+            timed = arm["timed"][trial]
+            print(f"{tune_dir.name} {trial}: validation {100 * timed['val_acc_mean']:.2f} %, "
+                  f"{timed['wall_seconds']:.1f} s", flush=True)
+            if timed["wall_seconds"] <= args.budget:
+                arm["chosen"] = trial
+                break
+        args.out.write_text(json.dumps(report, indent=2) + "\n")
+        print(f"{tune_dir.name}: chosen {arm['chosen']}", flush=True)
+
+
+if __name__ == "__main__":
+    main()
