@@ -116,7 +116,7 @@ def build_model(config: dict[str, Any], in_channels: int) -> SSLModel:
         >>> from graphssl.config import load_config
         >>> model = build_model(load_config(None), in_channels=1433)
         >>> model.encoder.out_channels, type(model).__name__
-        (128, 'BGRL')
+        (256, 'BGRL')
         >>> type(build_model(load_config(None, {"method": "grace"}), 1433).objective).__name__
         'GRACELoss'
     """
@@ -137,7 +137,7 @@ def build_werank(model: SSLModel, config: dict[str, Any]) -> WERank | None:
     Example:
         >>> from graphssl.config import load_config
         >>> build_werank(build_model(load_config(None), 1433), load_config(None, {"werank.alpha": 0.1}))
-        WERank(alpha=[0.1, 0.1], squared=False, weights=['convs.0.lin.weight', 'convs.1.lin.weight'])
+        WERank(alpha=[0.1, 0.1], squared=True, weights=['convs.0.lin.weight', 'convs.1.lin.weight'])
         >>> config = load_config(None, {"method": "grace", "werank.alpha": 0.1, "werank.scope": "encoder+head"})
         >>> build_werank(build_model(config, 1433), config).names[2:]
         ['objective.head.0.weight', 'objective.head.2.weight']

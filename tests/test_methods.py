@@ -55,7 +55,7 @@ def test_werank_regularizes_the_head_only_when_asked_and_without_warning(method,
     assert len(werank.names) == len(regularized) == len(encoder) + (head_matrices(config) if scope != "encoder" else 0)
     assert len(head) == head_matrices(config)
     penalty = werank()
-    torch.testing.assert_close(penalty, werank_penalty(regularized, 0.5))
+    torch.testing.assert_close(penalty, werank_penalty(regularized, 0.5, squared=config["werank"]["squared"]))
     penalty.backward()
     assert all(w.grad is not None and w.grad.abs().sum() > 0 for w in regularized)
     unregularized = [p for p in model.parameters() if all(p is not w for w in regularized)]
