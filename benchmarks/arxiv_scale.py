@@ -20,9 +20,8 @@ import json
 import math
 import os
 import sys
-from pathlib import Path
 
-from common import REPO, run, train_metrics
+from common import REPO, report, run, train_metrics
 
 NODES, UNDIRECTED_EDGES_APPROX = 169_343, 2_332_376  # synthetic-arxiv, both directions, no duplicates
 
@@ -87,9 +86,7 @@ def main() -> None:
         "step_time_blocks_ms": timing["blocks_ms"],
         "command": " ".join(["python", *sys.argv]),
     }
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    report(result, args.out)
 
 
 if __name__ == "__main__":

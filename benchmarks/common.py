@@ -38,6 +38,15 @@ def run_visible(command: Sequence[str]) -> None:
         raise SystemExit(status)
 
 
+def report(result: dict[str, Any], out: str | Path | None) -> None:
+    """Print a benchmark's result as JSON and, when ``out`` is given, also write it there (folders made)."""
+    text = json.dumps(result, indent=2)
+    print(text)
+    if out:
+        Path(out).parent.mkdir(parents=True, exist_ok=True)
+        Path(out).write_text(text + "\n")
+
+
 def train_metrics(args: Sequence[str], launcher: Sequence[str] = GRAPHSSL) -> dict:
     """metrics.json of ``graphssl train ARGS`` in a temporary folder, without spectra or checkpoints (they would be
     timed with the steps)."""

@@ -14,7 +14,6 @@ speed-ups must not change the results beyond float noise.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -26,7 +25,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
-from common import graphssl_at, machine, step_config, timed_block, trainer  # noqa: E402
+from common import graphssl_at, machine, report, step_config, timed_block, trainer  # noqa: E402
 
 # main before issue 15 (mixed precision and a faster step)
 BEFORE_ISSUE_15 = "84e5f12"
@@ -83,11 +82,7 @@ def main() -> None:
         "blocks_ms": wall, "blocks_cpu_ms": cpu, "block_steps": args.block, "rounds": args.rounds,
         "command": " ".join(["python", *sys.argv]),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

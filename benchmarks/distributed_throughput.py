@@ -12,11 +12,9 @@ second from each run's metrics.json (ms_per_step: time inside training steps onl
 from __future__ import annotations
 
 import argparse
-import json
 import sys
-from pathlib import Path
 
-from common import GRAPHSSL, TORCHRUN, train_metrics
+from common import GRAPHSSL, TORCHRUN, report, train_metrics
 
 SETUPS = {
     "cora": ["--dataset", "cora", "--batch-size", "512", "--num-neighbors", "10", "10", "--steps", "60"],
@@ -49,8 +47,7 @@ def main() -> None:
                               metrics.get("distributed", {}).get("parameters_equal_across_ranks")}
         results[dataset] = {"command_args": setup, "runs": rows}
     results["command"] = " ".join(["python", *sys.argv])
-    Path(args.out).write_text(json.dumps(results, indent=2) + "\n")
-    print(json.dumps(results, indent=2))
+    report(results, args.out)
 
 
 if __name__ == "__main__":

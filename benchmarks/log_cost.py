@@ -15,7 +15,6 @@ checkpoints are written, in either arm.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
+from common import report  # noqa: E402
 from graphssl.config import config_for_dataset, load_config, parse_assignment  # noqa: E402
 from graphssl.data import load_graph  # noqa: E402
 from graphssl.devices import resolve_device  # noqa: E402
@@ -86,10 +86,7 @@ def main() -> None:
         "runs_ms_per_step": {name: [round(v, 2) for v in values] for name, values in times.items()},
         "command": " ".join(["python", *sys.argv]),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

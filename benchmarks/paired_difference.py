@@ -21,7 +21,8 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from graphssl.config import parse_assignment
+from common import report
+from graphssl.config import read_yaml
 from graphssl.tables import mean_std
 
 
@@ -38,7 +39,7 @@ def matches(result: dict[str, Any], where: str | None) -> bool:
     if where is None:
         return True
     key, _, text = where.partition("=")
-    wanted, value = parse_assignment(f"value={text}")[1], config_value(result["config"], key)
+    wanted, value = read_yaml(text, where), config_value(result["config"], key)
     return value == wanted or str(value) == str(wanted)
 
 
@@ -94,10 +95,7 @@ def main() -> None:
               "rankme_relative_difference": round(rankme, 4),
               "a_better_on": sum(d > 0 for d in differences), "ties": sum(d == 0 for d in differences),
               "paired_seeds": len(common)}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
-from common import REPO, graphssl_at, machine, step_config, timed_block, trainer  # noqa: E402
+from common import REPO, graphssl_at, machine, report, step_config, timed_block, trainer  # noqa: E402
 from graphssl.devices import peak_memory_mb  # noqa: E402
 from graphssl.precision import bf16_is_native  # noqa: E402
 
@@ -128,11 +128,7 @@ def main() -> None:
         "blocks_ms": wall, "blocks_cpu_ms": cpu, "block_steps": args.block, "rounds": args.rounds,
         "command": " ".join(["python", *sys.argv]),
     }
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        args.out.parent.mkdir(parents=True, exist_ok=True)
-        args.out.write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

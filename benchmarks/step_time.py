@@ -16,7 +16,6 @@ and reported as a share of the plain step.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import sys
@@ -28,6 +27,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
+from common import report  # noqa: E402
 from graphssl.config import config_for_dataset, load_config, parse_assignment  # noqa: E402
 from graphssl.data import load_graph  # noqa: E402
 from graphssl.devices import resolve_device  # noqa: E402
@@ -59,6 +59,7 @@ def main() -> None:
     parser.add_argument("--warmup", type=int, default=10, help="untimed steps per trainer first")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--data-root")
+    parser.add_argument("--out", help="also write the result JSON here")
     args = parser.parse_args()
 
     path = args.config or config_for_dataset(args.dataset)
@@ -99,7 +100,7 @@ def main() -> None:
         "blocks_ms": {name: [round(v, 2) for v in values] for name, values in times.items()},
         "command": " ".join(["python", *sys.argv]),
     }
-    print(json.dumps(result, indent=2))
+    report(result, args.out)
 
 
 if __name__ == "__main__":

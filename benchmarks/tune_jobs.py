@@ -9,13 +9,13 @@ Rounds alternate the settings, so both see the same machine noise; each round is
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import statistics
 import tempfile
 import time
 from pathlib import Path
 
+from common import report
 from graphssl.config import config_for_dataset, load_config
 from graphssl.errors import silence_known_warnings
 from graphssl.tune import parse_space, run_tune
@@ -46,10 +46,7 @@ def main() -> None:
     result = {"dataset": args.dataset, "cores": os.cpu_count(), "trainings_per_search": runs, "steps": args.steps,
               "seconds": seconds,
               "trainings_per_hour": {jobs: round(3600 * runs / statistics.median(s), 1) for jobs, s in seconds.items()}}
-    text = json.dumps(result, indent=2)
-    print(text)
-    if args.out:
-        Path(args.out).write_text(text + "\n")
+    report(result, args.out)
 
 
 if __name__ == "__main__":

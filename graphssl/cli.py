@@ -14,7 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment
+from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment, read_yaml
 from .errors import GraphSSLError, WriteFailed, silence_known_warnings
 
 
@@ -109,7 +109,7 @@ def _add_bench(commands: Any) -> None:
     p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME")
     p.add_argument("--methods", nargs="+", metavar="NAME",
                    help=f"self-supervised methods to compare: {', '.join(METHOD_NAMES)} (default: the config's)")
-    p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_yaml_value,
+    p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_werank_value,
                    help="WERank coefficients to compare, e.g. 0 0.01 0.1 or [0.1,0] (default: the config's)")
     p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (default 3)")
     p.add_argument("--first-seed", type=int, default=0, metavar="S",
@@ -192,8 +192,9 @@ def _add_toy(commands: Any) -> None:
     p.add_argument("--quiet", action="store_true")
 
 
-def _yaml_value(text: str) -> Any:
-    return parse_assignment(f"value={text}")[1]
+def _werank_value(text: str) -> Any:
+    """One ``--werank`` value of bench: a number or a per-layer list, read as YAML."""
+    return read_yaml(text, f"--werank {text!r}")
 
 
 def build_parser() -> argparse.ArgumentParser:

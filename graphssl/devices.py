@@ -67,6 +67,9 @@ def memory_errors_explained(device: torch.device, sizes: str) -> Iterator[None]:
 
     ``sizes``: what the run asked for, in config keys, for the message.
 
+    Yields:
+        Nothing; a memory error inside the block leaves it as that one-line error.
+
     Example:
         >>> with memory_errors_explained(torch.device("cpu"), "encoder.layers [64]"):
         ...     pass

@@ -133,6 +133,9 @@ def grace_loss_dense(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPERAT
 def row_blocks(n: int, chunk_size: int) -> list[tuple[int, int]]:
     """``[(start, stop), ...]`` covering ``range(n)`` in blocks of at most ``chunk_size`` rows.
 
+    Returns:
+        The blocks in order, the last one possibly shorter.
+
     Example:
         >>> row_blocks(5, 2)
         [(0, 2), (2, 4), (4, 5)]

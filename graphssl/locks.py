@@ -65,6 +65,9 @@ def exclusive_lock(path: str | Path, wait: bool) -> Iterator[None]:
     file cannot be created (a read-only folder) or the filesystem has no locks, the block runs
     unlocked: nobody can write there, or nothing could stop them.
 
+    Yields:
+        Nothing; the lock is held until the block ends.
+
     Example:
         >>> import tempfile
         >>> with exclusive_lock(Path(tempfile.mkdtemp()) / ".lock", wait=False):

@@ -69,7 +69,11 @@ def bf16_is_native(device: torch.device) -> bool:
 
 
 def warn_if_slow(precision: str, device: torch.device) -> None:
-    """Warn when ``bf16-mixed`` would make this device slower, not faster (it still trains correctly)."""
+    """Warn when ``bf16-mixed`` would make this device slower, not faster (it still trains correctly).
+
+    Example:
+        >>> warn_if_slow("32", torch.device("cpu"))  # float32 never warns
+    """
     if precision == "bf16-mixed" and not bf16_is_native(device):
         warnings.warn(f"train.precision bf16-mixed: this CPU ({torch.backends.cpu.get_cpu_capability()}) has no "
                       f"native bfloat16 matrix products, so they run many times slower than float32; use "
@@ -80,6 +84,9 @@ def autocast(precision: str, device: torch.device) -> ContextManager:
     """The context a forward pass runs in: bfloat16 autocast for ``bf16-mixed``, else nothing.
 
     Backward passes run outside it (autocast's own rule: they follow the forward's dtypes).
+
+    Returns:
+        A context manager: ``torch.autocast`` in bfloat16, or a null context.
 
     Example:
         >>> with autocast("bf16-mixed", torch.device("cpu")):
@@ -95,6 +102,9 @@ def autocast(precision: str, device: torch.device) -> ContextManager:
 def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
     """Within it, float32 matrix products on CUDA use TF32 when ``precision`` is ``tf32`` (restored on exit).
 
+    Yields:
+        Nothing; the setting holds inside the ``with`` block.
+
     Example:
         >>> with matmul_precision("32", torch.device("cpu")):
         ...     pass
@@ -102,12 +112,15 @@ def matmul_precision(precision: str, device: torch.device) -> Iterator[None]:
     if precision != "tf32" or device.type != "cuda":
         yield
         return
-    before = torch.backends.cuda.matmul.fp32_precision
-    torch.backends.cuda.matmul.fp32_precision = "tf32"
+    matmul = torch.backends.cuda.matmul
+    # torch 2.9 replaced the allow_tf32 switch by fp32_precision; older releases have only the switch.
+    name, value = ("fp32_precision", "tf32") if hasattr(matmul, "fp32_precision") else ("allow_tf32", True)
+    before = getattr(matmul, name)
+    setattr(matmul, name, value)
     try:
         yield
     finally:
-        torch.backends.cuda.matmul.fp32_precision = before
+        setattr(matmul, name, before)
 
 
 def float32_function(function: type[torch.autograd.Function]) -> type[torch.autograd.Function]:

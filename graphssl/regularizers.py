@@ -91,8 +91,20 @@ def orthogonality_gap(weight: Tensor, squared: bool = False) -> Tensor:
     return _OrthogonalityGap.apply(weight, squared)
 
 
+def _coefficient(value: Any, alpha: Any) -> float:
+    # bool is an int to Python and a string is a sequence: neither is a coefficient someone meant.
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"WERank coefficients must be numbers >= 0, got {alpha!r}")
+    return float(value)
+
+
 def _per_weight(alpha: float | Sequence[float], count: int) -> list[float]:
-    coefficients = [float(alpha)] * count if isinstance(alpha, (int, float)) else [float(a) for a in alpha]
+    if isinstance(alpha, (int, float, bool)):
+        coefficients = [_coefficient(alpha, alpha)] * count
+    elif isinstance(alpha, Sequence) and not isinstance(alpha, str):
+        coefficients = [_coefficient(a, alpha) for a in alpha]
+    else:
+        raise ValueError(f"WERank coefficients must be numbers >= 0, got {alpha!r}")
     if len(coefficients) != count:
         raise ValueError(f"WERank got {len(coefficients)} coefficients for {count} weight matrices; "
                          f"give one per weight matrix or a single number")

@@ -152,6 +152,9 @@ def writing_run_dir(run_dir: str | Path, flag: str) -> Iterator[Path]:
 
     ``flag`` names the option that gave the folder, in the error when another live process holds it.
 
+    Yields:
+        ``run_dir`` as a :class:`~pathlib.Path`, locked until the block ends.
+
     Example:
         >>> import tempfile
         >>> with writing_run_dir(tempfile.mkdtemp(), "--resume") as out:
@@ -184,6 +187,9 @@ def new_run_dir(out_dir: str | Path, config: dict[str, Any]) -> Iterator[Path]:
 
     A run is never overwritten: a folder is reused only when it is empty or holds nothing but the config.yaml
     of a run that failed before its first step; otherwise the error says what it holds and what to do.
+
+    Yields:
+        The run folder as a :class:`~pathlib.Path`, locked until the block ends.
 
     Example:
         >>> import tempfile

@@ -227,6 +227,9 @@ def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device
 
 @dataclass
 class Trial:
+    """One point of the space: its searched ``values``, the full ``config`` they give, the ``seeds`` it trains,
+    and the ``results`` (metrics by seed) finished so far."""
+
     index: int
     values: dict[str, Any]
     config: dict[str, Any]
@@ -294,6 +297,8 @@ def best_trial(trials: Sequence[Trial]) -> Trial | None:
 
 @dataclass
 class TuneResult:
+    """A search as it stands: its folder, every trial, and the best one on validation (None before any finished)."""
+
     out: Path
     trials: list[Trial]
     best: Trial | None

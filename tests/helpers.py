@@ -51,10 +51,15 @@ def start(command, env, output=subprocess.DEVNULL):
                             text=output is subprocess.PIPE)
 
 
-def kill_tree(pid):
-    """SIGKILL process ``pid`` and every process below it, found by parent id (never by command line, so nothing
-    another test or program runs is touched). torchrun starts its ranks in sessions of their own, so a process
-    group would miss them."""
+def kill_tree(proc):
+    """SIGKILL the started process ``proc`` (a ``Popen``) and every process below it, found by parent id (never by
+    command line, so nothing another test or program runs is touched). torchrun starts its ranks in sessions of
+    their own, so a process group would miss them. A process already reaped is left alone: its pid may belong to
+    someone else by now. Returns whether it was still running."""
+    if proc.poll() is not None:
+        return False
+    pid = proc.pid
+    # Not yet reaped (poll() just said so, and only this test waits for it), so the pid is still this child's.
     os.kill(pid, signal.SIGSTOP)  # it starts no new child while the tree is read
     children = defaultdict(list)
     for entry in filter(str.isdigit, os.listdir("/proc")):
@@ -76,6 +81,7 @@ def kill_tree(pid):
     deadline = time.time() + 10
     while time.time() < deadline and any(_running(process) for process in tree[1:]):
         time.sleep(0.01)
+    return True
 
 
 def _running(pid):
@@ -100,3 +106,36 @@ def write_code(path, marker):
     """Replace the file at ``path`` by a pickle that creates ``marker`` when loaded (a full unpickle runs it)."""
     with open(path, "wb") as handle:
         pickle.dump(_RunsCode(marker), handle, protocol=2)
+
+
+def spy_on_probe_splits(monkeypatch):
+    """Make every call of ``graphssl.evaluate.linear_probe`` record which splits it was handed (sorted names).
+
+    Returns:
+        The list the calls append to."""
+    from graphssl import evaluate
+
+    seen_splits = []
+    probe = evaluate.linear_probe
+
+    def spy(embeddings, labels, split, *args, **kwargs):
+        seen_splits.append(sorted(split))
+        return probe(embeddings, labels, split, *args, **kwargs)
+
+    monkeypatch.setattr(evaluate, "linear_probe", spy)
+    return seen_splits
+
+
+def interrupt_training_at(monkeypatch, step_index):
+    """Make the training loop raise KeyboardInterrupt (Ctrl-C) as it starts step ``step_index``; undo it with
+    ``monkeypatch.undo()``."""
+    from graphssl.train import Pretrainer
+
+    step = Pretrainer.step
+
+    def interrupted(self, index):
+        if index == step_index:
+            raise KeyboardInterrupt
+        return step(self, index)
+
+    monkeypatch.setattr(Pretrainer, "step", interrupted)

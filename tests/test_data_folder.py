@@ -99,7 +99,11 @@ def test_processes_loading_a_fresh_data_root_at_once_all_get_the_graph(fresh_dat
     code = f"from graphssl.data import load_graph; print(load_graph('cora', {str(fresh_data_root)!r}).num_nodes)"
     loaders = [subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                                 text=True) for _ in range(3)]
-    results = [loader.communicate(timeout=300) for loader in loaders]
+    try:
+        results = [loader.communicate(timeout=300) for loader in loaders]
+    finally:
+        for loader in loaders:
+            loader.kill()  # only those a timeout left running
     assert [(loader.returncode, out.strip()) for loader, (out, _) in zip(loaders, results)] == [(0, "2708")] * 3, \
         [err for _, err in results]
     assert not (cora_folder(fresh_data_root) / ".graphssl.lock").exists()

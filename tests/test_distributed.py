@@ -75,7 +75,7 @@ def test_a_killed_torchrun_job_resumes_under_torchrun_to_the_same_weights(tmp_pa
     deadline = time.time() + 120
     while not (killed / "checkpoint.pt").exists() and job.poll() is None and time.time() < deadline:
         time.sleep(0.005)
-    kill_tree(job.pid)  # torchrun and both of its ranks
+    assert kill_tree(job), "the job finished before it could be killed"  # torchrun and both of its ranks
     job.wait()
     assert not (killed / "metrics.json").exists(), "the job finished before it could be killed"
     assert 5 <= torch.load(killed / "checkpoint.pt", weights_only=True)["step"] < 100
@@ -103,10 +103,13 @@ def test_a_failing_rank_ends_the_whole_job_with_a_clear_message(tmp_path, env):
     out = tmp_path / "ddp"
     rank0 = start(graphssl_command(*ARGS, "--out", out), {**common, "RANK": "0", "LOCAL_RANK": "0"},
                   output=subprocess.PIPE)
-    # Rank 1 cannot find its data and fails after joining the job.
-    rank1 = run(graphssl_command(*ARGS, "--out", out, "--data-root", tmp_path / "missing"),
-                {**common, "RANK": "1", "LOCAL_RANK": "1"}, timeout=120)
-    _, err0 = rank0.communicate(timeout=120)
+    try:
+        # Rank 1 cannot find its data and fails after joining the job.
+        rank1 = run(graphssl_command(*ARGS, "--out", out, "--data-root", tmp_path / "missing"),
+                    {**common, "RANK": "1", "LOCAL_RANK": "1"}, timeout=120)
+        _, err0 = rank0.communicate(timeout=120)
+    finally:
+        rank0.kill()  # only when a timeout above left it running
     assert rank1.returncode == 2 and "dataset 'cora' not found" in rank1.stderr
     assert rank0.returncode == 1
     assert err0.strip().splitlines()[-1].startswith("graphssl: error: rank 0: the job lost a process")

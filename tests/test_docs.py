@@ -30,6 +30,16 @@ def test_imports_run_the_way_the_package_docstring_says():
     assert sorted(order) == sorted(p.stem for p in package.glob("*.py") if not p.stem.startswith("__"))
     for position, name in enumerate(order):
         tree = ast.parse((package / f"{name}.py").read_text())
-        imported = {node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.level == 1}
-        later = sorted(imported - set(order[:position]) - {None})
+        imported = set()
+        for node in ast.walk(tree):
+            if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:   # from .x import y
+                imported.add(node.module.split(".")[0])
+            elif isinstance(node, ast.ImportFrom) and node.level == 1:                  # from . import x
+                imported.update(alias.name for alias in node.names)
+            elif isinstance(node, ast.ImportFrom) and (node.module or "").startswith("graphssl."):
+                imported.add(node.module.split(".")[1])                                 # from graphssl.x import y
+            elif isinstance(node, ast.Import):                                         # import graphssl.x
+                imported.update(alias.name.split(".")[1] for alias in node.names
+                                if alias.name.startswith("graphssl."))
+        later = sorted((imported & set(order)) - set(order[:position]))  # (``from . import __version__``: no module)
         assert not later, f"graphssl.{name} imports {later}, listed after it in graphssl/__init__.py"

@@ -167,8 +167,8 @@ def test_a_model_with_an_encoder_warns_about_matrices_outside_it():
         WERank(nn.Sequential(nn.Linear(4, 4), nn.Linear(4, 4)), 0.1)  # nothing says which part is the encoder
 
 
-@pytest.mark.parametrize("alpha", [-0.1, [0.1, -1.0], float("nan")])
-def test_negative_coefficients_are_rejected_as_on_the_command_line(alpha):
+@pytest.mark.parametrize("alpha", [-0.1, [0.1, -1.0], float("nan"), True, "0.1", [0.1, "0.1"], None])
+def test_negative_or_non_numeric_coefficients_are_rejected_as_on_the_command_line(alpha):
     mlp = nn.Sequential(nn.Linear(8, 16), nn.Linear(16, 4))
     with pytest.raises(ValueError, match="coefficients must be numbers >= 0"):
         WERank(mlp, alpha)

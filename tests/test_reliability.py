@@ -63,7 +63,7 @@ def test_killed_run_resumes_to_the_same_weights_and_metrics(tmp_path, env, case)
     # written after its step's row), so the resumed run must drop that row and write it again.
     while not (past_checkpoint(killed) or child.poll() is not None or time.time() > deadline):
         time.sleep(0.005)
-    kill_tree(child.pid)
+    assert kill_tree(child), "the run finished before it could be killed"
     child.wait()
     assert not (killed / "metrics.json").exists(), "the run finished before it could be killed"
     step = load_checkpoint(killed / "checkpoint.pt")["step"]

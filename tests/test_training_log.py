@@ -9,7 +9,6 @@ import sys
 import pytest
 import torch
 
-from graphssl import evaluate
 from graphssl.cli import main
 from graphssl.config import load_config
 from graphssl.errors import Interrupted
@@ -18,7 +17,7 @@ from graphssl.pipeline import resume_training, run_training
 from graphssl.schedulers import CosineMomentum, WarmupCosineLR
 from graphssl.train import Pretrainer, pretrain
 from graphssl.training_log import TrainingLog, read_log
-from helpers import log_without_timings
+from helpers import interrupt_training_at, log_without_timings, spy_on_probe_splits
 
 TINY = {"encoder.layers": [32, 16], "predictor.hidden": 32}
 TINY_FLAGS = ["--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--quiet"]
@@ -105,14 +104,7 @@ class ReadDuringTraining:
 
 
 def test_probing_during_training_never_reads_the_test_split(cora, tmp_path, monkeypatch):
-    seen_splits = []
-    probe = evaluate.linear_probe
-
-    def spy(embeddings, labels, split, *args, **kwargs):
-        seen_splits.append(sorted(split))
-        return probe(embeddings, labels, split, *args, **kwargs)
-
-    monkeypatch.setattr(evaluate, "linear_probe", spy)
+    seen_splits = spy_on_probe_splits(monkeypatch)
     poisoned = dataclasses.replace(cora, split={**cora.split, "test": ReadDuringTraining()})
     trainer = _trainer(poisoned, {"train.probe_every": 4, "optim.steps": 8})
     pretrain(trainer, out=None, progress=False, log_path=tmp_path / "log.csv")
@@ -126,14 +118,7 @@ def test_an_interrupted_run_resumes_its_log_without_duplicated_or_missing_rows(c
     full = run_training("cora", config, out_dir=tmp_path / "full", graph=cora, progress=False)
     assert full is not None
 
-    step = Pretrainer.step
-
-    def interrupted_at_13(self, index):
-        if index == 13:
-            raise KeyboardInterrupt
-        return step(self, index)
-
-    monkeypatch.setattr(Pretrainer, "step", interrupted_at_13)
+    interrupt_training_at(monkeypatch, 13)
     with pytest.raises(Interrupted):
         run_training("cora", config, out_dir=tmp_path / "killed", graph=cora, progress=False)
     monkeypatch.undo()

@@ -8,13 +8,12 @@ import time
 import pytest
 import yaml
 
-from graphssl import evaluate
 from graphssl.cli import main
 from graphssl.config import load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
 from graphssl.tune import Range, parse_space, run_tune, sample_trials
-from helpers import graphssl_command, kill_tree, start
+from helpers import graphssl_command, kill_tree, spy_on_probe_splits, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
 SPACE = """\
@@ -66,14 +65,7 @@ def test_a_small_list_space_is_searched_as_a_grid():
 
 
 def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, data_root, monkeypatch):
-    seen_splits = []
-    probe = evaluate.linear_probe
-
-    def spy(embeddings, labels, split, *args, **kwargs):
-        seen_splits.append(sorted(split))
-        return probe(embeddings, labels, split, *args, **kwargs)
-
-    monkeypatch.setattr(evaluate, "linear_probe", spy)
+    seen_splits = spy_on_probe_splits(monkeypatch)
     base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 4})
     space = parse_space(yaml.safe_load(SPACE), "space")
     result = run_tune("cora", space, base, tmp_path / "t", trials=3, seeds=2, jobs=1, data_root=data_root,
@@ -113,7 +105,7 @@ def test_killed_tune_continues_where_it_stopped(tmp_path, env):
     deadline = time.time() + 240
     while time.time() < deadline and len(list((out / "results").glob("*.json"))) < 2 and proc.poll() is None:
         time.sleep(0.05)
-    kill_tree(proc.pid)  # the command and its workers, mid-search
+    assert kill_tree(proc), "the search finished before it could be killed"  # the command and its workers
     proc.wait()
     finished = {p: p.stat().st_mtime_ns for p in (out / "results").glob("*.json")}
     assert finished, "nothing finished before the kill"
@@ -121,7 +113,10 @@ def test_killed_tune_continues_where_it_stopped(tmp_path, env):
         json.loads(path.read_text())  # every result file present is whole
 
     proc = start(graphssl_command(*args), env, output=subprocess.PIPE)
-    stdout, stderr = proc.communicate(timeout=300)
+    try:
+        stdout, stderr = proc.communicate(timeout=300)
+    finally:
+        proc.kill()  # only when the timeout left it running
     assert proc.returncode == 0, stderr
     assert "best trial t00" in stdout
     assert {p: p.stat().st_mtime_ns for p in finished} == finished  # finished runs were not redone

@@ -17,7 +17,7 @@ from graphssl.train import Pretrainer, pretrain
 from graphssl.training_log import read_log
 from graphssl.tune import read_space, run_tune, sample_trials, trial_config
 from graphssl.werank_schedule import AdaptiveAlpha
-from helpers import comparable, log_without_timings
+from helpers import comparable, interrupt_training_at, log_without_timings
 
 REPO = Path(__file__).resolve().parents[1]
 TINY = {"encoder.layers": [32, 16], "predictor.hidden": 32}
@@ -104,14 +104,7 @@ def test_an_interrupted_adaptive_run_resumes_its_coefficient_bit_for_bit(cora, t
     full = run_training("cora", config, out_dir=tmp_path / "full", graph=cora, progress=False)
     assert full is not None and full.metrics["final_werank_alpha"] == pytest.approx(1e-3 * 1.5 ** 9)
 
-    step = Pretrainer.step
-
-    def interrupted_at_13(self, index):
-        if index == 13:
-            raise KeyboardInterrupt
-        return step(self, index)
-
-    monkeypatch.setattr(Pretrainer, "step", interrupted_at_13)
+    interrupt_training_at(monkeypatch, 13)
     with pytest.raises(Interrupted):
         run_training("cora", config, out_dir=tmp_path / "killed", graph=cora, progress=False)
     monkeypatch.undo()
