@@ -22,7 +22,6 @@ import itertools
 import json
 import re
 import statistics
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
@@ -33,8 +32,8 @@ from tqdm import tqdm
 from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
 from .data import cached_graph
 from .devices import resolve_device
-from .errors import GraphSSLError, first_line
-from .files import claim_folder, make_folder, write_json, write_text
+from .errors import GraphSSLError, warn
+from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
@@ -144,10 +143,6 @@ def _config(setting: Setting, seed: int, steps: int | None, config_path: str | P
     return load_config(path, {**setting.overrides(), **extra})
 
 
-def _warn(message: str) -> None:
-    tqdm.write(f"graphssl: warning: {message}", file=sys.stderr)
-
-
 def read_result(path: Path) -> dict[str, Any] | None:
     """A finished run's result JSON, or ``None`` (with a one-line warning) when it is unreadable.
 
@@ -158,14 +153,11 @@ def read_result(path: Path) -> dict[str, Any] | None:
         >>> read_result(Path("runs/bench/results/cora__werank0.1__seed0.json"))["metrics"]["test_acc"]  # doctest: +SKIP
         0.82
     """
-    try:
-        result = json.loads(path.read_text())
-        if not isinstance(result, dict) or not isinstance(result.get("metrics"), dict):
-            raise ValueError("not a result file")
-        return result
-    except (OSError, ValueError) as err:
-        _warn(f"{path} is unreadable ({first_line(err, 80)}); running that run again")
+    result = read_json_or_warn(path)
+    if result is not None and not (isinstance(result, dict) and isinstance(result.get("metrics"), dict)):
+        warn(f"{path} is unreadable (not a result file); running that run again")
         return None
+    return result
 
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
@@ -263,7 +255,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
             else:
                 stale += 1
     if stale:
-        _warn(f"{stale} finished run(s) in {out / 'results'} were made with other settings; running them again")
+        warn(f"{stale} finished run(s) in {out / 'results'} were made with other settings; running them again")
     pending = [(setting, seed, run_config) for (setting, seed), run_config in zip(runs, configs)
                if setting.run_name(seed) not in results]
     root = str(data_root) if data_root is not None else None

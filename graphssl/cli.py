@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment, read_yaml
-from .errors import GraphSSLError, WriteFailed, silence_known_warnings
+from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 
 
 class _Parser(argparse.ArgumentParser):
@@ -375,9 +375,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
                           progress=not args.quiet, command=args.command_line)
     except WriteFailed as error:
         raise _then(error, RUN_AGAIN) from None
-    if result.best is None:
-        print(f"no trial finished without diverging -> {out}/trials.md")
-        return 0
+    if result.best is None:  # every trial diverged: nothing to choose, as a diverged train run says
+        raise DivergenceError(f"every trial diverged (a non-finite loss or WERank term), so none was chosen; "
+                              f"narrow the space (e.g. a lower optim.lr or werank.alpha): {out}/trials.md")
     row = result.best.row()
     print(f"best trial {result.best.name}: validation accuracy {100 * row['val_acc_mean']:.2f} ± "
           f"{100 * row['val_acc_std']:.2f} % over {row['seeds']} seeds")

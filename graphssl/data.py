@@ -20,7 +20,6 @@ import functools
 import os
 import pickle
 import socket
-import sys
 import types
 import warnings
 from contextlib import contextmanager
@@ -33,7 +32,7 @@ from torch import Tensor
 from torch_geometric.utils import remove_self_loops, to_undirected
 
 from .config import dataset_name
-from .errors import GraphSSLError, first_line, load_refusal
+from .errors import GraphSSLError, first_line, load_refusal, warn
 from .locks import exclusive_lock
 
 # Sparse CSR features make the first GCN layer cost O(nnz) instead of O(nodes x features).
@@ -294,10 +293,6 @@ def _files_as_data() -> Iterator[None]:
         yield
 
 
-def _warn(message: str) -> None:
-    print(f"graphssl: warning: {message}", file=sys.stderr)
-
-
 def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], processed_files: Sequence[str],
                        how: Callable[[list[str]], str], construct: Callable[[], Any]) -> Any:
     """Run a library's dataset constructor on ``folder`` with its files read as data only, one process at a time.
@@ -332,7 +327,7 @@ def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], proces
             if missing:  # a failed download, or processed/ unreadable: either way raw/ is what is needed
                 raise GraphSSLError(f"dataset '{name}' could not be loaded ({reason}), and raw/ lacks "
                                     f"{', '.join(missing)} to rebuild it: {how(missing)}")
-            _warn(f"{processed} cannot be read as data ({reason}); rebuilding it from {raw}/")
+            warn(f"{processed} cannot be read as data ({reason}); rebuilding it from {raw}/")
             try:
                 for file in processed_files:
                     (processed / file).unlink(missing_ok=True)

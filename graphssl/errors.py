@@ -5,7 +5,19 @@ status named here, never a traceback; library callers catch them like any except
 """
 
 import re
+import sys
 import warnings
+
+from tqdm import tqdm
+
+
+def warn(message: str) -> None:
+    """One ``graphssl: warning: ...`` line on stderr, above any progress bar rather than through it.
+
+    Example:
+        >>> warn("nothing to worry about")  # doctest: +SKIP
+    """
+    tqdm.write(f"graphssl: warning: {message}", file=sys.stderr)
 
 
 def first_line(error: BaseException, limit: int = 160) -> str:

@@ -25,7 +25,7 @@ import os
 from pathlib import Path
 from typing import Any, Callable
 
-from .errors import GraphSSLError, WriteFailed, first_line
+from .errors import GraphSSLError, WriteFailed, first_line, warn
 
 # Linux's largest possible process id (pid_max's ceiling); a larger number after ".tmp-" is not one of ours.
 _PID_LIMIT = 1 << 22
@@ -195,6 +195,28 @@ def write_json(path: str | Path, data: Any) -> None:
         >>> write_json("runs/bench/results/cora__seed0.json", {"test_acc": 0.82})  # doctest: +SKIP
     """
     write_text(path, json.dumps(data, indent=2) + "\n")
+
+
+def read_json_or_warn(path: str | Path, what: str = "running that run again") -> Any:
+    """The JSON a command wrote earlier at ``path``; ``None`` when there is none, and also (with a one-line
+    warning saying ``what`` happens instead) when the file is there but unreadable: truncated by a full disk,
+    or edited.
+
+    Returns:
+        The parsed value, or ``None``.
+
+    Example:
+        >>> read_json_or_warn("no-such-result.json") is None
+        True
+    """
+    path = Path(path)
+    try:
+        return json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (OSError, ValueError) as err:
+        warn(f"{path} is unreadable ({first_line(err, 80)}); {what}")
+        return None
 
 
 def make_folder(path: str | Path) -> Path:

@@ -9,9 +9,10 @@ runs ``jobs`` calls at a time, each in its own spawned process with
 
 from __future__ import annotations
 
-import concurrent.futures
+import ctypes
 import multiprocessing
 import os
+import signal
 from typing import Any, Callable, Iterator, Sequence
 
 import torch
@@ -68,9 +69,29 @@ def check_jobs(jobs: int | None) -> int:
     return jobs
 
 
-def _init_worker(threads: int) -> None:
+def _die_with_parent(parent: int) -> None:
+    # Linux: the kernel SIGKILLs this worker when its parent dies, so a parent killed with SIGKILL leaves no
+    # workers training on for nobody. Elsewhere a worker finishes its call and then finds its queue gone.
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)  # 1: PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        return
+    if os.getppid() != parent:  # the parent died before the request was in place
+        os._exit(1)
+
+
+def _init_worker(threads: int, parent: int) -> None:
+    # Ctrl-C reaches every process of the terminal's group; the parent alone answers it (stopping the workers
+    # with one line), so no worker prints a traceback of its own.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    _die_with_parent(parent)
     silence_known_warnings()
     torch.set_num_threads(threads)
+
+
+def _indexed_call(packed: tuple[Callable[..., Any], int, tuple[Any, ...]]) -> tuple[int, Any]:
+    function, index, arguments = packed
+    return index, function(*arguments)
 
 
 def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]], jobs: int
@@ -80,7 +101,9 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
     With ``jobs == 1`` the calls run here, one after the other.  Otherwise each
     runs in one of ``jobs`` spawned processes, so ``function`` must be
     importable (a module-level function).  An exception in a call is raised
-    here; the calls still running are then finished or cancelled.
+    here; when the caller stops (that exception, Ctrl-C, or it stops reading),
+    the calls still running are stopped with their processes, and a worker
+    never outlives this process, even one killed with SIGKILL (Linux).
 
     Returns:
         An iterator of ``(index into calls, result)``, in the order the calls finish.
@@ -95,11 +118,10 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
         return
     threads = max(1, available_cores() // jobs)
     # Spawned, not forked: a fork of a process whose OpenMP pool already started can deadlock.
-    pool = concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                  initializer=_init_worker, initargs=(threads,))
+    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker,
+                                                     initargs=(threads, os.getpid()))
     try:
-        futures = {pool.submit(function, *arguments): index for index, arguments in enumerate(calls)}
-        for future in concurrent.futures.as_completed(futures):
-            yield futures[future], future.result()
+        yield from pool.imap_unordered(_indexed_call, [(function, i, args) for i, args in enumerate(calls)])
     finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        pool.terminate()
+        pool.join()

@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import read_yaml  # noqa: E402
-from .errors import GraphSSLError  # noqa: E402
+from .errors import GraphSSLError, warn  # noqa: E402
 from .files import atomic_write, make_folder  # noqa: E402
 from .tables import mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
@@ -124,9 +124,15 @@ CURVES = (("loss", 1, "loss"), ("werank", 1, "WERank term"), ("rankme", 1, "Rank
           ("val_acc", 100, "validation accuracy (%)"))
 
 
+def _curve_label(source: Path) -> str:
+    # A run folder says its coefficient in config.yaml; a bare log (tune's OUT/logs/<trial>__seed<k>.csv) its name.
+    return source.stem if source.is_file() else f"{source.name} (WERank α {_alpha(source)})"
+
+
 def plot_curves(runs: Sequence[Path], out: Path) -> Path:
     """Loss, WERank term, RankMe and (when any run probed) validation accuracy against the training step,
-    one panel each, from the runs' ``log.csv``, runs overlaid in one colour each.
+    one panel each, from the runs' ``log.csv`` (or log files themselves, as ``graphssl tune`` keeps them),
+    runs overlaid in one colour each.
 
     Returns:
         The path of ``curves.png`` in ``out``.
@@ -135,12 +141,12 @@ def plot_curves(runs: Sequence[Path], out: Path) -> Path:
         >>> plot_curves([Path("runs/cora-werank0"), Path("runs/cora-werank0.1")], Path("plots"))  # doctest: +SKIP
         PosixPath('plots/curves.png')
     """
-    logs = [read_log(run / LOG) for run in runs]
+    logs = [read_log(run if run.is_file() else run / LOG) for run in runs]
     measured = [(key, scale, name) for key, scale, name in CURVES
                 if any(key in row and row[key] == row[key] for rows in logs for row in rows)]  # NaN != NaN
     fig, axes = plt.subplots(1, len(measured), figsize=(4 * len(measured), 3.4), squeeze=False)
     for index, (run, rows) in enumerate(zip(runs, logs)):
-        label = f"{run.name} (WERank α {_alpha(run)})"
+        label = _curve_label(run)
         for ax, (key, scale, _) in zip(axes[0], measured):
             points = [(row["step"], scale * row[key]) for row in rows if key in row and row[key] == row[key]]
             if not points:  # e.g. a run that never probed, in the validation panel
@@ -181,6 +187,9 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
     groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
     for path in paths:
         r = _read_json(path)
+        if not (isinstance(r, dict) and isinstance(r.get("metrics"), dict) and "werank" in r["metrics"]
+                and isinstance(r.get("settings"), dict) and "dataset" in r):
+            raise GraphSSLError(f"{path} is not a result of 'graphssl bench'; give a bench folder")
         alpha = r["metrics"]["werank"]
         if isinstance(alpha, list):
             continue  # per-layer coefficients have no single x position
@@ -232,6 +241,12 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     for path in paths:
         try:
             finished = (path / "spectra.json").is_file() and (path / "metrics.json").is_file()
+            if path.is_file() and path.suffix == ".csv":  # a log of its own, e.g. one of tune's OUT/logs/
+                logged.append(path)
+                continue
+            if (path / "tune.json").is_file():
+                raise GraphSSLError(f"{path} is a tune folder; plot its runs from their logs, e.g. graphssl plot "
+                                    f"{path / 'logs'}/t000__seed0.csv ... (trials.md ranks the trials)")
         except OSError as err:  # a name too long for the file system
             raise GraphSSLError(f"{path}: cannot read it ({err.strerror}); give a run or bench folder") from None
         if finished:
@@ -247,7 +262,12 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     written = []
     if runs:
         written.append(plot_embedding_spectra(runs, target))
-        written += [plot_training_spectra(run, target) for run in runs]
+        for run in runs:
+            if _read_json(run / "spectra.json")["history"]:
+                written.append(plot_training_spectra(run, target))
+            else:  # trained with train.spectra_every 0: its curves are still there to draw
+                warn(f"{run}: no spectra were recorded during training (train.spectra_every 0), so no weight "
+                     f"spectra picture")
     if logged:
         written.append(plot_curves(logged, target))
     written += [plot_werank_sweep(bench, target) for bench in benches]

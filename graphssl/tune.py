@@ -48,7 +48,7 @@ from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted
 from .evaluate import validation_only
-from .files import claim_folder, make_folder, write_json, write_text
+from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
 from .tables import csv_text, mean_std
@@ -109,6 +109,9 @@ def parse_space(tree: Any, where: str) -> Space:
     for key, value in flat.items():
         if key not in KNOWN_KEYS:
             raise unknown_key_error(key, where)
+        if key == "train.seed":  # a seed that scores well on validation is luck, not a setting
+            raise GraphSSLError(f"{where}: 'train.seed' is not a setting to search; every trial trains --seeds K "
+                                f"seeds (--set train.seed=S for the first)")
         if isinstance(value, list):
             if not value:
                 raise GraphSSLError(f"{where}: '{key}' has an empty list; give at least one value")
@@ -146,9 +149,27 @@ def read_space(*paths: str | Path) -> Space:
     return space
 
 
-def sample_trials(space: Space, trials: int, sampler_seed: int = 0) -> list[dict[str, Any]]:
-    """The points to try: the full grid when every key is a list and it has at most ``trials`` points,
-    otherwise ``trials`` random draws (each key from its own generator keyed by seed, trial and key).
+def is_small_grid(space: Space, trials: int) -> bool:
+    """Whether ``space`` is searched as a grid with ``trials`` trials: every key a list, at most ``trials`` points.
+
+    Returns:
+        ``True`` for a grid search, ``False`` for a random one.
+
+    Example:
+        >>> is_small_grid({"encoder.norm": ["none", "batch"]}, trials=8)
+        True
+    """
+    lists = list(space.values())
+    return all(isinstance(v, list) for v in lists) and math.prod(len(v) for v in lists) <= trials  # type: ignore[arg-type]
+
+
+def sample_trials(space: Space, trials: int, sampler_seed: int = 0, grid: bool | None = None
+                  ) -> list[dict[str, Any]]:
+    """The points to try: the grid's points (at most ``trials``, in order) or ``trials`` random draws (each key
+    from its own generator keyed by seed, trial and key).
+
+    ``grid`` chooses; ``None`` lets :func:`is_small_grid` decide.  A search folder keeps the kind it started
+    with, so that trial ``tNNN`` stays the same point when ``--trials`` changes.
 
     Returns:
         One ``{dotted key: value}`` per trial.
@@ -158,9 +179,11 @@ def sample_trials(space: Space, trials: int, sampler_seed: int = 0) -> list[dict
         [{'encoder.norm': 'none'}, {'encoder.norm': 'batch'}]
     """
     keys = list(space)
-    lists = [space[k] for k in keys]
-    if all(isinstance(v, list) for v in lists) and math.prod(len(v) for v in lists) <= trials:  # type: ignore[arg-type]
-        return [dict(zip(keys, combo)) for combo in itertools.product(*lists)]  # type: ignore[arg-type]
+    if grid is None:
+        grid = is_small_grid(space, trials)
+    if grid:
+        combos = itertools.islice(itertools.product(*(space[k] for k in keys)), trials)  # type: ignore[misc]
+        return [dict(zip(keys, combo)) for combo in combos]
     points = []
     for trial in range(trials):
         point = {}
@@ -271,10 +294,7 @@ def _log_path(out: Path, trial: Trial, seed: int) -> Path:
 
 
 def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
-    try:
-        saved = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return None  # absent, or unreadable: run it (again)
+    saved = read_json_or_warn(path)  # absent, or unreadable (with a warning): run it (again)
     if not isinstance(saved, dict) or with_defaults(saved.get("config")) != config \
             or saved.get("status") not in ("ok", "diverged"):
         return None
@@ -312,21 +332,23 @@ def _identity(dataset: str, space: Space, base: dict[str, Any], sampler_seed: in
 TUNE_FILES = ("tune.json", "results", "logs", "trials.csv", "trials.md", "best.yaml")
 
 
-def _claim_folder(out: Path, identity: dict[str, Any]) -> Path:
-    """``out``, new, empty, or this very search's folder (its tune.json says so), to continue it."""
+def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | None]:
+    """``out``, new, empty, or this very search's folder (its tune.json says so), to continue it; with the kind
+    of search it holds (``True``: grid, ``False``: random, ``None``: new, or made before graphssl recorded it)."""
     out = claim_folder(out, "tune", lambda entry: entry.name in TUNE_FILES)
     settings = out / "tune.json"
-    if settings.is_file():
-        try:
-            saved = json.loads(settings.read_text())
-        except (OSError, ValueError):
-            saved = None
-        if isinstance(saved, dict):
-            saved["base_config"] = with_defaults(saved.get("base_config"))
-        if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
-            raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
-                                f"config; choose a new --out (finished trials are never overwritten)")
-    return out
+    if not settings.is_file():
+        return out, None
+    try:
+        saved = json.loads(settings.read_text())
+    except (OSError, ValueError):
+        saved = None
+    if isinstance(saved, dict):
+        saved["base_config"] = with_defaults(saved.get("base_config"))
+    if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
+        raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
+                            f"config; choose a new --out (finished trials are never overwritten)")
+    return out, {"grid": True, "random": False}.get(saved.get("search"))
 
 
 def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, *, trials: int = 64,
@@ -358,16 +380,27 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     for flag, value in (("--trials", trials), ("--seeds", seeds)):
         if value < 1:
             raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
+    if base["train"]["tensorboard"] or "train.tensorboard" in space:
+        raise GraphSSLError("train.tensorboard: tune keeps no run folders, so no TensorBoard files; each run's "
+                            "scalars are in OUT/logs/<trial>__seed<k>.csv (graphssl plot draws them)")
     jobs = check_jobs(jobs)
     resolve_device(device)  # a bad --device fails here, not in every trial
     first_seed = base["train"]["seed"]
-    points = sample_trials(space, trials, sampler_seed)
-    all_trials = [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))
-                  for i, point in enumerate(points)]
+    grid = is_small_grid(space, trials)
+
+    def trials_of(grid: bool) -> list[Trial]:  # each config validated: a value it cannot take is an error
+        return [Trial(i, point, trial_config(base, point), list(range(first_seed, first_seed + seeds)))
+                for i, point in enumerate(sample_trials(space, trials, sampler_seed, grid=grid))]
+
+    all_trials = trials_of(grid)  # checked before any folder is made
     identity = _identity(dataset, space, base, sampler_seed)
-    out = _claim_folder(Path(out), identity)
+    out, started_as = _claim_folder(Path(out), identity)
+    if started_as is not None and started_as != grid:  # --trials crossed the grid's size: keep the folder's kind
+        grid = started_as
+        all_trials = trials_of(grid)
     make_folder(out / "results")
-    write_json(out / "tune.json", {**identity, "trials": trials, "seeds": seeds, "command": command})
+    write_json(out / "tune.json", {**identity, "search": "grid" if grid else "random", "trials": trials,
+                                   "seeds": seeds, "command": command})
     pending = []
     for trial in all_trials:
         for seed in trial.seeds:

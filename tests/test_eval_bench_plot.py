@@ -230,3 +230,34 @@ def test_spectra_near_one_get_a_linear_axis_and_others_a_log_axis():
 def test_plot_refuses_a_folder_that_is_not_a_run(tmp_path, capsys):
     assert main(["plot", str(tmp_path)]) == 2
     assert "neither a run" in capsys.readouterr().err
+
+
+def test_plot_draws_a_tunes_logs_and_names_a_tune_folder_for_what_it_is(trained, tmp_path, capsys):
+    tune = tmp_path / "tune"
+    (tune / "logs").mkdir(parents=True)
+    (tune / "results").mkdir()
+    (tune / "tune.json").write_text("{}")
+    log = tune / "logs" / "t000__seed0.csv"
+    log.write_bytes((trained / "log.csv").read_bytes())
+    assert main(["plot", str(tune)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "is a tune folder" in err and "Traceback" not in err
+    assert main(["plot", str(log), str(trained), "--out", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "curves.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_a_run_without_spectra_still_gets_its_curves(tmp_path, data_root, capsys):
+    run = tmp_path / "nospectra"
+    assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--steps", "4", "--out", str(run),
+                 *TINY, "--set", "train.spectra_every=0"]) == 0
+    assert main(["plot", str(run), "--out", str(tmp_path / "plots")]) == 0
+    assert sorted(p.name for p in (tmp_path / "plots").iterdir()) == ["curves.png", "embedding_spectrum.png"]
+    assert "no spectra were recorded" in capsys.readouterr().err
+
+
+def test_plot_of_a_results_folder_not_made_by_bench_is_one_line(tmp_path, capsys):
+    (tmp_path / "results").mkdir()
+    (tmp_path / "results" / "x.json").write_text('{"metrics": {}}')
+    assert main(["plot", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a result of 'graphssl bench'" in err

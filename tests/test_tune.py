@@ -45,6 +45,7 @@ def test_space_lists_ranges_and_nesting():
     ({"optim.lr": {"low": 0, "high": 1, "log": True}}, "A > 0 when log"),
     ({"optim.lr": 0.1}, "must be a list of values or a range"),
     ([1, 2], "must map config keys"),
+    ({"train.seed": [0, 1, 2]}, "'train.seed' is not a setting to search"),
 ])
 def test_bad_spaces_name_the_key(tree, message):
     with pytest.raises(GraphSSLError) as err:
@@ -93,6 +94,20 @@ def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, d
     assert chosen["optim"]["lr"] == float(best["optim.lr"])
     assert chosen["augment"]["drop_edge_1"] == float(best["augment.drop_edge_1"])
     assert chosen["encoder"]["layers"] == [16, 8] and chosen["train"]["seed"] == 0
+
+
+def test_more_trials_than_the_grid_keeps_a_random_search_random(tmp_path, data_root):
+    """--trials crossing the grid's size must not turn t000... into other points and retrain them."""
+    space = parse_space({"encoder.norm": ["none", "batch"], "augment.drop_edge_1": [0.1, 0.5]}, "s")
+    base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 2})
+    tune = dict(seeds=1, jobs=1, data_root=data_root, progress=False)
+    first = run_tune("cora", space, base, tmp_path / "t", trials=3, **tune)  # fewer than 4 points: random
+    finished = {p: p.read_bytes() for p in (tmp_path / "t" / "results").glob("*.json")}
+    again = run_tune("cora", space, base, tmp_path / "t", trials=5, **tune)  # 4 points <= 5: a grid if new
+    assert [t.values for t in again.trials[:3]] == [t.values for t in first.trials]
+    assert all(p.read_bytes() == data for p, data in finished.items())  # nothing retrained
+    assert json.loads((tmp_path / "t" / "tune.json").read_text())["search"] == "random"
+    assert sample_trials(space, 5) != [t.values for t in again.trials]  # a new folder would have searched the grid
 
 
 @pytest.mark.slow
@@ -174,3 +189,17 @@ def test_bench_fresh_seeds_start_where_asked(tmp_path, data_root):
                  "--set", "encoder.layers=[16,8]"]) == 0
     seeds = sorted(json.loads(p.read_text())["metrics"]["seed"] for p in (out / "results").glob("*.json"))
     assert seeds == [100, 101]
+
+
+def test_a_search_in_which_every_trial_diverged_exits_3_and_tensorboard_is_refused(tmp_path, data_root, capsys):
+    # Steps of 1e6 from the first (no warm-up) make the squared penalty's 1e30 x ||G - I||^2 overflow at once.
+    (tmp_path / "space.yaml").write_text("optim.lr: [1.0e+6]\noptim.warmup_steps: [0]\nwerank.alpha: [1.0e+30]\n")
+    args = ["tune", "--dataset", "cora", "--data-root", str(data_root), "--space", str(tmp_path / "space.yaml"),
+            "--seeds", "1", "--jobs", "1", *TINY]
+    assert main([*args, "--out", str(tmp_path / "t")]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "every trial diverged" in err
+    assert "diverged" in (tmp_path / "t" / "trials.md").read_text() and not (tmp_path / "t" / "best.yaml").exists()
+    assert main([*args, "--set", "train.tensorboard=true", "--out", str(tmp_path / "tb")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "tune keeps no run folders" in err and not (tmp_path / "tb").exists()

@@ -1,0 +1,75 @@
+"""Several trainings at once: results as they finish, errors raised, and no worker outliving its parent."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from graphssl.parallel import run_parallel
+from helpers import start
+
+# A parent whose two workers each write their pid, then wait far longer than any test.
+PARENT = """\
+import pathlib, sys, time
+from graphssl.parallel import run_parallel
+
+def wait_long(folder, name):
+    pathlib.Path(folder, name).write_text(str(__import__("os").getpid()))
+    time.sleep(600)
+
+if __name__ == "__main__":
+    list(run_parallel(wait_long, [(sys.argv[1], "a"), (sys.argv[1], "b")], jobs=2))
+"""
+
+
+def _gone(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as handle:
+            return handle.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except OSError:
+        return True
+
+
+def _start_parent(tmp_path):
+    script = tmp_path / "parent.py"
+    script.write_text(PARENT)
+    parent = start([sys.executable, str(script), str(tmp_path)], {**os.environ}, output=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not all((tmp_path / n).is_file() and (tmp_path / n).read_text()
+                                             for n in "ab"):
+        time.sleep(0.05)
+    return parent, [int((tmp_path / n).read_text()) for n in "ab"]
+
+
+def test_results_come_back_with_their_index_and_errors_are_raised():
+    assert sorted(run_parallel(pow, [(2, 3), (3, 2), (2, 5)], jobs=2)) == [(0, 8), (1, 9), (2, 32)]
+    with pytest.raises(ZeroDivisionError):
+        list(run_parallel(divmod, [(1, 0), (2, 1)], jobs=2))
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="the kernel's parent-death signal is Linux's")
+def test_workers_die_with_a_parent_killed_by_sigkill(tmp_path):
+    parent, workers = _start_parent(tmp_path)
+    parent.kill()  # SIGKILL: the parent can clean nothing up
+    parent.communicate()
+    deadline = time.time() + 30
+    while time.time() < deadline and not all(_gone(pid) for pid in workers):
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in workers), "workers outlived their parent"
+
+
+def test_ctrl_c_stops_the_workers_without_a_traceback_from_each(tmp_path):
+    parent, workers = _start_parent(tmp_path)
+    # What Ctrl-C in a terminal does: SIGINT to every process of the foreground group, here parent and workers.
+    for pid in (parent.pid, *workers):
+        os.kill(pid, signal.SIGINT)
+    _, err = parent.communicate(timeout=60)
+    # The parent's own KeyboardInterrupt only (graphssl's commands turn it into one line); none from a worker.
+    assert err.rstrip().endswith("KeyboardInterrupt") and "in worker" not in err and "in wait_long" not in err
+    deadline = time.time() + 30
+    while time.time() < deadline and not all(_gone(pid) for pid in workers):
+        time.sleep(0.05)
+    assert all(_gone(pid) for pid in workers)
