@@ -121,11 +121,23 @@ def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except OSError as err:
-        raise GraphSSLError(f"{flag} {path}: cannot read it ({err.strerror}); pass {expected}") from None
+        raise GraphSSLError(f"{flag} {path}: cannot read it ({err.strerror}); pass {expected}"
+                            f"{_shipped_hint(path)}") from None
     except UnicodeDecodeError as err:
         raise GraphSSLError(f"{flag} {path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
                             f"{err.start}); save it as UTF-8, or pass {expected}") from None
     return read_yaml(text, str(path))
+
+
+def _shipped_hint(path: Path) -> str:
+    # README's examples say configs/...: run from elsewhere, point at the copy graphssl itself carries.
+    if path.is_absolute() or path.parts[:1] != ("configs",):
+        return ""
+    try:
+        shipped = config_dir().joinpath(*path.parts[1:])
+    except GraphSSLError:
+        return ""
+    return f" (graphssl's own copy is {shipped})" if shipped.is_file() else ""
 
 
 def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -4,8 +4,8 @@ import pytest
 import torch
 import yaml
 
-from graphssl.config import (DATASETS, DEFAULTS, config_for_dataset, dataset_name, load_config, parse_assignment,
-                             with_defaults)
+from graphssl.config import (DATASETS, DEFAULTS, config_dir, config_for_dataset, dataset_name, load_config,
+                             parse_assignment, read_yaml_file, with_defaults)
 from graphssl.errors import GraphSSLError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -116,3 +116,13 @@ def test_normalize_features_divides_each_row_by_its_sum(cora):
     nonempty = cora.x.to_dense().sum(dim=1) > 0
     assert torch.allclose(sums[nonempty], torch.ones(int(nonempty.sum())), atol=1e-5)
     assert torch.equal(normalized.x.to_dense() > 0, cora.x.to_dense() > 0)  # same support, rows rescaled
+
+
+def test_a_missing_configs_path_points_at_graphssls_own_copy(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # README's configs/... paths, run from outside the repository
+    with pytest.raises(GraphSSLError) as err:
+        read_yaml_file("configs/spaces/werank.yaml", "--space", "a YAML search space")
+    assert str(config_dir() / "spaces" / "werank.yaml") in str(err.value)
+    with pytest.raises(GraphSSLError) as err:
+        read_yaml_file("my.yaml", "--config", "an existing YAML file")
+    assert "own copy" not in str(err.value)
