@@ -56,16 +56,20 @@ def check_jobs(jobs: int | None) -> int:
     """``--jobs`` checked: at least 1, or :func:`default_jobs` when not given.
 
     Returns:
-        The number of trainings to run at once.
+        The number of trainings to run at once, at most the cores this process may use.
 
     Example:
-        >>> check_jobs(3)
-        3
+        >>> check_jobs(1)
+        1
     """
     if jobs is None:
         return default_jobs()
     if jobs < 1:
         raise GraphSSLError(f"--jobs {jobs}: give the number of trainings to run at once, at least 1")
+    cores = available_cores()
+    if jobs > cores:  # each job is a process of its own holding torch and a graph: hundreds would exhaust memory
+        raise GraphSSLError(f"--jobs {jobs}: this machine gives graphssl {cores} cores; give at most {cores} "
+                            f"(each training gets cores / J torch threads)")
     return jobs
 
 
@@ -116,9 +120,13 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
         for index, arguments in enumerate(calls):
             yield index, function(*arguments)
         return
+    if not calls:
+        return
+    # Each call gets the threads of ``jobs`` at once even when fewer calls are left (the thread count changes
+    # the numbers), in a process of its own; no idle process is started for calls that do not exist.
     threads = max(1, available_cores() // jobs)
     # Spawned, not forked: a fork of a process whose OpenMP pool already started can deadlock.
-    pool = multiprocessing.get_context("spawn").Pool(jobs, initializer=_init_worker,
+    pool = multiprocessing.get_context("spawn").Pool(min(jobs, len(calls)), initializer=_init_worker,
                                                      initargs=(threads, os.getpid()))
     try:
         yield from pool.imap_unordered(_indexed_call, [(function, i, args) for i, args in enumerate(calls)])

@@ -8,13 +8,15 @@ import time
 
 import pytest
 
-from graphssl.parallel import run_parallel
+from graphssl.errors import GraphSSLError
+from graphssl.parallel import available_cores, check_jobs, run_parallel
 from helpers import start
 
 # A parent whose two workers each write their pid, then wait far longer than any test.
 PARENT = """\
 import pathlib, sys, time
-from graphssl.parallel import run_parallel
+from graphssl.errors import GraphSSLError
+from graphssl.parallel import available_cores, check_jobs, run_parallel
 
 def wait_long(folder, name):
     pathlib.Path(folder, name).write_text(str(__import__("os").getpid()))
@@ -73,3 +75,10 @@ def test_ctrl_c_stops_the_workers_without_a_traceback_from_each(tmp_path):
     while time.time() < deadline and not all(_gone(pid) for pid in workers):
         time.sleep(0.05)
     assert all(_gone(pid) for pid in workers)
+
+
+def test_more_jobs_than_cores_is_refused_before_any_process_starts():
+    cores = available_cores()
+    assert check_jobs(cores) == cores
+    with pytest.raises(GraphSSLError, match=f"give at most {cores}"):
+        check_jobs(1000)  # a thousand processes each importing torch would exhaust the machine's memory
