@@ -44,6 +44,8 @@ _PROBLEMS = {
     errno.ENOTDIR: "part of that path is a file, not a folder; choose another path",
     errno.EISDIR: "that is a folder; give a file name",
     errno.EEXIST: "a file of that name is in the way; choose another name",
+    # graphssl never writes through a link, which could point at any file.
+    errno.ELOOP: "it is a symbolic link (graphssl never writes through one); remove it or write elsewhere",
 }
 
 
@@ -164,7 +166,7 @@ def atomic_write(path: str | Path, write: Callable[[io.BufferedWriter], None]) -
     remove_stale_temporaries(path.parent, path.name)
     tmp = path.with_name(f"{_temporary_prefix(path.name)}{os.getpid()}")
     try:
-        with open(tmp, "wb") as handle:
+        with open(tmp, "xb") as handle:  # exclusive: never through a link planted under the temporary's name
             write(handle)
             handle.flush()
             os.fsync(handle.fileno())

@@ -11,6 +11,9 @@ file it reads.
 
 from __future__ import annotations
 
+import errno
+import json
+import os
 from pathlib import Path
 from typing import Any
 
@@ -21,9 +24,9 @@ from torch import Tensor
 from .config import dataset_name, load_config, size_settings
 from .data import Graph, graph_for_config, load_graph
 from .devices import memory_errors_explained, resolve_device
-from .errors import GraphSSLError, first_line
+from .errors import DivergenceError, GraphSSLError, first_line
 from .evaluate import embed, evaluate_embeddings
-from .files import atomic_write, write_json
+from .files import atomic_write, write_error, write_json
 from .probe import unit_scaled
 from .run_folder import CHECKPOINT, CONFIG, METRICS, SPECTRA, load_tensor_file, load_trained_model
 from .training_log import LOG
@@ -49,14 +52,50 @@ def metrics_file(source: str | Path, out: str | Path | None = None) -> Path:
     return source / "eval.json" if source.is_dir() else source.with_suffix(".eval.json")
 
 
-def _refuse_replacing(target: Path, flag: str, *kept: Path) -> None:
-    """eval writes only files of its own: never one of a training run's, nor one of ``kept`` (the file it
-    reads, or its other output)."""
+def _written_by_eval(target: Path, flag: str) -> bool:
+    """Whether the existing file ``target`` is one eval wrote: its metrics JSON, or an embeddings matrix."""
+    if flag == "--out":
+        try:
+            metrics = json.loads(target.read_text())
+        except (OSError, ValueError):
+            return False
+        return isinstance(metrics, dict) and "test_acc" in metrics and ("run" in metrics or "embeddings" in metrics)
+    try:
+        matrix = load_tensor_file(target)
+    except GraphSSLError:
+        return False
+    return isinstance(matrix, Tensor) and matrix.dim() == 2 and matrix.is_floating_point()
+
+
+def _check_output(target: Path, flag: str, *kept: Path) -> None:
+    """eval writes only files of its own, and says so before the probe runs: never one of a training run's,
+    another command's (a bench table, a tune's best.yaml, a lock), nor one of ``kept`` (the file it reads, or
+    its other output); an existing file only when eval wrote it; and only where it can write."""
+    try:
+        _check_output_path(target, flag, kept)
+    except OSError as err:  # a name too long for the file system, a folder that cannot be read
+        raise write_error(target, err) from None
+
+
+def _check_output_path(target: Path, flag: str, kept: tuple[Path, ...]) -> None:
     if target.name in RUN_FILES:
         raise GraphSSLError(f"{flag} {target}: {target.name} is a training run's own file and is never replaced; "
                             f"choose another file name")
+    if target.name.startswith("."):  # graphssl's locks and temporaries
+        raise GraphSSLError(f"{flag} {target}: a hidden file name is graphssl's own (locks, temporaries); choose "
+                            f"another file name")
     if any(target.resolve() == path.resolve() for path in kept):
         raise GraphSSLError(f"{flag} {target}: eval already reads or writes that file; choose another file name")
+    if target.is_file() and not _written_by_eval(target, flag):
+        raise GraphSSLError(f"{flag} {target}: that file exists and is not one graphssl eval wrote (files of "
+                            f"other commands are never replaced); choose a new file name")
+    folder = target.parent
+    if folder.is_dir() and not os.access(folder, os.W_OK):  # a read-only run folder: before minutes of probing
+        raise write_error(target, OSError(errno.EROFS if _read_only(folder) else errno.EACCES, "not writable"))
+
+
+def _read_only(folder: Path) -> bool:
+    return bool(os.statvfs(folder).f_flag & os.ST_RDONLY)
 
 
 def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, device: str = "auto",
@@ -76,9 +115,9 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
     run = Path(run_dir)
     model, config, dataset = load_trained_model(run, "graphssl eval")
     target = metrics_file(run, out)
-    _refuse_replacing(target, "--out")
+    _check_output(target, "--out")
     if save_embeddings is not None:
-        _refuse_replacing(Path(save_embeddings), "--save-embeddings", target)
+        _check_output(Path(save_embeddings), "--save-embeddings", target)
     torch_device = resolve_device(device)
     graph = graph_for_config(load_graph(dataset, data_root), config)
     features = model.encoder.convs[0].in_channels
@@ -87,6 +126,9 @@ def evaluate_run(run_dir: str | Path, *, data_root: str | Path | None = None, de
                             f"{graph.num_features}; the checkpoint was altered: restore it, or retrain")
     with memory_errors_explained(torch_device, f"{size_settings(config)}; {graph.num_nodes} nodes"):
         embeddings = embed(model.encoder.to(torch_device), graph, torch_device)
+        if not torch.isfinite(embeddings).all():
+            raise DivergenceError(f"graphssl eval {run}: its weights give NaN or infinite embeddings (the run "
+                                  f"diverged, or the checkpoint was altered); nothing to probe")
         if save_embeddings is not None:
             cpu = embeddings.cpu()
             atomic_write(save_embeddings, lambda handle: torch.save(cpu, handle))
@@ -187,7 +229,7 @@ def evaluate_embedding_file(path: str | Path, dataset: str, *, data_root: str | 
     dataset = dataset_name(dataset)
     matrix = read_embeddings(path)
     target = metrics_file(path, out)
-    _refuse_replacing(target, "--out", Path(path))
+    _check_output(target, "--out", Path(path))
     graph: Graph = load_graph(dataset, data_root)
     if matrix.size(0) != graph.num_nodes:
         raise GraphSSLError(f"--embeddings {path}: {matrix.size(0)} rows but {dataset} has {graph.num_nodes} "

@@ -11,9 +11,12 @@ from __future__ import annotations
 import errno
 import fcntl
 import os
+import stat
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Iterator
+
+from .errors import GraphSSLError
 
 
 class LockTaken(Exception):
@@ -32,13 +35,24 @@ def _holder(path: Path) -> int | None:
         return None
 
 
+def _not_a_lock(path: Path) -> GraphSSLError:
+    # Written through, a link would let graphssl truncate whatever file it points to.
+    return GraphSSLError(f"{path} is not a lock file graphssl made (a symbolic link, a folder or a special file); "
+                         f"remove it and run again")
+
+
 def _acquire(path: Path, wait: bool) -> int | None:
     """A descriptor of ``path`` holding its lock, or ``None`` where nothing can be locked there."""
     while True:
         try:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-        except OSError:
-            return None
+            fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW, 0o644)
+        except OSError as err:
+            if err.errno in (errno.ELOOP, errno.EISDIR):
+                raise _not_a_lock(path) from None
+            return None  # a read-only folder: nobody can write there either
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            os.close(fd)
+            raise _not_a_lock(path)
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
         except OSError as err:
@@ -63,7 +77,8 @@ def exclusive_lock(path: str | Path, wait: bool) -> Iterator[None]:
 
     ``wait``: wait for another holder to finish, else raise :class:`LockTaken` at once.  Where the
     file cannot be created (a read-only folder) or the filesystem has no locks, the block runs
-    unlocked: nobody can write there, or nothing could stop them.
+    unlocked: nobody can write there, or nothing could stop them.  A symbolic link, folder or special
+    file in the lock's place is a :class:`~graphssl.errors.GraphSSLError` (never written through).
 
     Yields:
         Nothing; the lock is held until the block ends.

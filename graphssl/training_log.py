@@ -22,6 +22,7 @@ package) gets the same scalars in ``RUN_DIR/tb/``.
 from __future__ import annotations
 
 import csv
+import errno
 import io
 import math
 import os
@@ -141,6 +142,9 @@ class TrainingLog:
         self.columns = list(columns)
         writer_class = require_tensorboard() if tensorboard is not None else None  # before any file is touched
         try:
+            # A log.csv replaced by a symbolic link is refused, never written through (it could point anywhere).
+            if self.path.is_symlink():
+                raise OSError(errno.ELOOP, os.strerror(errno.ELOOP))
             if start_step and self._can_continue(resume_bytes):
                 os.truncate(self.path, resume_bytes)  # type: ignore[arg-type]
                 self._handle = open(self.path, "ab")

@@ -5,6 +5,7 @@ import builtins
 import contextlib
 import errno
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -93,7 +94,7 @@ def break_writes(monkeypatch, code, name_part, room=200, after=0):
     passed = []
 
     def failing_open(path, mode="r", *args, **kwargs):
-        if any(m in mode for m in "wa") and name_part in Path(path).name:
+        if any(m in mode for m in "wax") and name_part in Path(path).name:
             passed.append(path)
             if len(passed) > after:
                 if code in (errno.ENOSPC, errno.EDQUOT):
@@ -422,3 +423,49 @@ def test_names_without_a_process_id_are_no_temporaries_of_ours(tmp_path):
         (tmp_path / name).write_text("not written by atomic_write")
     remove_stale_temporaries(tmp_path)
     assert len(list(tmp_path.iterdir())) == 4
+
+
+@pytest.mark.parametrize("name, content", [("table.md", "| a bench table |\n"), ("best.yaml", "optim: {lr: 0.1}\n"),
+                                           ("results.json", '{"metrics": {"test_acc": 0.8}}'), (".lock", "123\n")])
+def test_eval_never_replaces_another_commands_file(name, content, trained, data_root, tmp_path, capsys):
+    other = tmp_path / name  # what bench, tune or a running train left there
+    other.write_text(content)
+    for flag in ("--out", "--save-embeddings"):
+        err = one_line_error(capsys, main(["eval", str(trained), "--data-root", str(data_root), flag, str(other)]))
+        assert str(other) in err
+        assert other.read_text() == content
+
+
+def test_eval_replaces_its_own_earlier_output(trained, data_root, tmp_path, capsys):
+    out, saved = tmp_path / "again.json", tmp_path / "embeddings.pt"
+    for _ in range(2):  # the second time both files exist, written by eval
+        assert main(["eval", str(trained), "--data-root", str(data_root), "--out", str(out),
+                     "--save-embeddings", str(saved)]) == 0
+    assert json.loads(out.read_text())["test_acc"] >= 0
+
+
+def test_eval_into_a_read_only_folder_says_so_before_probing(trained, data_root, tmp_path, capsys):
+    if os.geteuid() == 0:
+        pytest.skip("root writes into read-only folders; test_a_real_read_only_file_system_is_one_line covers it")
+    folder = tmp_path / "ro"
+    folder.mkdir()
+    folder.chmod(0o555)
+    try:
+        err = one_line_error(capsys, main(["eval", str(trained), "--data-root", str(data_root), "--out",
+                                           str(folder / "eval.json")]))
+        assert "permission denied" in err
+    finally:
+        folder.chmod(0o755)
+
+
+def test_eval_of_weights_that_give_nan_embeddings_exits_3(trained, data_root, tmp_path, capsys):
+    run = tmp_path / "run"
+    run.mkdir()
+    for name in ("config.yaml", "metrics.json", "spectra.json", "log.csv"):
+        (run / name).write_bytes((trained / name).read_bytes())
+    state = load_checkpoint(trained / "checkpoint.pt")
+    first = next(k for k in state["model"] if k.endswith("weight") and state["model"][k].dim() == 2)
+    state["model"][first] = torch.full_like(state["model"][first], float("nan"))
+    torch.save(state, run / "checkpoint.pt")
+    err = one_line_error(capsys, main(["eval", str(run), "--data-root", str(data_root)]), expected_code=3)
+    assert "NaN or infinite embeddings" in err
