@@ -243,12 +243,18 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
         raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
     state = load_checkpoint(out / CHECKPOINT)
     try:
-        config, dataset, in_channels = with_defaults(state["config"]), state["dataset"], state["in_channels"]
+        saved = state["config"]
+        # A checkpoint holds the whole effective config: one without its sections would silently train or
+        # evaluate with the built-in defaults instead.
+        if not (isinstance(saved, dict) and all(isinstance(saved.get(s), dict) for s in ("encoder", "optim"))):
+            raise TypeError
+        config, dataset, in_channels = with_defaults(saved), state["dataset"], state["in_channels"]
         validate(config)
         if not (isinstance(dataset, str) and dataset in DATASETS and isinstance(state["model"], dict)
+                and all(isinstance(name, str) for name in state["model"])
                 and is_whole_number(in_channels) and in_channels > 0):
             raise TypeError
-    except (KeyError, TypeError, GraphSSLError):
+    except (KeyError, TypeError, ValueError, AttributeError, GraphSSLError):
         raise GraphSSLError(f"{purpose} {out}: {CHECKPOINT} is not a graphssl training checkpoint, or was altered; "
                             f"restore it, or give a run folder written by 'graphssl train'") from None
     return state, config, dataset

@@ -86,9 +86,22 @@ def _fewer_features(state):
             state["model"][name] = tensor[:, :7].clone()
 
 
+def _config_not_a_mapping(state):
+    state["config"] = ["not", "a", "config"]
+
+
+def _config_emptied(state):
+    state["config"] = {}  # would otherwise resume with every built-in default
+
+
+def _model_key_not_a_name(state):
+    state["model"][5] = torch.zeros(1)
+
+
 @pytest.mark.parametrize("tamper", [_layers, _rng_type, _rng_size, _no_param_groups, _optimizer_shapes,
                                     _optimizer_settings, _float_step, _step_beyond_the_run, _unknown_dataset,
-                                    _fewer_features])
+                                    _fewer_features, _config_not_a_mapping, _config_emptied,
+                                    _model_key_not_a_name])
 def test_a_tampered_but_loadable_checkpoint_is_one_line_and_changes_nothing(unfinished_run, data_root, tmp_path,
                                                                             capsys, tamper):
     run_dir = tmp_path / "run"
@@ -105,7 +118,9 @@ def test_a_tampered_but_loadable_checkpoint_is_one_line_and_changes_nothing(unfi
 
 @pytest.mark.parametrize("tamper, message", [
     (_layers, "the checkpoint does not fit its own config (Error(s) in loading state_dict"),
-    (_fewer_features, "its model takes 7 features per node but cora has 1433")])
+    (_fewer_features, "its model takes 7 features per node but cora has 1433"),
+    (_config_not_a_mapping, "checkpoint.pt is not a graphssl training checkpoint, or was altered"),
+    (_model_key_not_a_name, "checkpoint.pt is not a graphssl training checkpoint, or was altered")])
 def test_eval_of_a_checkpoint_that_no_longer_fits_is_one_line(unfinished_run, data_root, tmp_path, capsys, tamper,
                                                               message):
     run_dir = tmp_path / "run"
