@@ -29,12 +29,12 @@ from typing import Any, Sequence
 import yaml
 from tqdm import tqdm
 
-from .config import config_for_dataset, dataset_name, load_config, parse_assignment, with_defaults
+from .config import config_for_dataset, dataset_name, is_number, load_config, parse_assignment, with_defaults
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, warn
 from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
-from .parallel import check_jobs, run_parallel
+from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
 from .tables import csv_text, mean_std
@@ -154,10 +154,21 @@ def read_result(path: Path) -> dict[str, Any] | None:
         0.82
     """
     result = read_json_or_warn(path)
-    if result is not None and not (isinstance(result, dict) and isinstance(result.get("metrics"), dict)):
-        warn(f"{path} is unreadable (not a result file); running that run again")
+    if result is not None and not _is_result(result):
+        warn(f"{path} is unreadable (not a result bench wrote, or edited); running that run again")
         return None
     return result
+
+
+def _is_result(result: Any) -> bool:
+    """Whether ``result`` has what the tables read, of the types bench writes."""
+    metrics = result.get("metrics") if isinstance(result, dict) else None
+    if not (isinstance(metrics, dict) and isinstance(result.get("settings"), dict)
+            and isinstance(result.get("dataset"), str)):
+        return False
+    alpha = metrics.get("werank")
+    return all(is_number(metrics.get(key)) for key in ("test_acc", "val_acc", "rank", "rankme", "train_seconds")) \
+        and (is_number(alpha) and alpha >= 0 or isinstance(alpha, list) and all(is_number(a) for a in alpha))
 
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
@@ -239,6 +250,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     if first_seed < 0:
         raise GraphSSLError(f"--first-seed {first_seed}: give a seed >= 0")
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
+    check_run_count(len(grid) * seeds, "--seeds")
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
     resolve_device(device)

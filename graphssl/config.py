@@ -18,6 +18,7 @@ import copy
 import difflib
 import math
 import re
+import stat
 from pathlib import Path
 from typing import Any, Mapping
 
@@ -102,6 +103,9 @@ def read_yaml(text: str, where: str) -> Any:
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
 
 
+MAX_YAML_BYTES = 1 << 20
+
+
 def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
     """The YAML file at ``path``, read with :func:`read_yaml`.
 
@@ -119,6 +123,11 @@ def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
     """
     path = Path(path)
     try:
+        info = path.stat()
+        # A device such as /dev/zero never ends; no config or search space is megabytes long.
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_YAML_BYTES:
+            raise GraphSSLError(f"{flag} {path}: " + ("not a regular file" if not stat.S_ISREG(info.st_mode) else
+                                f"{info.st_size} bytes, too large for a YAML file of settings") + f"; pass {expected}")
         text = path.read_text(encoding="utf-8")
     except OSError as err:
         raise GraphSSLError(f"{flag} {path}: cannot read it ({err.strerror}); pass {expected}"

@@ -73,6 +73,20 @@ def check_jobs(jobs: int | None) -> int:
     return jobs
 
 
+MAX_RUNS = 100_000  # years of trainings on one machine: a larger count is a typo, and its list alone fills memory
+
+
+def check_run_count(count: int, flags: str) -> None:
+    """Refuse a bench or tune asking for more than :data:`MAX_RUNS` trainings (before any list of them is made).
+
+    Example:
+        >>> check_run_count(64 * 3, "--trials and --seeds")
+    """
+    if count > MAX_RUNS:
+        raise GraphSSLError(f"{flags}: {count} trainings in all; graphssl runs at most {MAX_RUNS} in one command, "
+                            f"so ask for fewer")
+
+
 def _die_with_parent(parent: int) -> None:
     # Linux: the kernel SIGKILLs this worker when its parent dies, so a parent killed with SIGKILL leaves no
     # workers training on for nobody. Elsewhere a worker finishes its call and then finds its queue gone.

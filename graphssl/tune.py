@@ -46,10 +46,10 @@ from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml
                      validate, with_defaults)
 from .data import cached_graph
 from .devices import resolve_device
-from .errors import DivergenceError, GraphSSLError, Interrupted
+from .errors import DivergenceError, GraphSSLError, Interrupted, warn
 from .evaluate import validation_only
 from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
-from .parallel import check_jobs, run_parallel
+from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import train_and_evaluate
 from .tables import csv_text, mean_std
 
@@ -242,7 +242,7 @@ def run_seed(dataset: str, config: dict[str, Any], data_root: str | None, device
         return {"status": "diverged", "message": str(err)}
     assert result is not None and "test_acc" not in result.metrics
     keep = ("val_acc", "train_acc", "probe_l2", "probe_c", "rank", "rankme", "final_loss", "final_werank",
-            "final_werank_alpha", "train_seconds")
+            "final_werank_alpha", "train_seconds", "threads")
     return {"status": "ok", "metrics": {k: result.metrics[k] for k in keep if k in result.metrics}}
 
 
@@ -295,10 +295,15 @@ def _log_path(out: Path, trial: Trial, seed: int) -> Path:
 
 def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     saved = read_json_or_warn(path)  # absent, or unreadable (with a warning): run it (again)
-    if not isinstance(saved, dict) or with_defaults(saved.get("config")) != config \
-            or saved.get("status") not in ("ok", "diverged"):
-        return None
-    return saved
+    if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) \
+            or with_defaults(saved["config"]) != config:
+        return None  # another setting's: run it again
+    metrics = saved.get("metrics")
+    if saved.get("status") == "diverged" or saved.get("status") == "ok" and isinstance(metrics, dict) \
+            and all(is_number(metrics.get(key)) for key in ("val_acc", "rankme", "train_seconds")):
+        return saved
+    warn(f"{path} is unreadable (not a result tune wrote, or edited); running that run again")
+    return None
 
 
 def best_trial(trials: Sequence[Trial]) -> Trial | None:
@@ -380,6 +385,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     for flag, value in (("--trials", trials), ("--seeds", seeds)):
         if value < 1:
             raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
+    check_run_count(trials * seeds, "--trials and --seeds")
     if base["train"]["tensorboard"] or "train.tensorboard" in space:
         raise GraphSSLError("train.tensorboard: tune keeps no run folders, so no TensorBoard files; each run's "
                             "scalars are in OUT/logs/<trial>__seed<k>.csv (graphssl plot draws them)")

@@ -122,3 +122,15 @@ def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_bef
     proc = run([sys.executable, "-c", code.replace("assert 'THP", "# assert 'THP")],
                {**clean, "THP_MEM_ALLOC_ENABLE": "0"})
     assert proc.stdout.strip() == "0"  # the user's own choice stays
+
+
+def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):
+    for argv in (["bench", "--datasets", "cora", "--seeds", "1000000000", "--out", str(tmp_path / "b")],
+                 ["tune", "--dataset", "cora", "--space", str(tmp_path / "space.yaml"), "--trials", "1000000000",
+                  "--out", str(tmp_path / "t")],
+                 ["train", "--dataset", "cora", "--config", "/dev/zero", "--out", str(tmp_path / "r")]):
+        (tmp_path / "space.yaml").write_text("optim.lr: [0.001, 0.002]\n")
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert not any((tmp_path / name).exists() for name in "btr")

@@ -9,7 +9,7 @@ import pytest
 import yaml
 
 from graphssl.cli import main
-from graphssl.config import load_config
+from graphssl.config import is_number, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
 from graphssl.tune import Range, parse_space, run_tune, sample_trials
@@ -177,9 +177,36 @@ def test_bench_reruns_a_result_whose_settings_changed_or_that_is_corrupt(tmp_pat
     assert "is unreadable" in err and err.count("\n") == 1 and "Traceback" not in err
     assert json.loads(result.read_text())["metrics"]["steps"] == 3 and result.stat().st_mtime_ns != stamp
 
+    tampered = json.loads(result.read_text())
+    tampered["metrics"]["test_acc"] = "high"  # parses, but is no result bench wrote
+    result.write_text(json.dumps(tampered))
+    assert main([*args, "--steps", "3"]) == 0
+    err = capsys.readouterr().err
+    assert "is unreadable" in err and err.count("\n") == 1 and "Traceback" not in err
+    assert is_number(json.loads(result.read_text())["metrics"]["test_acc"])
+
     stamp = result.stat().st_mtime_ns
     assert main([*args, "--steps", "3"]) == 0  # unchanged settings: reused, not rerun
     assert result.stat().st_mtime_ns == stamp
+
+
+def test_tune_reruns_a_result_that_was_edited(tmp_path, data_root, capsys):
+    space = parse_space({"optim.lr": [0.001]}, "s")
+    base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 2})
+    tune = dict(trials=1, seeds=1, jobs=1, data_root=data_root, progress=False)
+    run_tune("cora", space, base, tmp_path / "t", **tune)
+    (result,) = (tmp_path / "t" / "results").glob("*.json")
+    for edit in ({"val_acc": "high"}, None):
+        saved = json.loads(result.read_text())
+        if edit is None:
+            saved["metrics"] = None
+        else:
+            saved["metrics"].update(edit)
+        result.write_text(json.dumps(saved))
+        capsys.readouterr()
+        again = run_tune("cora", space, base, tmp_path / "t", **tune)
+        assert "is unreadable" in capsys.readouterr().err
+        assert is_number(again.trials[0].row()["val_acc_mean"])
 
 
 def test_bench_fresh_seeds_start_where_asked(tmp_path, data_root):
