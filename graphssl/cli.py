@@ -443,8 +443,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         args.command_line = "graphssl " + shlex.join(argv)  # recorded by tune in what it writes
         return COMMANDS[args.command](args)
     except GraphSSLError as err:
-        print(f"graphssl: error: {err}", file=sys.stderr)
+        print(f"graphssl: error: {one_line(str(err))}", file=sys.stderr)
         return err.exit_code
     except KeyboardInterrupt:
         print("graphssl: interrupted", file=sys.stderr)
         return 130
+
+
+def one_line(message: str) -> str:
+    r"""``message`` on one line: line breaks a user put in a file name or flag are shown escaped, as ``\n``.
+
+    Returns:
+        The message without line breaks.
+
+    Example:
+        >>> print(one_line("--config no\nsuch.yaml: cannot read it"))
+        --config no\nsuch.yaml: cannot read it
+    """
+    return message.replace("\r", "\\r").replace("\n", "\\n")

@@ -173,6 +173,11 @@ def unknown_key_error(key: str, where: str) -> GraphSSLError:
         >>> str(unknown_key_error("optim.lrr", "--set"))
         "--set: unknown config key 'optim.lrr'; did you mean 'optim.lr'?"
     """
+    section = [known for known in KNOWN_KEYS if known.startswith(f"{key}.")]
+    if section:  # e.g. "optim: 5": a section given one value instead of its keys
+        return GraphSSLError(f"{where}: '{key}' is a section of keys ({', '.join(section[:3])}"
+                             f"{', ...' if len(section) > 3 else ''}), not a value; give its keys, e.g. "
+                             f"{section[0]}")
     close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
     return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")
@@ -340,6 +345,11 @@ def is_whole_number(value: Any) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and -2**63 <= value < 2**63
 
 
+# Keys where 0 cannot work, with the flag that sets them ("" when only --set does).
+POSITIVE = {"optim.steps": "--steps", "optim.lr": "", "predictor.hidden": "", "probe.max_iter": "",
+            "grace.temperature": "", "grace.projection_hidden": "", "grace.chunk_size": ""}
+
+
 def validate(config: dict[str, Any]) -> None:
     """Check every key of ``config``; raise :class:`GraphSSLError` naming the first value that cannot work.
 
@@ -349,27 +359,29 @@ def validate(config: dict[str, Any]) -> None:
         >>> validate(config)
         Traceback (most recent call last):
         ...
-        graphssl.errors.GraphSSLError: config key 'optim.steps' is 0; it must be a whole number > 0 (--steps)
+        graphssl.errors.GraphSSLError: config key 'optim.steps' is 0; it must be a whole number > 0 below 2^63 (--steps)
     """
     flat = _flatten(config)
     for key, default in _flatten(DEFAULTS).items():
         value = flat[key]
+        # The first message already says the whole rule: > 0 where 0 cannot work, and the flag that sets it.
+        bound = "> 0" if key in POSITIVE else ">= 0"
+        flag = f" ({POSITIVE[key]})" if POSITIVE.get(key) else ""
         if isinstance(default, bool):
             _check(isinstance(value, bool), key, value, "true or false")
         elif is_whole_number(default):
-            _check(is_whole_number(value) and value >= 0, key, value, "a whole number >= 0")
+            _check(is_whole_number(value) and (value > 0 if key in POSITIVE else value >= 0), key, value,
+                   f"a whole number {bound} below 2^63{flag}")
         elif isinstance(default, float) and key != "werank.alpha":  # alpha may be a list; checked below
-            _check(is_number(value) and value >= 0, key, value, "a number >= 0")
+            _check(is_number(value) and (value > 0 if key in POSITIVE else value >= 0), key, value,
+                   f"a finite number {bound}{flag}")
 
-    steps = flat["optim.steps"]
-    _check(steps > 0, "optim.steps", steps, "a whole number > 0 (--steps)")
-    _check(flat["optim.lr"] > 0, "optim.lr", flat["optim.lr"], "a number > 0")
+    layers = flat["encoder.layers"]
     for key in ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2"):
         _check(flat[key] < 1, key, flat[key], "a probability in [0, 1)")
     for key in ("ema.start", "ema.end"):
         _check(flat[key] <= 1, key, flat[key], "a momentum in [0, 1]")
 
-    layers = flat["encoder.layers"]
     _check(isinstance(layers, list) and layers and all(is_whole_number(n) and n > 0 for n in layers),
            "encoder.layers", layers, "a non-empty list of layer sizes, e.g. [512, 256]")
     _check(flat["optim.lr_scaling"] in ("linear", "none"), "optim.lr_scaling", flat["optim.lr_scaling"],
@@ -377,7 +389,6 @@ def validate(config: dict[str, Any]) -> None:
     _check(flat["encoder.norm"] in NORMS, "encoder.norm", flat["encoder.norm"], f"one of {', '.join(NORMS)}")
     _check(flat["encoder.activation"] in ACTIVATIONS, "encoder.activation", flat["encoder.activation"],
            f"one of {', '.join(ACTIVATIONS)}")
-    _check(flat["predictor.hidden"] > 0, "predictor.hidden", flat["predictor.hidden"], "a whole number > 0")
     grid = flat["probe.l2_grid"]
     _check(isinstance(grid, list) and grid and all(is_number(v) and v >= 0 for v in grid),
            "probe.l2_grid", grid, "a non-empty list of L2 strengths >= 0")
@@ -387,16 +398,12 @@ def validate(config: dict[str, Any]) -> None:
     if flat["train.batch_size"] and len(fanouts) != len(layers):
         raise GraphSSLError(f"config key 'train.num_neighbors' has {len(fanouts)} entries but the encoder has "
                             f"{len(layers)} layers; give one neighbour count per layer (--num-neighbors)")
-    _check(flat["probe.max_iter"] > 0, "probe.max_iter", flat["probe.max_iter"], "a whole number > 0")
     _check(flat["probe.protocol"] in PROBE_PROTOCOLS, "probe.protocol", flat["probe.protocol"],
            f"one of {', '.join(PROBE_PROTOCOLS)}")
     _check(flat["train.precision"] in PRECISIONS, "train.precision", flat["train.precision"],
            f"one of {', '.join(PRECISIONS)} (--precision)")
 
     _check(flat["method"] in METHOD_NAMES, "method", flat["method"], f"one of {', '.join(METHOD_NAMES)}")
-    _check(flat["grace.temperature"] > 0, "grace.temperature", flat["grace.temperature"], "a number > 0")
-    for key in ("grace.projection_hidden", "grace.chunk_size"):
-        _check(flat[key] > 0, key, flat[key], "a whole number > 0")
     expander = flat["vicreg.expander_layers"]
     _check(isinstance(expander, list) and expander and all(is_whole_number(n) and n > 0 for n in expander),
            "vicreg.expander_layers", expander, "a non-empty list of layer sizes, e.g. [512, 512, 512]")

@@ -134,3 +134,11 @@ def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "Traceback" not in err, err
     assert not any((tmp_path / name).exists() for name in "btr")
+
+
+def test_a_line_break_in_a_flag_is_shown_escaped_so_the_error_stays_one_line(tmp_path, capsys):
+    for argv in (["train", "--dataset", "co\nra"], ["train", "--dataset", "cora", "--config", "no\nsuch.yaml"],
+                 ["eval", str(tmp_path / "x\ny")]):
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "\\n" in err, err

@@ -126,3 +126,8 @@ def test_a_missing_configs_path_points_at_graphssls_own_copy(tmp_path, monkeypat
     with pytest.raises(GraphSSLError) as err:
         read_yaml_file("my.yaml", "--config", "an existing YAML file")
     assert "own copy" not in str(err.value)
+
+
+def test_a_section_given_one_value_says_it_is_a_section():
+    with pytest.raises(GraphSSLError, match="'optim' is a section of keys .*not a value; give its keys"):
+        load_config(None, {"optim": 5})

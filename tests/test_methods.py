@@ -76,12 +76,12 @@ def test_per_matrix_coefficients_count_the_head_under_encoder_and_head():
 
 @pytest.mark.parametrize("key, value, message", [
     ("method", "simclr", "'method' is 'simclr'; it must be one of bgrl, grace, vicreg, cca-ssg"),
-    ("grace.temperature", 0, "'grace.temperature' is 0; it must be a number > 0"),
+    ("grace.temperature", 0, "'grace.temperature' is 0; it must be a finite number > 0"),
     ("grace.chunk_size", 0, "'grace.chunk_size' is 0; it must be a whole number > 0"),
-    ("grace.projection_hidden", 1.5, "'grace.projection_hidden' is 1.5; it must be a whole number >= 0"),
+    ("grace.projection_hidden", 1.5, "'grace.projection_hidden' is 1.5; it must be a whole number > 0"),
     ("vicreg.expander_layers", [], "'vicreg.expander_layers' is []; it must be a non-empty list"),
-    ("vicreg.variance_weight", -1, "'vicreg.variance_weight' is -1; it must be a number >= 0"),
-    ("cca_ssg.lambd", "big", "'cca_ssg.lambd' is 'big'; it must be a number >= 0"),
+    ("vicreg.variance_weight", -1, "'vicreg.variance_weight' is -1; it must be a finite number >= 0"),
+    ("cca_ssg.lambd", "big", "'cca_ssg.lambd' is 'big'; it must be a finite number >= 0"),
 ])
 def test_bad_method_settings_name_the_key(key, value, message):
     with pytest.raises(GraphSSLError, match=message.replace("[", r"\[").replace("]", r"\]")):
