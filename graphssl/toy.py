@@ -26,6 +26,7 @@ temperature and the initialization open; the choices here are
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import os
@@ -39,7 +40,7 @@ from torch import Tensor, nn
 
 from . import vicreg
 from .bgrl import ema_update
-from .errors import GraphSSLError
+from .errors import DivergenceError, GraphSSLError
 from .files import claim_folder, is_temporary, starts_with, write_json, write_text
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
@@ -259,8 +260,11 @@ def train_toy(config: ToyConfig) -> dict[str, Any]:
         if config.loss == "ema":
             ema_update(teacher, network, EMA_MOMENTUM)
         if not math.isfinite(loss.item()):
-            raise GraphSSLError(f"toy run {config.name} diverged at epoch {epoch}; lower --lr")
+            raise DivergenceError(f"toy run {config.name} diverged at epoch {epoch}; lower --lr")
         if epoch % log_every == 0 or epoch == config.epochs:
+            with torch.no_grad():  # the step just taken can overflow what the finite loss came from
+                if not torch.isfinite(network(points)).all():
+                    raise DivergenceError(f"toy run {config.name} diverged at epoch {epoch}; lower --lr")
             history.append({"epoch": epoch, "loss": loss.item(), **spectra(network, points)})
     final = {"weights": history[-1]["weights"], "embedding": history[-1]["embedding"]}
     return {"config": {**asdict(config), "lr": lr}, "history": history, "final": final}
@@ -304,8 +308,15 @@ def run_toy(config: ToyConfig, out: str | Path) -> dict[str, Any]:
         >>> result = run_toy(ToyConfig("ema", layers=3), "runs/toy-ema")  # doctest: +SKIP
     """
     config.check()
+    new = not Path(out).exists()
     out = claim_folder(out, "toy", _toy_run_owns)
-    result = train_toy(config)
+    try:
+        result = train_toy(config)
+    except BaseException:
+        if new:  # a folder this run made and left empty would only be in the way of the next try
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     write_json(out / "spectra.json", result)
     from .plot import plot_toy_training
 

@@ -95,3 +95,12 @@ def test_vicreg_is_the_papers_equation_6_with_the_documented_weights():
     # The official code's weighting averages the two variance terms: half of ours.
     official = lam * s / d + mu * (v(z1) + v(z2)) / 2 + nu * (c(z1) + c(z2))
     assert float(toy.vicreg_loss(z1, z2)) - official == pytest.approx(mu * (v(z1) + v(z2)) / 2)
+
+
+@pytest.mark.parametrize("loss, lr", [("infonce", "1e30"), ("vicreg", "5")])
+def test_a_diverging_toy_run_exits_3_in_one_line_and_leaves_no_folder(loss, lr, tmp_path, capsys):
+    out = tmp_path / "toy"
+    assert main(["toy", "--loss", loss, "--lr", lr, "--epochs", "5", "--out", str(out), "--quiet"]) == 3
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "diverged at epoch" in err and "Traceback" not in err
+    assert not out.exists()
