@@ -8,21 +8,29 @@ size for speed measurements.  Nothing is ever downloaded when
 ``GRAPHSSL_OFFLINE=1``; otherwise a missing dataset is fetched by the library
 that owns it, and a failed fetch becomes one error saying which files to put
 where.  Every file of a dataset folder is read as data, never run as code; a
-processed file that does not read so is rebuilt from ``raw/``, a corrupt raw
-file is named; one process at a time reads or processes a dataset folder.
+processed file that does not read so, or whose graph is broken (edges to nodes
+that do not exist, labels or masks of the wrong size, non-finite features), is
+rebuilt from ``raw/``; a corrupt raw file is named, and a broken graph built
+from ``raw/`` is never kept; one process at a time reads or processes a dataset
+folder, and what the libraries print meanwhile is swallowed, so an error is one
+line.
 """
 
 from __future__ import annotations
 
 import builtins
 import dataclasses
+import errno
 import functools
+import io
+import operator
 import os
 import pickle
 import socket
+import tempfile
 import types
 import warnings
-from contextlib import contextmanager
+from contextlib import contextmanager, redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, ContextManager, Iterator, Sequence
@@ -293,21 +301,180 @@ def _files_as_data() -> Iterator[None]:
         yield
 
 
+SPLIT_PARTS = ("train", "valid", "test")
+
+
+def _node_ids_problem(what: str, ids: Any, num_nodes: int) -> str | None:
+    """Why ``ids`` (int64 node ids) cannot index ``num_nodes`` nodes; ``None`` when they can."""
+    if not isinstance(ids, Tensor) or ids.layout != torch.strided:
+        return f"{what} is missing or not a dense tensor"
+    if ids.dtype != torch.int64:
+        return f"{what} holds {str(ids.dtype).removeprefix('torch.')} entries, not int64 node ids"
+    if ids.numel() and not (ids.min() >= 0 and ids.max() < num_nodes):
+        bad = ids[(ids < 0) | (ids >= num_nodes)][0].item()
+        return f"{what} holds node {bad}, outside the graph's {num_nodes} nodes"
+    return None
+
+
+def graph_problem(data: Any, split: dict[str, Any]) -> str | None:
+    """What makes a loaded graph unusable for training, in a few words: a tampered or corrupt file that still reads
+    as data fails here rather than deep inside training (an index error in GCN's normalization, a failed SVD).
+
+    ``data``: torch_geometric ``Data`` with ``x`` ``[N, F]``, ``edge_index`` ``[2, E]`` and ``y`` ``[N]`` (or
+    ``[N, 1]``, as ogb stores it).  ``split``: ``"train"``, ``"valid"``, ``"test"`` each as a boolean node mask
+    ``[N]`` or int64 node indices.
+
+    Returns:
+        The first problem found, or ``None`` when the graph is sound.
+
+    Example:
+        >>> from torch_geometric.data import Data
+        >>> data = Data(x=torch.ones(3, 2), edge_index=torch.tensor([[0, 1], [1, 9]]), y=torch.tensor([0, 1, 0]))
+        >>> mask = torch.tensor([True, False, True])
+        >>> graph_problem(data, {"train": mask, "valid": mask, "test": mask})
+        "edge_index holds node 9, outside the graph's 3 nodes"
+    """
+    x = getattr(data, "x", None)
+    if not isinstance(x, Tensor) or x.layout != torch.strided or x.dim() != 2 or not x.numel():
+        return "x is missing or not a dense [nodes, features] tensor"
+    if x.is_complex() or not torch.isfinite(x).all():
+        return "x holds NaN or infinite features"
+    num_nodes = x.size(0)
+    stored = getattr(data, "num_nodes", None)  # ogb stores a count, which _load_ogb relies on; else it is x's rows
+    try:
+        claimed = operator.index(stored) if stored is not None else num_nodes
+    except TypeError:
+        claimed = None
+    if claimed != num_nodes:
+        return f"it claims {stored} nodes but x has {num_nodes} rows"
+    edge_index = getattr(data, "edge_index", None)
+    if not isinstance(edge_index, Tensor) or edge_index.dim() != 2 or edge_index.size(0) != 2:
+        return "edge_index is missing or not a [2, edges] tensor"
+    problem = _node_ids_problem("edge_index", edge_index, num_nodes)
+    if problem:
+        return problem
+    y = getattr(data, "y", None)
+    if not isinstance(y, Tensor) or y.layout != torch.strided:
+        return "y is missing or not a dense tensor"
+    if y.shape not in ((num_nodes,), (num_nodes, 1)):
+        return f"y has shape {list(y.shape)}, not one label for each of the {num_nodes} nodes"
+    if y.dtype != torch.int64:
+        return f"y holds {str(y.dtype).removeprefix('torch.')} labels, not int64 classes"
+    if y.min() < 0 or y.max() >= num_nodes:  # more classes than nodes: a label that is no class
+        return f"y holds label {(y.min() if y.min() < 0 else y.max()).item()}, not a class of {num_nodes} nodes"
+    for part in SPLIT_PARTS:
+        nodes = split.get(part)
+        if isinstance(nodes, Tensor) and nodes.dtype == torch.bool:
+            if nodes.dim() != 1 or nodes.numel() != num_nodes:
+                return f"the {part} mask has {nodes.numel()} entries for {num_nodes} nodes"
+            if not nodes.any():
+                return f"the {part} split is empty"
+            continue
+        problem = _node_ids_problem(f"the {part} split", nodes, num_nodes)
+        if problem:
+            return problem
+        if nodes.dim() != 1 or not nodes.numel():
+            return f"the {part} split is empty or not a list of nodes"
+    return None
+
+
+def _planetoid_problem(data: Any) -> str | None:
+    return graph_problem(data, {part: getattr(data, key, None) for part, key in
+                                zip(SPLIT_PARTS, ("train_mask", "val_mask", "test_mask"))})
+
+
+@contextmanager
+def _quiet() -> Iterator[None]:
+    """Swallow what libraries print while they read or process a dataset: torch_geometric's "Processing..." and
+    "Done!" on stderr, ogb's progress bars.  Else an error in processing comes out as several lines, not one."""
+    with redirect_stdout(io.StringIO()), redirect_stderr(io.StringIO()):
+        yield
+
+
+# Errors that only writing raises, whichever file they name (or none, as a failed write() names none).
+WRITE_ONLY_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EFBIG})
+
+
+def _write_problem(error: BaseException, processed: Path, processed_files: Sequence[str]) -> tuple[str, Path] | None:
+    """Whether ``error``, raised while a library built ``processed/`` from raw/, came from writing ``processed/``
+    rather than from the raw files: the advice differs (make the folder writable, not replace the raw files).
+
+    Returns:
+        ``(reason, path)``: what the system said and the path it failed on; ``None`` when writing is not the problem.
+    """
+    if isinstance(error, OSError):
+        named = Path(error.filename) if isinstance(error.filename, (str, os.PathLike)) else None
+        if (named is not None and (named == processed or processed in named.parents)) or \
+                (named is None and error.errno in WRITE_ONLY_ERRNOS):
+            return first_line(error) if error.strerror is None else error.strerror, named or processed
+    # Libraries fail to write in their own ways (torch.save's zip writer raises RuntimeError): try writing here.
+    try:
+        processed.mkdir(parents=True, exist_ok=True)
+        for file in processed_files:
+            if (processed / file).exists() and not (processed / file).is_file():
+                return os.strerror(errno.EISDIR), processed / file
+        with tempfile.TemporaryFile(dir=processed):
+            pass
+    except OSError as err:
+        return first_line(err) if err.strerror is None else err.strerror, Path(err.filename or processed)
+    return None
+
+
+def _unwritable(name: str, processed: Path, reason: str, path: Path) -> GraphSSLError:
+    """The error for ``processed/`` (or ``path`` in it) that cannot be written, with the fix that works."""
+    if path.exists() and path.is_dir() != (path == processed):  # a folder where a file goes, or the other way round
+        fix = f"delete {path} and it is rebuilt from raw/"
+    else:
+        fix = "make the data root writable or copy it elsewhere and pass --data-root"
+    return GraphSSLError(f"dataset '{name}': cannot write {path} ({reason}); {fix}")
+
+
+def _discard(processed: Path, processed_files: Sequence[str]) -> None:
+    """Delete what a library wrote under ``processed/`` from bad raw files, so no later run loads it."""
+    for file in processed_files:
+        try:
+            (processed / file).unlink(missing_ok=True)
+        except OSError:
+            pass  # unwritable: the next run checks the file again and fails the same clear way
+
+
 def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], processed_files: Sequence[str],
-                       how: Callable[[list[str]], str], construct: Callable[[], Any]) -> Any:
+                       how: Callable[[list[str]], str], construct: Callable[[], Any],
+                       check: Callable[[Any], str | None]) -> Any:
     """Run a library's dataset constructor on ``folder`` with its files read as data only, one process at a time.
 
-    A processed file that cannot be read as data is rebuilt from ``raw/``; the errors name the file to replace.
+    A processed file that cannot be read as data, or whose graph fails ``check``, is rebuilt from ``raw/``; a graph
+    built from ``raw/`` that fails ``check`` leaves no processed file behind.  The errors name the file to replace,
+    or the folder that cannot be written.  What the libraries print meanwhile is swallowed: an error is one line.
     ``processed_files``: what the library writes under ``processed/``, the file it reads back first.
     ``how(missing raw files)``: where to put the files.
+    ``check(what construct returned)``: what makes the graph unusable (see :func:`graph_problem`), or ``None``.
     """
     raw, processed = folder / "raw", folder / "processed"
 
+    def present(where: Path, names: Sequence[str]) -> list[bool]:
+        try:
+            return [(where / f).is_file() for f in names]
+        except OSError as err:  # a name too long, a folder that cannot be entered: no file there can be read
+            raise GraphSSLError(f"dataset '{name}': cannot look into {folder} ({err.strerror or first_line(err)}); "
+                                f"pass --data-root (or set GRAPHSSL_DATA to) a folder that can be read") from None
+
     def lacking() -> list[str]:
-        return [f for f in raw_files if not (raw / f).is_file()]
+        return [f for f, there in zip(raw_files, present(raw, raw_files)) if not there]
+
+    def problem_with(result: Any) -> str | None:
+        try:
+            return check(result)
+        except Exception as err:  # a tampered object may break the check itself: it is unusable all the same
+            return first_line(err)
+
+    def attempt() -> tuple[Any, str | None]:
+        with _quiet():
+            result = construct()
+        return result, problem_with(result)
 
     missing = lacking()
-    cached = (processed / processed_files[0]).is_file()
+    cached = present(processed, processed_files[:1])[0]
     if missing and offline():  # the libraries download missing raw files even when processed/ is there
         raise GraphSSLError(f"dataset '{name}' {'incomplete' if cached else 'not found'} and GRAPHSSL_OFFLINE is "
                             f"set: {how(missing)}")
@@ -320,30 +487,42 @@ def _load_with_library(name: str, folder: Path, raw_files: Sequence[str], proces
         warnings.simplefilter("ignore")
         if cached:
             try:
-                return construct()
+                result, problem = attempt()
+                if problem is None:
+                    return result
+                reason, unreadable = problem, False
             except Exception as err:  # a tampered file fails in any way the library's reader does
-                reason = load_refusal(err)
+                reason, unreadable = load_refusal(err), True
             missing = lacking()  # the library may have downloaded some meanwhile
             if missing:  # a failed download, or processed/ unreadable: either way raw/ is what is needed
                 raise GraphSSLError(f"dataset '{name}' could not be loaded ({reason}), and raw/ lacks "
                                     f"{', '.join(missing)} to rebuild it: {how(missing)}")
-            warn(f"{processed} cannot be read as data ({reason}); rebuilding it from {raw}/")
+            fault = "cannot be read as data" if unreadable else "holds a broken graph"
+            warn(f"{processed} {fault} ({reason}); rebuilding it from {raw}/")
             try:
                 for file in processed_files:
                     (processed / file).unlink(missing_ok=True)
             except OSError as err:
-                raise GraphSSLError(f"dataset '{name}': {processed} cannot be read as data ({reason}), and it cannot "
+                raise GraphSSLError(f"dataset '{name}': {processed} {fault} ({reason}), and it cannot "
                                     f"be rebuilt ({err.strerror}); make it writable or delete it") from None
         try:
-            return construct()
+            result, problem = attempt()
         except GraphSSLError:
             raise
         except Exception as err:
             if missing:
                 raise GraphSSLError(f"dataset '{name}' is missing and could not be downloaded "
                                     f"({first_line(err)}): {how(missing)}") from None
+            unwritable = _write_problem(err, processed, processed_files)
+            if unwritable:
+                raise _unwritable(name, processed, *unwritable) from None
             raise GraphSSLError(f"dataset '{name}' could not be built from {raw}/ ({load_refusal(err)}); replace "
                                 f"its files with the originals (README, 'Offline data')") from None
+        if problem is not None:
+            _discard(processed, processed_files)
+            raise GraphSSLError(f"dataset '{name}': the graph built from {raw}/ is broken ({problem}); replace its "
+                                f"files with the originals (README, 'Offline data')")
+        return result
 
 
 def _no_prompts() -> ContextManager[None]:
@@ -363,11 +542,11 @@ def _load_planetoid(name: str, root: Path) -> Graph:
                 f"or set --data-root/GRAPHSSL_DATA to a folder that has Planetoid/{title}/raw")
 
     data = _load_with_library(name, folder, [f"ind.{name}.{part}" for part in PLANETOID_RAW], PLANETOID_PROCESSED,
-                              how, lambda: Planetoid(str(root / "Planetoid"), title)[0])
+                              how, lambda: Planetoid(str(root / "Planetoid"), title)[0], _planetoid_problem)
     split = {part: mask.nonzero().view(-1) for part, mask in
              (("train", data.train_mask), ("valid", data.val_mask), ("test", data.test_mask))}
-    return Graph(name, as_model_input(data.x), undirected(data.edge_index, data.num_nodes), data.y, split,
-                 int(data.y.max()) + 1)
+    y = data.y.view(-1)  # [N] as Planetoid writes it; graph_problem lets [N, 1] through, as ogb writes it
+    return Graph(name, as_model_input(data.x), undirected(data.edge_index, data.num_nodes), y, split, int(y.max()) + 1)
 
 
 def ogb_accuracy(name: str) -> Callable[[Tensor, Tensor], float]:
@@ -401,7 +580,8 @@ def _load_ogb(name: str, root: Path) -> Graph:
         dataset = PygNodePropPredDataset(name, root=str(root))
         return dataset[0], dataset.get_idx_split()
 
-    data, split = _load_with_library(name, folder, OGB_RAW, OGB_PROCESSED, how, construct)
+    data, split = _load_with_library(name, folder, OGB_RAW, OGB_PROCESSED, how, construct,
+                                     lambda loaded: graph_problem(*loaded))
     num_nodes = data.num_nodes
     y = data.y.view(-1)
     return Graph(name, as_model_input(data.x), undirected(data.edge_index, num_nodes), y,

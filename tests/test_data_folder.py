@@ -1,5 +1,8 @@
 """A dataset folder is data: nothing in it is ever run, a corrupt file is named, and processes share it safely."""
 
+import errno
+import os
+import pickle
 import subprocess
 import sys
 
@@ -19,6 +22,20 @@ def write_foreign(path, marker):
 
 def cora_folder(root):
     return root / "Planetoid" / "Cora"
+
+
+def train(root, out):
+    """`graphssl train` on Cora from ``root``; returns the exit status."""
+    return main(["train", "--dataset", "cora", "--data-root", str(root), "--out", str(out), *TINY])
+
+
+def assert_one_line_error(capsys, *parts):
+    """stderr is exactly one `graphssl: error:` line (no traceback, no library chatter) holding each of ``parts``."""
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("graphssl: error: ") and "Traceback" not in err, err
+    for part in parts:
+        assert part in err, err
+    return err
 
 
 @pytest.mark.parametrize("name, write", [("data.pt", write_code), ("pre_transform.pt", write_code),
@@ -108,3 +125,123 @@ def test_processes_loading_a_fresh_data_root_at_once_all_get_the_graph(fresh_dat
         [err for _, err in results]
     assert not (cora_folder(fresh_data_root) / ".graphssl.lock").exists()
 
+
+def _edge_out_of_range(data):
+    data["edge_index"][0, 0] = 10**9
+
+
+def _short_labels(data):
+    data["y"] = data["y"][:-10]
+
+
+def _nan_feature(data):
+    data["x"][3, 5] = float("nan")
+
+
+def _infinite_feature(data):
+    data["x"][0, 0] = float("inf")
+
+
+def _short_mask(data):
+    data["train_mask"] = data["train_mask"][:100]
+
+
+@pytest.mark.parametrize("tamper, problem", [
+    (_edge_out_of_range, "edge_index holds node 1000000000, outside the graph's 2708 nodes"),
+    (_short_labels, "y has shape [2698], not one label for each of the 2708 nodes"),
+    (_nan_feature, "x holds NaN or infinite features"), (_infinite_feature, "x holds NaN or infinite features"),
+    (_short_mask, "the train mask has 100 entries for 2708 nodes")])
+def test_a_processed_graph_that_reads_as_data_but_is_broken_is_rebuilt_from_raw(fresh_data_root, capsys, tamper,
+                                                                                 problem):
+    """Before the check, each of these loaded fine and training died later with a traceback (an index error in
+    GCN's normalization, a failed SVD)."""
+    expected = load_graph("cora", fresh_data_root)
+    processed = cora_folder(fresh_data_root) / "processed"
+    stored = torch.load(processed / "data.pt", weights_only=True)  # (attributes, slices, class): read as data
+    tamper(stored[0])
+    torch.save(stored, processed / "data.pt")
+    capsys.readouterr()
+    graph = load_graph("cora", fresh_data_root)
+    assert torch.equal(graph.edge_index, expected.edge_index) and torch.equal(graph.y, expected.y)
+    assert torch.equal(graph.x.to_dense(), expected.x.to_dense()) and torch.equal(graph.split["train"],
+                                                                                  expected.split["train"])
+    err = capsys.readouterr().err
+    assert err == f"graphssl: warning: {processed} holds a broken graph ({problem}); rebuilding it from " \
+                  f"{cora_folder(fresh_data_root) / 'raw'}/\n"
+    load_graph("cora", fresh_data_root)
+    assert capsys.readouterr().err == ""  # the rebuilt file passes
+
+
+def test_a_raw_file_that_builds_a_broken_graph_is_one_line_and_leaves_no_processed_file(fresh_data_root, tmp_path,
+                                                                                      capsys):
+    """A valid pickle with impossible content: before, a traceback in training, and the bad processed file it made
+    crashed every later run too."""
+    with open(cora_folder(fresh_data_root) / "raw" / "ind.cora.graph", "wb") as handle:
+        pickle.dump({node: [10**9] for node in range(2708)}, handle, protocol=2)
+    raw = cora_folder(fresh_data_root) / "raw"
+    for attempt in ("first", "second"):
+        out = tmp_path / attempt
+        assert train(fresh_data_root, out) == 2
+        assert_one_line_error(capsys, f"the graph built from {raw}/ is broken (edge_index holds node 1000000000",
+                              "replace its files with the originals")
+        assert not out.exists()
+        assert not any((cora_folder(fresh_data_root) / "processed").glob("*.pt"))
+
+
+def test_processing_prints_nothing_so_an_error_is_one_line(fresh_data_root, tmp_path, capsys, monkeypatch):
+    """torch_geometric prints "Processing..." on stderr as it reads raw/ (except under pytest, as it detects by
+    this variable): an error there came out as two lines."""
+    monkeypatch.delenv("PYTEST_CURRENT_TEST", raising=False)
+    raw_file = cora_folder(fresh_data_root) / "raw" / "ind.cora.graph"
+    good = raw_file.read_bytes()
+    _garbage(raw_file)
+    assert train(fresh_data_root, tmp_path / "run") == 2
+    assert_one_line_error(capsys, f"{raw_file} is corrupt or not a Planetoid file")
+    raw_file.write_bytes(good)
+    load_graph("cora", fresh_data_root)
+    assert capsys.readouterr() == ("", "")  # nor any chatter when all goes well
+
+
+def test_a_data_root_whose_name_is_too_long_is_one_line(tmp_path, capsys):
+    root = tmp_path / ("d" * 300)
+    assert train(root, tmp_path / "run") == 2
+    assert_one_line_error(capsys, f"cannot look into {root / 'Planetoid' / 'Cora'} ({os.strerror(errno.ENAMETOOLONG)})",
+                          "--data-root")
+
+
+def _processed_is_a_file(root, monkeypatch):
+    (cora_folder(root) / "processed").write_text("not a folder")
+    return cora_folder(root) / "processed"
+
+
+def _data_pt_is_a_folder(root, monkeypatch):
+    (cora_folder(root) / "processed" / "data.pt").mkdir(parents=True)
+    return cora_folder(root) / "processed" / "data.pt"
+
+
+def _read_only(root, monkeypatch):
+    import torch_geometric.io.fs
+
+    folder = cora_folder(root)
+    folder.chmod(0o555)  # the test gives write permission back
+    if os.access(folder, os.W_OK):  # root writes anyway: give the refusal the kernel gives everyone else
+        def refuse(path, exist_ok=True):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), path)
+        monkeypatch.setattr(torch_geometric.io.fs, "makedirs", refuse)
+    return folder / "processed"
+
+
+@pytest.mark.parametrize("make_unwritable, fix", [
+    (_processed_is_a_file, "delete {path} and it is rebuilt from raw/"),
+    (_data_pt_is_a_folder, "delete {path} and it is rebuilt from raw/"),
+    (_read_only, "make the data root writable or copy it elsewhere and pass --data-root")])
+def test_a_processed_folder_that_cannot_be_written_is_named_not_the_good_raw_files(fresh_data_root, tmp_path, capsys,
+                                                                                  monkeypatch, make_unwritable, fix):
+    """Before, the advice was to replace the raw files, which were fine."""
+    path = make_unwritable(fresh_data_root, monkeypatch)
+    try:
+        assert train(fresh_data_root, tmp_path / "run") == 2
+    finally:
+        cora_folder(fresh_data_root).chmod(0o755)
+    err = assert_one_line_error(capsys, f"cannot write {path} (", fix.format(path=path))
+    assert "raw/ (" not in err and "replace" not in err and "corrupt" not in err
