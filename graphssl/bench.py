@@ -38,7 +38,7 @@ from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
 from .tables import csv_text, mean_std
-from .training_log import LOG, peak_step, read_log
+from .training_log import LOG, peak_step, read_log, require_tensorboard
 
 
 def split_values(text: str) -> list[str]:
@@ -254,6 +254,9 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
     resolve_device(device)
+    jobs = check_jobs(jobs)  # bad values fail before the folder is made
+    if any(c["train"]["tensorboard"] for c in configs):
+        require_tensorboard()
     out = claim_folder(out, "bench", _bench_owns)
     make_folder(out / "results")
     results: dict[str, dict[str, Any]] = {}
@@ -275,7 +278,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
              for setting, seed, run_config in pending]
     with tqdm(total=len(runs), initial=len(runs) - len(pending), desc="bench", unit="run", disable=not progress,
               dynamic_ncols=True, smoothing=0) as bar:
-        for index, metrics in run_parallel(run_one, calls, check_jobs(jobs)):
+        for index, metrics in run_parallel(run_one, calls, jobs):
             setting, seed, run_config = pending[index]
             name = setting.run_name(seed)
             results[name] = {"dataset": setting.dataset, "method": setting.method, "werank": setting.werank,

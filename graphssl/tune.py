@@ -46,7 +46,7 @@ from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml
                      validate, with_defaults)
 from .data import cached_graph
 from .devices import resolve_device
-from .errors import DivergenceError, GraphSSLError, Interrupted, warn
+from .errors import DivergenceError, GraphSSLError, Interrupted, first_line, warn
 from .evaluate import validation_only
 from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, check_run_count, run_parallel
@@ -346,11 +346,13 @@ def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | Non
         return out, None
     try:
         saved = json.loads(settings.read_text())
-    except (OSError, ValueError):
-        saved = None
-    if isinstance(saved, dict):
-        saved["base_config"] = with_defaults(saved.get("base_config"))
-    if not isinstance(saved, dict) or {k: saved.get(k) for k in identity} != identity:
+        if not isinstance(saved, dict):
+            raise TypeError(f"it holds a {type(saved).__name__}")
+        saved["base_config"] = with_defaults(saved["base_config"])
+    except (OSError, ValueError, TypeError, KeyError, AttributeError, GraphSSLError) as err:
+        raise GraphSSLError(f"--out {out}: its tune.json is unreadable or not graphssl tune's ({first_line(err, 80)}); "
+                            f"restore it, or choose a new --out (finished trials are never overwritten)") from None
+    if {k: saved.get(k) for k in identity} != identity:
         raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
                             f"config; choose a new --out (finished trials are never overwritten)")
     return out, {"grid": True, "random": False}.get(saved.get("search"))

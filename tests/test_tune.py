@@ -230,3 +230,15 @@ def test_a_search_in_which_every_trial_diverged_exits_3_and_tensorboard_is_refus
     assert main([*args, "--set", "train.tensorboard=true", "--out", str(tmp_path / "tb")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "tune keeps no run folders" in err and not (tmp_path / "tb").exists()
+
+
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[1]", b'{"dataset": "cora"}'])
+def test_an_unreadable_tune_json_is_named_as_such(content, tmp_path, capsys):
+    (tmp_path / "t").mkdir()
+    (tmp_path / "t" / "tune.json").write_bytes(content)
+    (tmp_path / "space.yaml").write_text("optim.lr: [0.001]\n")
+    assert main(["tune", "--dataset", "cora", "--space", str(tmp_path / "space.yaml"), "--out",
+                 str(tmp_path / "t")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "its tune.json is unreadable or not graphssl tune's" in err
+    assert (tmp_path / "t" / "tune.json").read_bytes() == content
