@@ -20,6 +20,7 @@
 
 from __future__ import annotations
 
+import csv
 import json
 from collections import defaultdict
 from pathlib import Path
@@ -53,9 +54,133 @@ def _read_json(path: Path) -> Any:
         raise GraphSSLError(f"{path}: cannot read it ({err}); is the folder complete?") from None
 
 
+# Checking every input before anything is drawn: a file that parses but is not as graphssl wrote it (edited,
+# truncated, another program's) is one line naming it, and no picture is left half-made.
+
+def _tampered(path: Path, problem: str) -> GraphSSLError:
+    return GraphSSLError(f"{path}: {problem}, so it is not as graphssl wrote it; give folders written by "
+                         f"'graphssl train' or 'graphssl bench' (or re-run that command)")
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _is_numbers(value: Any, nonempty: bool = False) -> bool:
+    return isinstance(value, list) and (bool(value) or not nonempty) and all(_is_number(v) for v in value)
+
+
+_MISSING = object()  # what a JSON object lacks
+
+
+def _kind(value: Any) -> str:
+    """What a JSON value is, for a message: ``a list``, ``the string 'abc'``, ``null``..."""
+    if value is _MISSING:
+        return "missing"
+    if value is None:
+        return "null"
+    if isinstance(value, str):
+        return f"the string {value[:20]!r}"
+    return {dict: "an object", list: "a list", bool: "a boolean"}.get(type(value), f"{value!r}"[:20])
+
+
+def _spectra_problem(spectra: Any) -> str | None:
+    """What is wrong with a run's parsed ``spectra.json`` (``None``: nothing), as :func:`plot` reads it."""
+    if not isinstance(spectra, dict):
+        return f"it holds {_kind(spectra)}, not an object with 'final' and 'history'"
+    final = spectra.get("final")
+    if not isinstance(final, dict) or not _is_numbers(final.get("embedding_singular_values"), nonempty=True):
+        return "'final.embedding_singular_values' is not a list of numbers"
+    weights = final.get("weights")
+    if weights is not None and not (isinstance(weights, dict) and weights
+                                    and all(_is_numbers(v, nonempty=True) for v in weights.values())):
+        return "'final.weights' is not an object of lists of numbers"
+    shapes = spectra.get("weight_shapes", {})
+    if not (isinstance(shapes, dict) and all(isinstance(s, list) and len(s) == 2 and all(_is_number(n) for n in s)
+                                             for s in shapes.values())):
+        return "'weight_shapes' is not an object of [out, in] pairs"
+    history = spectra.get("history")
+    if not isinstance(history, list):
+        return "'history' is not a list"
+    for index, entry in enumerate(history):
+        where = f"'history' entry {index}"
+        if not isinstance(entry, dict) or not _is_number(entry.get("step")):
+            return f"{where} has no number 'step'"
+        weights = entry.get("weights")
+        if not (isinstance(weights, dict) and weights and all(_is_numbers(v) for v in weights.values())):
+            return f"{where} has no 'weights' object of lists of numbers"
+        if not _is_numbers(entry.get("embedding_covariance")):
+            return f"{where} has no 'embedding_covariance' list of numbers"
+        first = history[0]  # checked above, at index 0
+        if list(weights) != list(first["weights"]) \
+                or any(len(values) != len(first["weights"][name]) for name, values in weights.items()) \
+                or len(entry["embedding_covariance"]) != len(first["embedding_covariance"]):
+            return f"{where} has other weights or spectrum lengths than entry 0"
+    return None
+
+
+def _read_spectra(run: Path) -> dict[str, Any]:
+    """A run's ``spectra.json``, checked to be as graphssl writes it (else one :class:`GraphSSLError`)."""
+    path = run / "spectra.json"
+    spectra = _read_json(path)
+    problem = _spectra_problem(spectra)
+    if problem:
+        raise _tampered(path, problem)
+    return spectra
+
+
 def _label(run: Path) -> str:
-    metrics = _read_json(run / "metrics.json")
+    path = run / "metrics.json"
+    metrics = _read_json(path)
+    if not isinstance(metrics, dict) or not (_is_number(metrics.get("werank"))
+                                             or _is_numbers(metrics.get("werank"))):
+        raise _tampered(path, "it has no number or list of numbers 'werank'")
     return f"{run.name} ({metrics.get('method', 'bgrl')}, WERank {metrics['werank']})"
+
+
+def _log_problem(path: Path) -> str | None:
+    """What is wrong with the text of a ``log.csv`` (``None``: nothing, or nothing but what :func:`read_log`
+    reports itself, such as a file that cannot be opened): rows of numbers under a header with ``step``."""
+    try:
+        with open(path, newline="") as handle:
+            table = list(csv.reader(handle))
+    except OSError:
+        return None
+    except (UnicodeDecodeError, csv.Error) as err:
+        return f"it is not CSV text ({str(err)[:80]})"
+    header, rows = (table or [[]])[0], [cells for cells in table[1:] if cells]  # read_log skips blank rows
+    if not rows:
+        return None  # said by the caller, with the case of a run that just started
+    if "step" not in header:  # also a blank first line, which read_log would take for the header
+        return "its header has no 'step' column"
+    for number, cells in enumerate(rows, start=1):
+        if len(cells) > len(header):
+            return f"row {number} has more cells than the header"
+        for cell in cells:
+            try:
+                if cell:
+                    float(cell)
+            except ValueError:
+                return f"row {number} holds {cell[:20]!r}, not a number"
+    return None
+
+
+def _read_run_log(source: Path) -> list[dict[str, float]]:
+    """A run's ``log.csv`` (or a log file itself), checked to hold rows with a step and something to draw."""
+    path = source if source.is_file() else source / LOG
+    problem = _log_problem(path)
+    if problem:
+        raise _tampered(path, problem)
+    rows = read_log(path)
+    if not rows:
+        raise GraphSSLError(f"{path} has no rows (empty, or a header only: a run just started logs its first "
+                            f"row after train.log_every steps); plot it later, or give folders written by "
+                            f"'graphssl train' or 'graphssl bench' (or re-run that command)")
+    if any(row["step"] != row["step"] for row in rows):  # NaN != NaN
+        raise _tampered(path, "a row has no step")
+    if not any(key in row and row[key] == row[key] for key, _, _ in CURVES for row in rows):
+        raise _tampered(path, f"it has no {', '.join(key for key, _, _ in CURVES)} values")
+    return rows
 
 
 def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
@@ -68,10 +193,14 @@ def plot_embedding_spectra(runs: Sequence[Path], out: Path) -> Path:
         >>> plot_embedding_spectra([Path("runs/cora-werank0"), Path("runs/cora-werank0.1")], Path("plots"))  # doctest: +SKIP
         PosixPath('plots/embedding_spectrum.png')
     """
+    return _draw_embedding_spectra([(_read_spectra(run), _label(run)) for run in runs], out)
+
+
+def _draw_embedding_spectra(runs: Sequence[tuple[dict[str, Any], str]], out: Path) -> Path:
     fig, ax = plt.subplots(figsize=(6, 4))
-    for run in runs:
-        values = _read_json(run / "spectra.json")["final"]["embedding_singular_values"]
-        ax.semilogy(range(1, len(values) + 1), [max(v, 1e-12) for v in values], label=_label(run))
+    for spectra, label in runs:
+        values = spectra["final"]["embedding_singular_values"]
+        ax.semilogy(range(1, len(values) + 1), [max(v, 1e-12) for v in values], label=label)
     ax.set_xlabel("singular value index")
     ax.set_ylabel("singular value of the embedding matrix")
     ax.set_title("Final embedding spectrum")
@@ -95,11 +224,15 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
         >>> plot_training_spectra(Path("runs/cora-wr"), Path("plots"))  # doctest: +SKIP
         PosixPath('plots/cora-wr_weight_spectra.png')
     """
-    spectra = _read_json(run / "spectra.json")
-    history = spectra["history"]
-    if not history:
+    spectra = _read_spectra(run)
+    if not spectra["history"]:
         raise GraphSSLError(f"{run}: no spectra were recorded during training; train with "
                             f"--set train.spectra_every=K (K > 0)")
+    return _draw_training_spectra(run, spectra, _label(run), out)
+
+
+def _draw_training_spectra(run: Path, spectra: dict[str, Any], label: str, out: Path) -> Path:
+    history = spectra["history"]
     steps = [h["step"] for h in history]
     shapes = spectra.get("weight_shapes", {})  # runs written before graphssl recorded shapes have none
     panels = [(_layer_title(i, shapes.get(name)), [h["weights"][name] for h in history], "singular value")
@@ -107,7 +240,7 @@ def plot_training_spectra(run: Path, out: Path) -> Path:
     panels.append(("embedding covariance", [h["embedding_covariance"] for h in history], "eigenvalue"))
     fig, axes = plt.subplots(1, len(panels), figsize=(4 * len(panels), 3.4), squeeze=False)
     _spectra_panels(axes[0], steps, panels, "step")
-    fig.suptitle(_label(run), fontsize=9)
+    fig.suptitle(label, fontsize=9)
     return _save(fig, out / f"{run.name}_weight_spectra.png")
 
 
@@ -141,12 +274,14 @@ def plot_curves(runs: Sequence[Path], out: Path) -> Path:
         >>> plot_curves([Path("runs/cora-werank0"), Path("runs/cora-werank0.1")], Path("plots"))  # doctest: +SKIP
         PosixPath('plots/curves.png')
     """
-    logs = [read_log(run if run.is_file() else run / LOG) for run in runs]
+    return _draw_curves([(_read_run_log(run), _curve_label(run)) for run in runs], out)
+
+
+def _draw_curves(logs: Sequence[tuple[list[dict[str, float]], str]], out: Path) -> Path:
     measured = [(key, scale, name) for key, scale, name in CURVES
-                if any(key in row and row[key] == row[key] for rows in logs for row in rows)]  # NaN != NaN
+                if any(key in row and row[key] == row[key] for rows, _ in logs for row in rows)]  # NaN != NaN
     fig, axes = plt.subplots(1, len(measured), figsize=(4 * len(measured), 3.4), squeeze=False)
-    for index, (run, rows) in enumerate(zip(runs, logs)):
-        label = _curve_label(run)
+    for index, (rows, label) in enumerate(logs):
         for ax, (key, scale, _) in zip(axes[0], measured):
             points = [(row["step"], scale * row[key]) for row in rows if key in row and row[key] == row[key]]
             if not points:  # e.g. a run that never probed, in the validation panel
@@ -166,8 +301,54 @@ def _weight_extremes(run: Path) -> tuple[float, float] | None:
     path = run / "spectra.json"
     if not path.is_file():
         return None
-    values = [v for layer in _read_json(path)["final"]["weights"].values() for v in layer]
+    weights = _read_spectra(run)["final"].get("weights")
+    if weights is None:
+        raise _tampered(path, "'final.weights' is missing")
+    values = [v for layer in weights.values() for v in layer]
     return min(values), max(values)
+
+
+def _bench_result_problem(result: Any) -> str | None:
+    """What is wrong with a parsed ``results/*.json`` of a bench folder (``None``: nothing), as :func:`plot`
+    reads it."""
+    if not isinstance(result, dict):
+        return f"it holds {_kind(result)}, not an object"
+    for key, kind in (("dataset", str), ("settings", dict), ("metrics", dict)):
+        if not isinstance(result.get(key, _MISSING), kind):
+            return f"its '{key}' is {_kind(result.get(key, _MISSING))}"
+    metrics = result["metrics"]
+    werank = metrics.get("werank", _MISSING)
+    if not (_is_number(werank) and werank >= 0 or _is_numbers(werank, nonempty=True)):
+        return f"its 'metrics.werank' is {_kind(werank)}, not a number >= 0 or a list of numbers"
+    for key in ("test_acc", "rankme"):
+        if not _is_number(metrics.get(key, _MISSING)):
+            return f"its 'metrics.{key}' is {_kind(metrics.get(key, _MISSING))}, not a number"
+    if not isinstance(metrics.get("method", "bgrl"), str):
+        return f"its 'metrics.method' is {_kind(metrics['method'])}, not a name"
+    return None
+
+
+def _read_bench(bench: Path) -> dict[tuple[str, str], dict[float, list[dict[str, Any]]]]:
+    """A bench folder's results, checked, grouped by (dataset, settings) and WERank coefficient; results with
+    per-layer coefficients (no single x position) are left out."""
+    paths = sorted((bench / "results").glob("*.json"))
+    if not paths:
+        raise GraphSSLError(f"{bench}: no finished runs in results/; run 'graphssl bench' first")
+    groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
+    for path in paths:
+        r = _read_json(path)
+        problem = _bench_result_problem(r)
+        if problem:
+            raise GraphSSLError(f"{path} is not a result of 'graphssl bench' ({problem}); give folders written by "
+                                f"'graphssl bench' (or re-run that command)")
+        alpha = r["metrics"]["werank"]
+        if isinstance(alpha, list):
+            continue  # per-layer coefficients have no single x position
+        setting = " ".join([r["metrics"].get("method", "bgrl"), *(f"{k}={v}" for k, v in r["settings"].items())])
+        extremes = _weight_extremes(bench / "runs" / path.stem)
+        row = {**r["metrics"], **({"weight_sv_min": extremes[0], "weight_sv_max": extremes[1]} if extremes else {})}
+        groups[(r["dataset"], setting)][float(alpha)].append(row)
+    return groups
 
 
 def plot_werank_sweep(bench: Path, out: Path) -> Path:
@@ -181,22 +362,10 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
         >>> plot_werank_sweep(Path("runs/bench"), Path("plots"))  # doctest: +SKIP
         PosixPath('plots/werank_sweep.png')
     """
-    paths = sorted((bench / "results").glob("*.json"))
-    if not paths:
-        raise GraphSSLError(f"{bench}: no finished runs in results/; run 'graphssl bench' first")
-    groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]] = defaultdict(lambda: defaultdict(list))
-    for path in paths:
-        r = _read_json(path)
-        if not (isinstance(r, dict) and isinstance(r.get("metrics"), dict) and "werank" in r["metrics"]
-                and isinstance(r.get("settings"), dict) and "dataset" in r):
-            raise GraphSSLError(f"{path} is not a result of 'graphssl bench'; give a bench folder")
-        alpha = r["metrics"]["werank"]
-        if isinstance(alpha, list):
-            continue  # per-layer coefficients have no single x position
-        setting = " ".join([r["metrics"].get("method", "bgrl"), *(f"{k}={v}" for k, v in r["settings"].items())])
-        extremes = _weight_extremes(bench / "runs" / path.stem)
-        row = {**r["metrics"], **({"weight_sv_min": extremes[0], "weight_sv_max": extremes[1]} if extremes else {})}
-        groups[(r["dataset"], setting)][float(alpha)].append(row)
+    return _draw_werank_sweep(_read_bench(bench), out)
+
+
+def _draw_werank_sweep(groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]], out: Path) -> Path:
     with_weights = any("weight_sv_min" in m for g in groups.values() for ms in g.values() for m in ms)
     fig, axes = plt.subplots(1, 3 if with_weights else 2, figsize=(13.5 if with_weights else 9, 3.6))
     panels = [(axes[0], "test_acc", 100, "test accuracy (%)"), (axes[1], "rankme", 1, "RankMe")]
@@ -227,7 +396,9 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     """Draw every picture the given run and bench folders allow (``graphssl plot``); a run still training (its
     ``log.csv`` only) gets its curves.  The PNGs' names (``embedding_spectrum.png``, ``curves.png``,
     ``werank_sweep.png``, ``<run>_weight_spectra.png``) are no other command's, so drawing into any folder,
-    a run's or a bench's too, replaces nothing of another run.
+    a run's or a bench's too, replaces nothing of another run.  Every input is read and checked before
+    anything is drawn: a file that is not as graphssl wrote it is one :class:`GraphSSLError` naming it, and no
+    picture is written.
 
     Returns:
         The PNG paths, in ``out`` (default: ``RUN_DIR/plots`` for one folder, else ``plots/``).
@@ -258,19 +429,23 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
         elif not finished:
             raise GraphSSLError(f"{path} is neither a run (log.csv; spectra.json, metrics.json once finished) nor a "
                                 f"bench folder (results/); give folders written by 'graphssl train' or 'graphssl bench'")
+    # Everything is read and checked first, so a bad file stops the command before any picture is written.
+    finished_runs = [(run, _read_spectra(run), _label(run)) for run in runs]
+    logs = [(_read_run_log(source), _curve_label(source)) for source in logged]
+    sweeps = [_read_bench(bench) for bench in benches]
     target = make_folder(out if out is not None else paths[0] / "plots" if len(paths) == 1 else "plots")
     written = []
-    if runs:
-        written.append(plot_embedding_spectra(runs, target))
-        for run in runs:
-            if _read_json(run / "spectra.json")["history"]:
-                written.append(plot_training_spectra(run, target))
+    if finished_runs:
+        written.append(_draw_embedding_spectra([(spectra, label) for _, spectra, label in finished_runs], target))
+        for run, spectra, label in finished_runs:
+            if spectra["history"]:
+                written.append(_draw_training_spectra(run, spectra, label, target))
             else:  # trained with train.spectra_every 0: its curves are still there to draw
                 warn(f"{run}: no spectra were recorded during training (train.spectra_every 0), so no weight "
                      f"spectra picture")
-    if logged:
-        written.append(plot_curves(logged, target))
-    written += [plot_werank_sweep(bench, target) for bench in benches]
+    if logs:
+        written.append(_draw_curves(logs, target))
+    written += [_draw_werank_sweep(groups, target) for groups in sweeps]
     return written
 
 

@@ -261,3 +261,129 @@ def test_plot_of_a_results_folder_not_made_by_bench_is_one_line(tmp_path, capsys
     assert main(["plot", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "not a result of 'graphssl bench'" in err
+
+
+# Tampered but parseable inputs: one line naming the file and the fix, no traceback, and no picture drawn
+# (every input is checked before anything is drawn, so a good run given beside a bad one gets no PNG either).
+
+def _copy_run(trained, folder):
+    folder.mkdir()
+    for name in ("config.yaml", "log.csv", "metrics.json", "spectra.json"):
+        (folder / name).write_bytes((trained / name).read_bytes())
+    return folder
+
+
+def _refused(args, capsys, bad_file, out):
+    assert main(["plot", *args, "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    assert str(bad_file) in err and ("graphssl train" in err or "graphssl bench" in err), err
+    assert not out.exists() or not list(out.iterdir())  # no partial PNG
+    return err
+
+
+def _ragged(spectra):
+    last = spectra["history"][-1]
+    return {**spectra, "history": [*spectra["history"][:-1],
+                                   {**last, "embedding_covariance": last["embedding_covariance"][:-1]}]}
+
+
+@pytest.mark.parametrize("tamper", [
+    lambda s: [],
+    lambda s: "spectra",
+    lambda s: {**s, "final": {**s["final"], "embedding_singular_values": ["a"]}},
+    lambda s: {**s, "final": None},
+    lambda s: {**s, "history": [{"step": 0}]},
+    lambda s: {**s, "history": {"step": 0}},
+    lambda s: {**s, "history": [{**h, "weights": {"x": [1.0]}} if i else h for i, h in enumerate(s["history"])]},
+    _ragged,
+    lambda s: {**s, "weight_shapes": [1]},
+], ids=["empty-list", "string", "singular-values-strings", "final-null", "history-no-weights", "history-dict",
+        "other-layers", "ragged", "weight-shapes-list"])
+def test_plot_of_a_tampered_spectra_json_is_one_line(trained, tmp_path, capsys, tamper):
+    run = _copy_run(trained, tmp_path / "run")
+    spectra = json.loads((trained / "spectra.json").read_text())
+    (run / "spectra.json").write_text(json.dumps(tamper(spectra)))
+    _refused([str(trained), str(run)], capsys, run / "spectra.json", tmp_path / "plots")
+
+
+def test_plot_of_a_tampered_metrics_json_is_one_line(trained, tmp_path, capsys):
+    run = _copy_run(trained, tmp_path / "run")
+    (run / "metrics.json").write_text("[]")
+    _refused([str(trained), str(run)], capsys, run / "metrics.json", tmp_path / "plots")
+
+
+@pytest.mark.parametrize("text", [
+    "",
+    "step,loss,werank,rankme,val_acc\n",
+    "this is not a log\nat all\n",
+    "garbage",
+    "\x00\xff\xfe garbage",
+    "step,loss\n1,0.5,7\n",
+    "a,b\n1,2\n",
+    "step,loss\n,0.5\n",
+    "\nstep,loss\n1,0.5\n",
+    "step,loss\n1,high\n",
+    "step,lr\n1,0.01\n",
+    "x" * 200_000 + "\n1\n",
+], ids=["empty", "header-only", "text", "one-word", "binary", "extra-cell", "no-step", "empty-step", "blank-first-line",
+    "word-in-a-cell", "nothing-to-draw", "huge-field"])
+@pytest.mark.parametrize("finished", [True, False], ids=["finished", "training"])
+def test_plot_of_a_tampered_log_csv_is_one_line(trained, tmp_path, capsys, text, finished):
+    run = _copy_run(trained, tmp_path / "run")
+    if not finished:
+        for name in ("metrics.json", "spectra.json"):
+            (run / name).unlink()
+    (run / "log.csv").write_bytes(text.encode("latin-1"))
+    _refused([str(trained), str(run)], capsys, run / "log.csv", tmp_path / "plots")
+
+
+def _bench_result(werank=0.1, seed=0, **metrics):
+    return {"dataset": "cora", "method": "bgrl", "werank": werank, "settings": {}, "seed": seed,
+            "metrics": {"werank": werank, "test_acc": 0.8 + seed / 100, "rankme": 12.0 + seed, **metrics}}
+
+
+def _bench(folder, results):
+    (folder / "results").mkdir(parents=True)
+    for index, result in enumerate(results):
+        text = result if isinstance(result, str) else json.dumps(result)
+        (folder / "results" / f"r{index}.json").write_text(text)
+    return folder
+
+
+def test_plot_of_a_hand_made_bench_folder_draws_its_sweep(tmp_path):
+    bench = _bench(tmp_path / "bench", [_bench_result(0, 0), _bench_result(0, 1), _bench_result(0.1, 0),
+                                        _bench_result([0.1, 0], 0)])
+    assert main(["plot", str(bench), "--out", str(tmp_path / "plots")]) == 0
+    assert (tmp_path / "plots" / "werank_sweep.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("tampered", [
+    {**_bench_result(), "metrics": None},
+    [1, 2],
+    "null",
+    _bench_result(test_acc="high"),
+    _bench_result(rankme=None),
+    _bench_result(werank={"x": 1}),
+    _bench_result(werank="abc"),
+    _bench_result(werank=-0.1),
+    _bench_result(werank=True),
+    _bench_result(werank=[0.1, "a"]),
+    {**_bench_result(), "dataset": 3},
+    {**_bench_result(), "settings": []},
+    _bench_result(method=["bgrl"]),
+], ids=["metrics-null", "list", "null", "test-acc-string", "rankme-null", "werank-object", "werank-string",
+        "werank-negative", "werank-bool", "werank-list-with-string", "dataset-number", "settings-list",
+        "method-list"])
+def test_plot_of_a_tampered_bench_result_is_one_line(trained, tmp_path, capsys, tampered):
+    bench = _bench(tmp_path / "bench", [_bench_result(0), tampered])
+    err = _refused([str(trained), str(bench)], capsys, bench / "results" / "r1.json", tmp_path / "plots")
+    assert "not a result of 'graphssl bench'" in err
+
+
+def test_plot_of_a_bench_whose_run_spectra_are_tampered_is_one_line(tmp_path, capsys):
+    bench = _bench(tmp_path / "bench", [_bench_result(0), _bench_result(0.1)])
+    (bench / "runs" / "r1").mkdir(parents=True)
+    (bench / "runs" / "r1" / "spectra.json").write_text(json.dumps({"final": {"embedding_singular_values": [1.0],
+                                                                              "weights": {"w": []}}, "history": []}))
+    _refused([str(bench)], capsys, bench / "runs" / "r1" / "spectra.json", tmp_path / "plots")
