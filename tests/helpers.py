@@ -92,7 +92,7 @@ def _running(pid):
         return False
 
 
-class _RunsCode:
+class RunsCode:
     """Unpickled, it creates ``marker``: what a tampered file would do to whoever reads it with a full unpickle."""
 
     def __init__(self, marker):
@@ -105,7 +105,7 @@ class _RunsCode:
 def write_code(path, marker):
     """Replace the file at ``path`` by a pickle that creates ``marker`` when loaded (a full unpickle runs it)."""
     with open(path, "wb") as handle:
-        pickle.dump(_RunsCode(marker), handle, protocol=2)
+        pickle.dump(RunsCode(marker), handle, protocol=2)
 
 
 def spy_on_probe_splits(monkeypatch):

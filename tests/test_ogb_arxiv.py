@@ -1,7 +1,6 @@
 """ogbn-arxiv through ogb's real code path, on a miniature graph written in ogb's exact on-disk layout."""
 
 import json
-import subprocess
 import sys
 
 import numpy as np
@@ -12,7 +11,7 @@ import torch
 from graphssl.cli import main
 from graphssl.data import load_graph
 from graphssl.errors import GraphSSLError
-from helpers import write_code
+from helpers import run, write_code
 
 NODES, EDGES, FEATURES, CLASSES = 240, 900, 128, 40
 
@@ -89,8 +88,7 @@ def test_missing_release_marker_never_waits_on_stdin(tmp_path, env):
     root = tmp_path / "data"
     write_mini_arxiv(root, release_marker=False)
     code = ("from graphssl.data import load_graph; g = load_graph('ogbn-arxiv', %r); print(g.num_nodes)" % str(root))
-    proc = subprocess.run([sys.executable, "-c", code], stdin=subprocess.DEVNULL, capture_output=True, text=True,
-                          timeout=120, env=env)
+    proc = run([sys.executable, "-c", code], env, timeout=120)  # no terminal: a prompt would fail, not wait
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip().endswith(str(NODES))
 
@@ -110,8 +108,8 @@ def test_full_batch_and_mini_batch_training_write_metrics(arxiv_root, tmp_path, 
     assert main(["train", "--dataset", "ogbn-arxiv", "--out", str(tmp_path / "full"), *small]) == 0
     assert main(["train", "--dataset", "ogbn-arxiv", "--out", str(tmp_path / "mini"), "--batch-size", "64",
                  "--num-neighbors", "5", "5", "5", *small]) == 0
-    for run in ("full", "mini"):
-        metrics = json.loads((tmp_path / run / "metrics.json").read_text())
+    for name in ("full", "mini"):
+        metrics = json.loads((tmp_path / name / "metrics.json").read_text())
         assert metrics["dataset"] == "ogbn-arxiv" and metrics["steps"] == 3
         assert 0 <= metrics["test_acc"] <= 1 and metrics["peak_rss_mb"] > 0 and metrics["rank"] >= 1
     assert main(["train", "--dataset", "ogbn-arxiv", "--out", str(tmp_path / "bad"), "--batch-size", "64",

@@ -12,7 +12,7 @@ import torch
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
 from graphssl.run_folder import load_checkpoint, save_checkpoint
-from helpers import comparable, graphssl_command, kill_tree, log_without_timings, run, start
+from helpers import RunsCode, comparable, graphssl_command, kill_tree, log_without_timings, run, start
 
 SMALL = ["--set", "encoder.layers=[64,32]", "--set", "predictor.hidden=64", "--set", "train.spectra_every=20",
          "--quiet", "--werank", "0.1"]
@@ -129,20 +129,12 @@ def test_truncated_and_tampered_checkpoints_exit_2(tmp_path, data_root, capsys):
     assert "cannot be loaded safely" in err and err.count("\n") == 1
 
 
-class _RunsCode:
-    def __init__(self, marker):
-        self.marker = marker
-
-    def __reduce__(self):
-        return (os.system, (f"touch {self.marker}",))
-
-
 def test_a_checkpoint_carrying_code_is_refused_and_never_executed(tmp_path, capsys):
     marker = tmp_path / "pwned"
     run = tmp_path / "run"
     run.mkdir()
     with open(run / "checkpoint.pt", "wb") as handle:
-        pickle.dump({"step": 1, "config": _RunsCode(marker)}, handle, protocol=2)
+        pickle.dump({"step": 1, "config": RunsCode(marker)}, handle, protocol=2)
     assert main(["train", "--resume", str(run)]) == 2
     assert "cannot be loaded safely" in capsys.readouterr().err
     assert not marker.exists()
