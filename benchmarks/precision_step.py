@@ -19,7 +19,6 @@ import argparse
 import json
 import os
 import statistics
-import subprocess
 import sys
 import warnings
 from pathlib import Path
@@ -29,7 +28,7 @@ os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
 
 import torch  # noqa: E402
 
-from common import REPO, graphssl_at, machine, report, step_config, timed_block, trainer  # noqa: E402
+from common import graphssl_at, machine, report, run, step_config, timed_block, trainer  # noqa: E402
 from graphssl.devices import peak_memory_mb  # noqa: E402
 from graphssl.precision import bf16_is_native  # noqa: E402
 
@@ -115,8 +114,7 @@ def main() -> None:
                  *(["--config", args.config] if args.config else []),
                  *(["--threads", str(args.threads)] if args.threads else []),
                  *[item for a in args.assignments for item in ("--set", a)]]
-        memory[precision] = json.loads(subprocess.run(child, cwd=REPO, capture_output=True, text=True,
-                                                      check=True).stdout.strip().splitlines()[-1])
+        memory[precision] = json.loads(run(child).strip().splitlines()[-1])
     result = {
         "dataset": args.dataset, "config": args.config, "set": args.assignments, "device": str(device), **machine(),
         "bf16_native": bf16_is_native(device),

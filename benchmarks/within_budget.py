@@ -18,15 +18,13 @@ from __future__ import annotations
 import argparse
 import csv
 import json
-import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import yaml
 
-from common import GRAPHSSL, REPO
+from common import GRAPHSSL, run
 
 
 def ranked_trials(tune_dir: Path) -> list[dict]:
@@ -48,13 +46,9 @@ def wall_seconds(dataset: str, config: dict) -> float:
         path = Path(tmp) / "config.yaml"
         path.write_text(yaml.safe_dump(config, sort_keys=False))
         command = [*GRAPHSSL, "train", "--dataset", dataset, "--config", str(path), "--quiet", "--out", str(Path(tmp) / "run")]
-        print("$", " ".join(command), file=sys.stderr, flush=True)
         start = time.perf_counter()
-        proc = subprocess.run(command, cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        wall = time.perf_counter() - start
-        if proc.returncode != 0:
-            raise SystemExit(proc.stderr[-3000:])
-    return wall
+        run(command)
+        return time.perf_counter() - start
 
 
 def main() -> None:
