@@ -240,7 +240,8 @@ def test_metrics_record_the_thread_count_the_numbers_depend_on(tmp_path, data_ro
 
 
 @pytest.mark.parametrize("planted", [".lock", "log.csv"])
-def test_a_symbolic_link_in_a_run_folder_is_never_written_through(planted, unfinished_run, tmp_path, capsys):
+def test_a_symbolic_link_in_a_run_folder_is_never_written_through(planted, unfinished_run, data_root, tmp_path,
+                                                                  capsys):
     """A link planted as the lock or the log would let a resume truncate any file it points to."""
     run = tmp_path / "run"
     shutil.copytree(unfinished_run, run)
@@ -248,15 +249,15 @@ def test_a_symbolic_link_in_a_run_folder_is_never_written_through(planted, unfin
     victim.write_text("someone else's file\n" * 50)
     (run / planted).unlink(missing_ok=True)
     (run / planted).symlink_to(victim)
-    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert main(["train", "--resume", str(run), "--data-root", str(data_root), "--quiet"]) == 2
     err = one_line_error(capsys)
     assert planted in err and "symbolic link" in err
     assert victim.read_text() == "someone else's file\n" * 50
 
 
-def test_a_folder_in_the_locks_place_is_refused_not_skipped(unfinished_run, tmp_path, capsys):
+def test_a_folder_in_the_locks_place_is_refused_not_skipped(unfinished_run, data_root, tmp_path, capsys):
     run = tmp_path / "run"
     shutil.copytree(unfinished_run, run)
     (run / ".lock").mkdir()  # once, the lock was silently skipped and two processes could write the run
-    assert main(["train", "--resume", str(run), "--quiet"]) == 2
+    assert main(["train", "--resume", str(run), "--data-root", str(data_root), "--quiet"]) == 2
     assert "not a lock file graphssl made" in one_line_error(capsys)
