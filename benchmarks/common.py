@@ -6,6 +6,7 @@ from __future__ import annotations
 import importlib
 import io
 import json
+import os
 import subprocess
 import sys
 import tarfile
@@ -13,6 +14,12 @@ import tempfile
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, Sequence
+
+from graphssl.cli import HUGE_PAGES  # imports no torch
+
+# As the graphssl command does (README, 'Memory at arxiv size'): scripts import this module before torch, whose
+# allocator reads it at its first allocation.
+os.environ.setdefault(HUGE_PAGES, "1")
 
 REPO = Path(__file__).resolve().parents[1]
 GRAPHSSL = (sys.executable, "-m", "graphssl")

@@ -14,18 +14,14 @@ speed-ups must not change the results beyond float noise.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import warnings
 from pathlib import Path
 
-# As the graphssl command does (README, 'Memory at arxiv size'); before torch's first allocation.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from common import graphssl_at, machine, report, step_config, timed_block, trainer  # first: it sets what torch's allocator reads at its first allocation
+import torch
 
-import torch  # noqa: E402
-
-from common import graphssl_at, machine, report, step_config, timed_block, trainer  # noqa: E402
 
 # main before issue 15 (mixed precision and a faster step)
 BEFORE_ISSUE_15 = "84e5f12"

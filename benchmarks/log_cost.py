@@ -15,24 +15,20 @@ checkpoints are written, in either arm.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 import tempfile
 import warnings
 from pathlib import Path
 
-# As the graphssl command does (README, 'Memory at arxiv size'); before torch's first allocation.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from common import report  # first: it sets what torch's allocator reads at its first allocation
+import torch
 
-import torch  # noqa: E402
-
-from common import report  # noqa: E402
-from graphssl.config import config_for_dataset, load_config, parse_assignment  # noqa: E402
-from graphssl.data import load_graph  # noqa: E402
-from graphssl.devices import resolve_device  # noqa: E402
-from graphssl.model import build_model  # noqa: E402
-from graphssl.train import Pretrainer, pretrain  # noqa: E402
+from graphssl.config import config_for_dataset, load_config, parse_assignment
+from graphssl.data import load_graph
+from graphssl.devices import resolve_device
+from graphssl.model import build_model
+from graphssl.train import Pretrainer, pretrain
 
 
 def ms_per_step(graph, config, device, log_path: Path | None) -> float:

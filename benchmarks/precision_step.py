@@ -17,20 +17,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import sys
 import warnings
 from pathlib import Path
 
-# As the graphssl command does (README, 'Memory at arxiv size'); before torch's first allocation.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from common import graphssl_at, machine, report, run, step_config, timed_block, trainer  # first: it sets what torch's allocator reads at its first allocation
+import torch
 
-import torch  # noqa: E402
-
-from common import graphssl_at, machine, report, run, step_config, timed_block, trainer  # noqa: E402
-from graphssl.devices import peak_memory_mb  # noqa: E402
-from graphssl.precision import bf16_is_native  # noqa: E402
+from graphssl.devices import peak_memory_mb
+from graphssl.precision import bf16_is_native
 
 
 def resident_peak_mb() -> float | None:

@@ -17,19 +17,15 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import sys
 import time
 import warnings
 from pathlib import Path
 
-# As the graphssl command does (README, 'Memory at arxiv size'); before torch's first allocation.
-os.environ.setdefault("THP_MEM_ALLOC_ENABLE", "1")
+from common import graphssl_at, machine, step_config, timed_block, trainer  # first: it sets what torch's allocator reads at its first allocation
+import torch
+from torch.profiler import ProfilerActivity, profile
 
-import torch  # noqa: E402
-from torch.profiler import ProfilerActivity, profile  # noqa: E402
-
-from common import graphssl_at, machine, step_config, timed_block, trainer  # noqa: E402
 
 
 def main() -> None:
