@@ -20,6 +20,22 @@ def warn(message: str) -> None:
     tqdm.write(f"graphssl: warning: {message}", file=sys.stderr)
 
 
+def reason(error: BaseException) -> str:
+    """Why reading or writing failed, for a message that names the path itself: an OS error's own words
+    ("No such file or directory", without the errno and path), else :func:`first_line`.
+
+    Returns:
+        A short phrase.
+
+    Example:
+        >>> reason(FileNotFoundError(2, "No such file or directory", "x.json"))
+        'No such file or directory'
+    """
+    if isinstance(error, OSError) and error.strerror:
+        return error.strerror
+    return first_line(error)
+
+
 def first_line(error: BaseException, limit: int = 160) -> str:
     """What a one-line message quotes of another library's exception.
 

@@ -32,7 +32,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import read_yaml  # noqa: E402
-from .errors import GraphSSLError, warn  # noqa: E402
+from .errors import GraphSSLError, reason, warn  # noqa: E402
 from .files import atomic_write, make_folder  # noqa: E402
 from .tables import mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
@@ -51,7 +51,7 @@ def _read_json(path: Path) -> Any:
     try:
         return json.loads(path.read_text())
     except (OSError, ValueError) as err:
-        raise GraphSSLError(f"{path}: cannot read it ({err}); is the folder complete?") from None
+        raise GraphSSLError(f"{path}: cannot read it ({reason(err)}); is the folder complete?") from None
 
 
 # Checking every input before anything is drawn: a file that parses but is not as graphssl wrote it (edited,

@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
 
-from .errors import GraphSSLError, WriteFailed
+from .errors import GraphSSLError, WriteFailed, reason
 from .files import write_error
 
 LOG = "log.csv"
@@ -238,7 +238,7 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
             return [{name: float(value) if value else math.nan for name, value in row.items()}
                     for row in csv.DictReader(handle)]
     except (OSError, ValueError) as err:
-        raise GraphSSLError(f"{path}: cannot read it ({err}); give a log.csv written by graphssl") from None
+        raise GraphSSLError(f"{path}: cannot read it ({reason(err)}); give a log.csv written by graphssl") from None
 
 
 def peak_step(rows: Sequence[Mapping[str, float]], column: str = "val_acc") -> tuple[int, float] | None:
