@@ -11,8 +11,9 @@
   accuracy against the training step, from each run's ``log.csv``, runs
   overlaid (e.g. with vs without WERank over training); a run still training
   can be drawn too;
-* ``werank_sweep.png``: test accuracy and rank against the WERank coefficient,
-  for a ``graphssl bench`` folder (mean ± std over seeds);
+* ``werank_sweep.png``: test accuracy, RankMe and the encoder weights' extreme
+  singular values against the WERank coefficient, for a ``graphssl bench``
+  folder (mean ± std over seeds), with its numbers in ``werank_sweep.csv``;
 * the synthetic experiments' figures (``graphssl toy``): spectra over training
   (paper Fig. 1, 4, 5), final embedding spectrum against depth (Fig. 2) and
   final weight spectrum against augmentation strength (Fig. 3).
@@ -33,8 +34,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import read_yaml  # noqa: E402
 from .errors import GraphSSLError, reason, warn  # noqa: E402
-from .files import atomic_write, make_folder  # noqa: E402
-from .tables import mean_std  # noqa: E402
+from .files import atomic_write, make_folder, write_text  # noqa: E402
+from .tables import csv_text, mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
 
 
@@ -365,25 +366,50 @@ def plot_werank_sweep(bench: Path, out: Path) -> Path:
     return _draw_werank_sweep(_read_bench(bench), out)
 
 
-def _draw_werank_sweep(groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]], out: Path) -> Path:
-    with_weights = any("weight_sv_min" in m for g in groups.values() for ms in g.values() for m in ms)
-    fig, axes = plt.subplots(1, 3 if with_weights else 2, figsize=(13.5 if with_weights else 9, 3.6))
-    panels = [(axes[0], "test_acc", 100, "test accuracy (%)"), (axes[1], "rankme", 1, "RankMe")]
-    if with_weights:
-        panels += [(axes[2], "weight_sv_min", 1, "encoder weight singular values"),
-                   (axes[2], "weight_sv_max", 1, "encoder weight singular values")]
+SWEEP_QUANTITIES = (("test_acc", 100, "test accuracy (%)"), ("rankme", 1, "RankMe"),
+                    ("weight_sv_min", 1, "encoder weight singular values"),
+                    ("weight_sv_max", 1, "encoder weight singular values"))
+
+
+def _sweep_rows(groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]]) -> list[dict[str, Any]]:
+    """One row per (dataset, settings, alpha): the seeds' count and each quantity's mean and std (blank where a
+    run folder had no spectra), the numbers ``werank_sweep.png`` draws."""
+    rows = []
     for (dataset, setting), by_alpha in sorted(groups.items()):
+        for alpha in sorted(by_alpha):
+            runs = by_alpha[alpha]
+            row: dict[str, Any] = {"dataset": dataset, "setting": setting, "alpha": alpha, "seeds": len(runs)}
+            for key, scale, _ in SWEEP_QUANTITIES:
+                known = all(key in m for m in runs)
+                mean, std = mean_std([scale * float(m[key]) for m in runs]) if known else ("", "")
+                row |= {f"{key}_mean": mean, f"{key}_std": std}
+            rows.append(row)
+    return rows
+
+
+def _draw_werank_sweep(groups: dict[tuple[str, str], dict[float, list[dict[str, Any]]]], out: Path) -> Path:
+    rows = _sweep_rows(groups)
+    columns = ["dataset", "setting", "alpha", "seeds"] + [f"{k}_{s}" for k, _, _ in SWEEP_QUANTITIES
+                                                          for s in ("mean", "std")]
+    write_text(out / "werank_sweep.csv", csv_text(columns, rows))
+    with_weights = any(row["weight_sv_min_mean"] != "" for row in rows)
+    fig, axes = plt.subplots(1, 3 if with_weights else 2, figsize=(13.5 if with_weights else 9, 3.6))
+    panels = [(axes[0], "test_acc"), (axes[1], "rankme")]
+    if with_weights:
+        panels += [(axes[2], "weight_sv_min"), (axes[2], "weight_sv_max")]
+    for dataset, setting in sorted(groups):
         label = f"{dataset} {setting}".strip()
-        for ax, key, scale, _ in panels:
-            alphas = [a for a in sorted(by_alpha) if all(key in m for m in by_alpha[a])]
-            stats = [mean_std([scale * float(m[key]) for m in by_alpha[a]]) for a in alphas]
+        mine = [r for r in rows if (r["dataset"], r["setting"]) == (dataset, setting)]
+        for ax, key in panels:
+            known = [r for r in mine if r[f"{key}_mean"] != ""]
             suffix = {"weight_sv_min": " (smallest)", "weight_sv_max": " (largest)"}.get(key, "")
-            ax.errorbar(alphas, [m for m, _ in stats], yerr=[s for _, s in stats], marker="o", capsize=3,
-                        label=label + suffix)
-    for ax, _, _, name in panels:
-        ax.set_xscale("symlog", linthresh=min([a for g in groups.values() for a in g if a > 0] or [0.01]))
+            ax.errorbar([r["alpha"] for r in known], [r[f"{key}_mean"] for r in known],
+                        yerr=[r[f"{key}_std"] for r in known], marker="o", capsize=3, label=label + suffix)
+    names = {key: name for key, _, name in SWEEP_QUANTITIES}
+    for ax, key in panels:
+        ax.set_xscale("symlog", linthresh=min([r["alpha"] for r in rows if r["alpha"] > 0] or [0.01]))
         ax.set_xlabel("WERank coefficient α")
-        ax.set_ylabel(name)
+        ax.set_ylabel(names[key])
     if with_weights:
         axes[2].set_yscale("log")
         axes[2].axhline(1.0, color="grey", lw=0.6, ls="--")

@@ -115,6 +115,15 @@ def test_bench_writes_jsons_and_a_table_of_their_mean_and_std(tmp_path, data_roo
 
     assert main(["plot", str(out), "--out", str(tmp_path / "plots")]) == 0
     assert (tmp_path / "plots" / "werank_sweep.png").stat().st_size > 1000
+    # The figure's numbers, beside it: per alpha the seeds' test accuracy (in %) and the weights' extreme SVs.
+    swept = read_csv(tmp_path / "plots" / "werank_sweep.csv")
+    assert sorted(float(r["alpha"]) for r in swept) == sorted({float(r["werank"]) for r in rows})
+    for r in swept:
+        mine = [json.loads(p.read_text()) for p in results]
+        mine = [m["metrics"]["test_acc"] for m in mine if m["metrics"]["werank"] == float(r["alpha"])]
+        assert int(r["seeds"]) == len(mine)
+        assert float(r["test_acc_mean"]) == pytest.approx(100 * statistics.fmean(mine))
+        assert 0 < float(r["weight_sv_min_mean"]) <= float(r["weight_sv_max_mean"])
 
 
 def test_bench_keeps_each_runs_log_and_tables_the_step_of_peak_validation_accuracy(tmp_path, data_root):
