@@ -33,11 +33,11 @@ from .config import config_for_dataset, dataset_name, is_number, load_config, pa
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, warn
-from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
+from .files import claim_folder, is_temporary, make_folder, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
-from .tables import csv_text, mean_std
+from .tables import SWEEP_TABLE, csv_text, mean_std
 from .training_log import LOG, peak_step, read_log, require_tensorboard
 
 
@@ -214,10 +214,20 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
 BENCH_FILES = ("results", "runs", "table.md", "table.csv")
 
 
+def _drawn_by_plot(entry: Path) -> bool:
+    """Whether a folder entry is one of 'graphssl plot''s pictures or its sweep table (or a temporary of one)."""
+    return entry.suffix == ".png" or entry.name == SWEEP_TABLE or is_temporary(entry.name)
+
+
 def _bench_owns(entry: Path) -> bool:
-    """Whether a folder entry is one bench writes; pictures 'graphssl plot' drew there are no bench file's name,
-    so they stay."""
-    return entry.name in BENCH_FILES or entry.suffix == ".png"
+    """Whether a folder entry is one bench writes, or what 'graphssl plot' drew from the folder, there or in
+    ``plots/`` (plot's default for one folder): bench leaves those alone, so bench, plot, bench again works."""
+    if entry.name in BENCH_FILES or _drawn_by_plot(entry):
+        return True
+    try:
+        return entry.name == "plots" and entry.is_dir() and all(_drawn_by_plot(e) for e in entry.iterdir())
+    except OSError:  # unreadable: not known to be plot's
+        return False
 
 
 def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str] | None = None,

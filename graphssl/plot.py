@@ -35,7 +35,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .config import read_yaml  # noqa: E402
 from .errors import GraphSSLError, reason, warn  # noqa: E402
 from .files import atomic_write, make_folder, write_text  # noqa: E402
-from .tables import csv_text, mean_std  # noqa: E402
+from .tables import SWEEP_TABLE, csv_text, mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
 
 
@@ -391,7 +391,7 @@ def _draw_werank_sweep(groups: dict[tuple[str, str], dict[float, list[dict[str, 
     rows = _sweep_rows(groups)
     columns = ["dataset", "setting", "alpha", "seeds"] + [f"{k}_{s}" for k, _, _ in SWEEP_QUANTITIES
                                                           for s in ("mean", "std")]
-    write_text(out / "werank_sweep.csv", csv_text(columns, rows))
+    write_text(out / SWEEP_TABLE, csv_text(columns, rows))
     with_weights = any(row["weight_sv_min_mean"] != "" for row in rows)
     fig, axes = plt.subplots(1, 3 if with_weights else 2, figsize=(13.5 if with_weights else 9, 3.6))
     panels = [(axes[0], "test_acc"), (axes[1], "rankme")]

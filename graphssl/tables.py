@@ -8,6 +8,10 @@ import statistics
 from typing import Any, Iterable, Sequence
 
 
+# graphssl plot's table of a WERank sweep, beside its werank_sweep.png (bench leaves both where they were drawn).
+SWEEP_TABLE = "werank_sweep.csv"
+
+
 def mean_std(values: Sequence[float]) -> tuple[float, float]:
     """Mean and sample standard deviation (``n - 1``; 0 for a single value) of ``values``.
 

@@ -382,8 +382,12 @@ def test_toy_and_bench_continue_their_own_folders(data_root, tmp_path, capsys):
             "--jobs", "1", "--out", str(bench), *TINY]
     assert main(args) == 0
     assert main(["plot", str(bench), "--out", str(bench)]) == 0  # pictures of a bench, drawn into it
+    assert main(["plot", str(bench)]) == 0  # and into bench/plots/, plot's default for one folder
     assert main(args) == 0
-    assert (bench / "werank_sweep.png").is_file()
+    assert (bench / "werank_sweep.png").is_file() and (bench / "plots" / "werank_sweep.csv").is_file()
+    (bench / "plots" / "notes.txt").write_text("someone else's")  # plots/ holding more than plot's is not bench's
+    capsys.readouterr()
+    assert "holds plots, not written by graphssl bench" in one_line_error(capsys, main(args))
 
 
 def test_plot_into_a_run_folder_adds_pictures_and_changes_nothing_there(trained, tmp_path, capsys):
