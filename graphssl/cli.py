@@ -14,7 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment, read_yaml
+from .config import (DEFAULTS, METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment,
+                     read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 
 
@@ -51,9 +52,11 @@ def _add_train(commands: Any) -> None:
                    help="override one config key, dotted (e.g. optim.lr=0.001, encoder.layers=[256,256]); repeatable")
     _add_method(p, "the self-supervised objective")
     p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
-                   help="WERank coefficient: one for every encoder layer, or one per layer (0 = the plain method)")
-    p.add_argument("--steps", type=int, help="number of training steps (optim.steps)")
-    p.add_argument("--seed", type=int, help="random seed (train.seed)")
+                   help="WERank coefficient: one for every encoder layer, or one per layer (0 = the plain method; "
+                        f"default: the config's, {DEFAULTS['werank']['alpha']} for Cora)")
+    p.add_argument("--steps", type=int, help="number of training steps (optim.steps; default: the config's, "
+                                             f"{DEFAULTS['optim']['steps']} for Cora)")
+    p.add_argument("--seed", type=int, help=f"random seed (train.seed; default: the config's, {DEFAULTS['train']['seed']})")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="mini-batch training with N seed nodes per step (train.batch_size; 0: full-batch)")
     p.add_argument("--num-neighbors", type=int, nargs="+", metavar="K",
@@ -106,7 +109,8 @@ def _add_bench(commands: Any) -> None:
                     "same effective config, resumes a killed one, and re-runs any whose settings changed.",
         epilog="Example: graphssl bench --datasets cora --methods bgrl grace --werank 0 0.1 --seeds 10 "
                "--set augment.drop_edge_1=0.2,0.5 --out runs/bench-cora")
-    p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME")
+    p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME",
+                   help="datasets to train on: cora, citeseer, pubmed, ogbn-arxiv, synthetic-arxiv (default cora)")
     p.add_argument("--methods", nargs="+", metavar="NAME",
                    help=f"self-supervised methods to compare: {', '.join(METHOD_NAMES)} (default: the config's)")
     p.add_argument("--werank", nargs="+", metavar="ALPHA", type=_werank_value,
@@ -114,7 +118,7 @@ def _add_bench(commands: Any) -> None:
     p.add_argument("--seeds", type=int, default=3, help="number of seeds per setting (default 3)")
     p.add_argument("--first-seed", type=int, default=0, metavar="S",
                    help="seeds are S .. S+N-1 (default 0); e.g. fresh seeds after a tune used 0 .. K-1")
-    p.add_argument("--steps", type=int, help="training steps (optim.steps)")
+    p.add_argument("--steps", type=int, help="training steps (optim.steps; default: the config's)")
     p.add_argument("--set", dest="sweeps", action="append", default=[], metavar="KEY=V1,V2",
                    help="sweep any config key over comma-separated values; repeatable (a grid)")
     p.add_argument("--config", metavar="YAML", help="base config (default: configs/<dataset>.yaml)")
@@ -128,10 +132,10 @@ def _add_bench(commands: Any) -> None:
 def _add_tune(commands: Any) -> None:
     p = commands.add_parser(
         "tune", help="search hyper-parameters, choosing on validation accuracy only",
-        description="Random search (or grid, when the space is small) over a YAML search space. Each trial trains "
-                    "--seeds seeds and probes them on the validation nodes; the trial with the best mean validation "
-                    "accuracy wins. Test labels are never read. Writes OUT/trials.csv, OUT/trials.md and "
-                    "OUT/best.yaml (a complete config for --config); running the same command again continues.",
+        description="Random search (or grid, when the space is small) over a YAML search space. Each trial\n"
+                    "trains --seeds seeds and probes them on the validation nodes; the trial with the best mean\n"
+                    "validation accuracy wins. Test labels are never read. Writes OUT/trials.csv, OUT/trials.md\n"
+                    "and OUT/best.yaml (a complete config for --config); running the same command again continues.",
         epilog="SPACE.yaml maps dotted config keys to a list of values or to a range, e.g.\n"
                "  encoder.norm: [none, batch, layer]\n"
                "  optim.lr: {low: 1.0e-4, high: 1.0e-2, log: true}\n"
@@ -178,23 +182,25 @@ def _add_toy(commands: Any) -> None:
                     "(noise of variance k on the last 8 coordinates), under InfoNCE, VICReg or an EMA "
                     "student-teacher, with or without WERank; write spectra.json and spectra.png. --sweep runs the "
                     "grid of the paper's figures and writes figures, table.md and README.md.")
-    p.add_argument("--loss", choices=LOSSES, default="vicreg")
-    p.add_argument("--layers", type=int, default=2, help="depth L of the linear network")
-    p.add_argument("--werank", type=float, default=0.1, help="WERank coefficient on every layer (0: off)")
-    p.add_argument("--k", type=float, default=0.1, help="augmentation strength: noise variance")
-    p.add_argument("--epochs", type=int, default=1000)
+    p.add_argument("--loss", choices=LOSSES, default="vicreg", help="the self-supervised loss (default vicreg)")
+    p.add_argument("--layers", type=int, default=2, help="depth L of the linear network (default 2)")
+    p.add_argument("--werank", type=float, default=0.1, help="WERank coefficient on every layer (0: off; default 0.1)")
+    p.add_argument("--k", type=float, default=0.1, help="augmentation strength: noise variance (default 0.1)")
+    p.add_argument("--epochs", type=int, default=1000,
+                   help="full-batch epochs (default 1000; the paper's figures: 5000)")
     p.add_argument("--lr", type=float, help="learning rate (default: infonce 0.1, vicreg 0.01, ema 0.01)")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="random seed of data, noise and weights (default 0)")
     p.add_argument("--sweep", action="store_true", help="run the whole grid (3 losses x WERank on/off x depths and k)")
     p.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES), metavar="LOSS",
                    help=f"with --sweep: the losses to sweep (default all: {', '.join(LOSSES)})")
-    p.add_argument("--out", default="runs/toy", metavar="DIR")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--out", default="runs/toy", metavar="DIR",
+                   help="folder for spectra.json and its figure, or the sweep's (default runs/toy)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
 
 
 def _werank_value(text: str) -> Any:
     """One ``--werank`` value of bench: a number or a per-layer list, read as YAML."""
-    return read_yaml(text, f"--werank {text!r}")
+    return without_negative_zeros(read_yaml(text, f"--werank {text!r}"))
 
 
 def build_parser() -> argparse.ArgumentParser:

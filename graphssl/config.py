@@ -163,6 +163,20 @@ def _flatten(tree: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 KNOWN_KEYS = tuple(_flatten(DEFAULTS))
 
 
+def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
+    """The dotted keys whose values differ between two configs (a key only one of them has included).
+
+    Returns:
+        The keys, sorted.
+
+    Example:
+        >>> config_differences({"optim": {"steps": 50, "lr": 0.1}}, {"optim": {"steps": 400, "lr": 0.1}})
+        ['optim.steps']
+    """
+    flat_a, flat_b, missing = _flatten(a), _flatten(b), object()
+    return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k, missing) != flat_b.get(k, missing))
+
+
 def unknown_key_error(key: str, where: str) -> GraphSSLError:
     """The error for an unknown dotted key, suggesting the closest known one.
 
@@ -311,7 +325,24 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)
-    return config
+    return without_negative_zeros(config)
+
+
+def without_negative_zeros(value: Any) -> Any:
+    """``value`` with every float -0.0 made 0.0 (``--werank -0`` is plain BGRL, and is named so in run folders).
+
+    Returns:
+        A copy of ``value`` (a number, or lists and dicts of them), the same but for the sign of zeros.
+
+    Example:
+        >>> without_negative_zeros({"alpha": [-0.0, 0.1]})
+        {'alpha': [0.0, 0.1]}
+    """
+    if isinstance(value, dict):
+        return {key: without_negative_zeros(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [without_negative_zeros(item) for item in value]
+    return value + 0.0 if isinstance(value, float) else value
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:

@@ -41,19 +41,28 @@ def first_line(error: BaseException, limit: int = 160) -> str:
 
     Returns:
         The first line of ``error``'s message (with the next one when it ends in a colon that introduces
-        it), at most ``limit`` characters, or the exception's type name when it has no message.
+        it), cut to whole sentences (or whole words and "…") within ``limit`` characters, or the exception's
+        type name when it has no message.
 
     Example:
         >>> first_line(RuntimeError("size mismatch for weight\\n  copying a param ..."))
         'size mismatch for weight'
         >>> first_line(RuntimeError("Error(s) in loading state_dict:\\n\\tsize mismatch for weight"))
         'Error(s) in loading state_dict: size mismatch for weight'
+        >>> first_line(RuntimeError("failed finding central directory. This is an internal error. If you"), 64)
+        'failed finding central directory. This is an internal error.'
     """
     lines = [line.strip() for line in str(error).strip().splitlines()]
     if not lines or not lines[0]:
         return type(error).__name__
     text = f"{lines[0]} {lines[1]}" if lines[0].endswith(":") and len(lines) > 1 else lines[0]
-    return text[:limit]
+    if len(text) <= limit:
+        return text
+    sentence_end = text.rfind(". ", 0, limit)  # whole sentences, never a word cut in two
+    if sentence_end > 0:
+        return text[:sentence_end + 1]
+    cut = text[:limit - 1]
+    return (cut if text[limit - 1] == " " else cut.rsplit(" ", 1)[0]) + "…"
 
 
 def load_refusal(error: BaseException) -> str:

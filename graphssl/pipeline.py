@@ -64,6 +64,10 @@ def train_and_evaluate(out: Path | None, dataset: str, config: dict[str, Any], g
     """
     seed = config["train"]["seed"]
     graph = graph_for_config(graph, config)
+    if resume is not None and resume["in_channels"] != graph.num_features:
+        raise GraphSSLError(f"--resume {out}: checkpoint.pt says the run had {resume['in_channels']} input "
+                            f"features, but {dataset} has {graph.num_features}; it was altered, or the dataset's "
+                            f"files changed: restore it, or start a new run")
     sizes = f"{size_settings(config)}; {graph.num_nodes} nodes x {graph.num_features} features"
     with memory_errors_explained(device, sizes):  # the model, training, and the evaluation's big matrices
         torch.manual_seed(seed)

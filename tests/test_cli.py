@@ -142,3 +142,12 @@ def test_a_line_break_in_a_flag_is_shown_escaped_so_the_error_stays_one_line(tmp
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and "\\n" in err, err
+
+
+def test_a_quoted_library_error_is_cut_at_a_sentence_or_word_never_mid_word():
+    from graphssl.errors import first_line
+
+    miniz = RuntimeError("PytorchStreamReader failed reading zip archive: failed finding central directory. This is "
+                         "an internal miniz error. If you are seeing this error, there is a high chance ...")
+    assert first_line(miniz, 100) == "PytorchStreamReader failed reading zip archive: failed finding central directory."
+    assert first_line(RuntimeError("word " * 50), 30) == "word word word word word word…"

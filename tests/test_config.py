@@ -131,3 +131,15 @@ def test_a_missing_configs_path_points_at_graphssls_own_copy(tmp_path, monkeypat
 def test_a_section_given_one_value_says_it_is_a_section():
     with pytest.raises(GraphSSLError, match="'optim' is a section of keys .*not a value; give its keys"):
         load_config(None, {"optim": 5})
+
+
+def test_a_negative_zero_is_zero_wherever_it_is_given(tmp_path):
+    import math
+
+    from graphssl.cli import build_parser
+
+    config = load_config(None, {"werank.alpha": -0.0, "augment.drop_edge_1": -0.0})
+    assert math.copysign(1, config["werank"]["alpha"]) == 1 == math.copysign(1, config["augment"]["drop_edge_1"])
+    assert math.copysign(1, load_config(None, {"werank.alpha": [-0.0, 0.1]})["werank"]["alpha"][0]) == 1
+    # bench names its runs by the coefficient: -0 is the plain method's werank0, not werank-0
+    assert [math.copysign(1, a) for a in build_parser().parse_args(["bench", "--werank", "-0"]).werank] == [1]

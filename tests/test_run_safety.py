@@ -98,10 +98,14 @@ def _model_key_not_a_name(state):
     state["model"][5] = torch.zeros(1)
 
 
+def _in_channels_only(state):
+    state["in_channels"] = 7  # the weights still take Cora's 1433 features: only a resume's graph can tell
+
+
 @pytest.mark.parametrize("tamper", [_layers, _rng_type, _rng_size, _no_param_groups, _optimizer_shapes,
                                     _optimizer_settings, _float_step, _step_beyond_the_run, _unknown_dataset,
                                     _fewer_features, _config_not_a_mapping, _config_emptied,
-                                    _model_key_not_a_name])
+                                    _model_key_not_a_name, _in_channels_only])
 def test_a_tampered_but_loadable_checkpoint_is_one_line_and_changes_nothing(unfinished_run, data_root, tmp_path,
                                                                             capsys, tamper):
     run_dir = tmp_path / "run"
@@ -114,6 +118,23 @@ def test_a_tampered_but_loadable_checkpoint_is_one_line_and_changes_nothing(unfi
     err = one_line_error(capsys)
     assert f"--resume {run_dir}: checkpoint.pt" in err and "restore it" in err
     assert snapshot(run_dir) == before
+
+
+def test_a_resume_refuses_a_config_yaml_that_no_longer_says_what_the_run_trains_with(unfinished_run, data_root,
+                                                                                     tmp_path, capsys):
+    run_dir = tmp_path / "run"
+    shutil.copytree(unfinished_run, run_dir)
+    original = (run_dir / "config.yaml").read_text()
+    (run_dir / "config.yaml").write_text(original.replace("steps: 8", "steps: 50"))
+    before = snapshot(run_dir)
+    assert main(["train", "--resume", str(run_dir), "--data-root", str(data_root)]) == 2
+    assert "checkpoint.pt's config and config.yaml differ in optim.steps" in one_line_error(capsys)
+    assert snapshot(run_dir) == before
+    # A deleted config.yaml is no contradiction: the resume writes it again, as it was.
+    (run_dir / "config.yaml").unlink()
+    assert main(["train", "--resume", str(run_dir), "--data-root", str(data_root), "--quiet"]) == 0
+    assert (run_dir / "config.yaml").read_text() == original
+    assert json.loads((run_dir / "metrics.json").read_text())["steps"] == 8
 
 
 @pytest.mark.parametrize("tamper, message", [
