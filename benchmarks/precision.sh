@@ -15,6 +15,8 @@ python benchmarks/cora_step.py $ARXIV --rounds 4 --block 1 --warmup 1 --check-st
 # Today's default Cora step beside the PyPI package also named graphssl (0.2.0, its BGRL with a 2 x 256 GCN), each in
 # a worker process of its own, alternating blocks (pip download graphssl==0.2.0 --no-deps -d /tmp/peer).
 python benchmarks/peer_step.py --peer-wheel /tmp/peer/graphssl-0.2.0-py3-none-any.whl --out $R/peer_step.json
+python benchmarks/peer_step.py --peer-wheel /tmp/peer/graphssl-0.2.0-py3-none-any.whl \
+  --config "${TMPDIR:-/tmp}/cora-84e5f12.yaml" --out $R/peer_step_192-128.json
 # bf16-mixed against 32, interleaved, and each one's peak memory in a process of its own: arxiv size, today's Cora
 # default, and the Cora config the issue measured.
 python benchmarks/precision_step.py $ARXIV --rounds 4 --block 1 --warmup 1 --out $R/precision/synthetic-arxiv.json
