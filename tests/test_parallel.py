@@ -14,9 +14,13 @@ from helpers import start
 
 # A parent whose two workers each write their pid, then wait far longer than any test.
 PARENT = """\
-import pathlib, sys, time
+import pathlib, signal, sys, time
 from graphssl.errors import GraphSSLError
 from graphssl.parallel import available_cores, check_jobs, run_parallel
+
+# As in a terminal: a test suite started in the background (a non-interactive shell's `cmd &`) hands its children
+# SIGINT ignored, and this parent would then never see the Ctrl-C the test sends.
+signal.signal(signal.SIGINT, signal.default_int_handler)
 
 def wait_long(folder, name):
     pathlib.Path(folder, name).write_text(str(__import__("os").getpid()))
