@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import statistics
 import subprocess
@@ -31,13 +30,11 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from common import machine, report, step_config, timed_block, trainer  # first: it sets what torch's allocator reads
+from common import graphssl_at, machine, report, step_config, timed_block, trainer  # first: it sets what torch's allocator reads
 
 
 def ours_step(args: argparse.Namespace) -> Callable[[int], None]:
     """Our default Cora trainer's ``step``."""
-    from common import graphssl_at
-
     graphssl = graphssl_at(None)
     config = step_config(graphssl, "cora", args.config, args.assignments)
     pretrainer = trainer(graphssl, graphssl.load_graph("cora"), config, graphssl.resolve_device("cpu"))

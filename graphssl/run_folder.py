@@ -27,8 +27,8 @@ from typing import Any, Iterator
 import torch
 import yaml
 
-from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, size_settings, validate,
-                     with_defaults)
+from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, read_yaml_file,
+                     size_settings, validate, with_defaults)
 from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
 from .files import atomic_write, is_temporary, make_folder, write_error, write_json, write_text
@@ -319,14 +319,11 @@ def _check_config_file(out: Path, config: dict[str, Any]) -> None:
     """A resumed run trains with its checkpoint's config, so ``config.yaml`` (the run's record of it) must say
     the same: a deleted one is written again, an edited one refused rather than left contradicting the run."""
     path = out / CONFIG
-    try:
-        written = with_defaults(yaml.safe_load(path.read_text(encoding="utf-8")))
-    except FileNotFoundError:
+    if not path.exists():
         write_text(path, dump_config(config))
         return
-    except (OSError, ValueError, yaml.YAMLError) as err:  # ValueError: not UTF-8
-        raise GraphSSLError(f"--resume {out}: {CONFIG} cannot be read ({first_line(err)}); restore it, or delete "
-                            f"it and --resume writes it again from {CHECKPOINT}") from None
+    written = with_defaults(read_yaml_file(path, "--resume", f"the {CONFIG} the run started with (or delete it: "
+                                                             f"--resume writes it again from {CHECKPOINT})"))
     changed = config_differences(written, config) if isinstance(written, dict) else ["(the whole file)"]
     if changed:
         raise GraphSSLError(f"--resume {out}: {CHECKPOINT}'s config and {CONFIG} differ in {changed[0]}, but a run "
