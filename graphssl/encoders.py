@@ -27,7 +27,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.nn.inits import glorot
 from torch_geometric.utils import to_torch_csr_tensor
 
-from .precision import float32_function
+from .precision import input_dtype_function
 from .sparse import propagate, sparse_linear
 
 
@@ -70,12 +70,12 @@ class GCNLayer(GCNConv):
         return out if self.bias is None else out.add_(self.bias)
 
 
-@float32_function
+@input_dtype_function
 class _PReLUFunction(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, x: Tensor, weight: Tensor) -> Tensor:
         ctx.save_for_backward(x, weight)
-        return torch.prelu(x, weight)
+        return torch.prelu(x, weight.to(x.dtype))
 
     @staticmethod
     def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor]:
@@ -90,8 +90,9 @@ class PReLU(nn.PReLU):
 
     ATen's PReLU backward kernel takes ~5 ms for a 2708 x 512 input on our CPUs,
     more than the layer's matrix product; the same gradients come from the
-    vectorized leaky-ReLU backward and one dot product.  CUDA, and per-channel
-    slopes, use the stock kernel.
+    vectorized leaky-ReLU backward and one dot product.  It computes in its
+    input's dtype (bfloat16 activations under ``bf16-mixed`` stay bfloat16).
+    CUDA, and per-channel slopes, use the stock kernel.
     """
 
     def forward(self, x: Tensor) -> Tensor:

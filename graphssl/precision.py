@@ -2,11 +2,15 @@
 
 ``bf16-mixed`` runs the dense matrix products of the forward passes (the GCN
 layers' linear maps, the predictor and the heads) in bfloat16 under
-``torch.autocast``, on CPU and on CUDA.  Everything whose precision matters
-more than its speed stays in float32: the parameters, their gradients and the
-optimizer state (autocast casts weights per call, never the master copy), the
-sparse propagation (torch has no bfloat16 CSR kernel on CPU, and sums over
-neighbours keep their precision), normalization, activations, the losses and
+``torch.autocast``, on CPU and on CUDA, and keeps the encoder's activations in
+bfloat16 between them: the sparse propagation, the normalization and the PReLU
+take a product's bfloat16 output as it is and return bfloat16, summing in
+float32 inside their kernels (:func:`input_dtype_function`; ``embedding_bag``'s
+neighbour sums are the float32 sums rounded once).  Casting those activations
+to float32 and back cost more than the bfloat16 products saved (README,
+'Precision and speed').  Everything whose precision matters more than its
+speed stays in float32: the parameters, their gradients and the optimizer
+state (autocast casts weights per call, never the master copy), the losses and
 their reductions, the WERank penalty (its Gram matrix) and BGRL's EMA update.
 The custom autograd functions that do that work run their forward in float32
 (:func:`float32_function`); the autograd engine hands each input's gradient
@@ -20,6 +24,7 @@ later); it is a CUDA setting, and asking for it on another device is an error
 from __future__ import annotations
 
 import contextlib
+import functools
 import warnings
 from typing import Any, Callable, ContextManager, Iterator
 
@@ -152,6 +157,42 @@ def float32_function(function: type[torch.autograd.Function]) -> type[torch.auto
         forward = torch.amp.custom_fwd(forward, device_type=device_type, cast_inputs=torch.float32)
         backward = torch.amp.custom_bwd(backward, device_type=device_type)
     function.forward, function.backward = staticmethod(forward), staticmethod(backward)
+    return function
+
+
+def input_dtype_function(function: type[torch.autograd.Function]) -> type[torch.autograd.Function]:
+    """Make a custom autograd function compute in its inputs' own dtype, also inside autocast.
+
+    Its ``forward`` runs with autocast off, so bfloat16 activations stay
+    bfloat16 and float32 ones float32 (autocast would cast some of its operators
+    to bfloat16 and leave others alone); its ``backward`` gets gradients in the
+    output's dtype.
+
+    Returns:
+        ``function``, its ``forward`` wrapped.
+
+    Example:
+        >>> @input_dtype_function
+        ... class Double(torch.autograd.Function):
+        ...     @staticmethod
+        ...     def forward(ctx, x):
+        ...         return torch.mm(x, torch.full((2, 2), 2.0, dtype=x.dtype))
+        ...     @staticmethod
+        ...     def backward(ctx, grad):
+        ...         return 2 * grad
+        >>> with torch.autocast("cpu", dtype=torch.bfloat16):
+        ...     Double.apply(torch.eye(2)).dtype, Double.apply(torch.eye(2, dtype=torch.bfloat16)).dtype
+        (torch.float32, torch.bfloat16)
+    """
+    forward = function.forward
+
+    @functools.wraps(forward)
+    def forward_without_autocast(ctx: Any, *args: Any) -> Any:
+        device_type = next(arg.device.type for arg in args if isinstance(arg, torch.Tensor))
+        with torch.autocast(device_type, enabled=False):
+            return forward(ctx, *args)
+
+    function.forward = staticmethod(forward_without_autocast)
     return function
 
 

@@ -6,15 +6,18 @@ and its kernel writes each output row once, where torch's CSR product (MKL)
 zero-fills its output and accumulates into it: on Cora 2-2.6x faster (README,
 'Precision and speed').  On CUDA torch's own product (cuSPARSE) is used.
 
-Both autograd functions compute in float32 under autocast (there is no
-bfloat16 CSR kernel on CPU, and sums over neighbours keep their precision):
+Two autograd functions:
 
 * :func:`propagate`, ``Â X`` for a *symmetric* ``Â``: the gradient ``Âᵀ G`` is ``Â G``,
-  so the backward pass reuses ``Â`` (torch's would transpose it at every call);
+  so the backward pass reuses ``Â`` (torch's would transpose it at every call).
+  It computes in its input's dtype, also under autocast: under ``bf16-mixed`` it
+  sums bfloat16 rows in float32 inside ``embedding_bag``'s kernel and rounds once
+  (half the memory traffic of a float32 gather, and no casts around it);
 * :func:`sparse_linear`, ``X diag(m) Wᵀ`` for sparse features ``X`` and a feature-column
   mask ``m``: the weight's gradient ``diag(m) Gᵀ X`` is computed from ``X``'s column-major
   (CSC) copy, made once per feature matrix (:func:`columns_of`) instead of at every
-  backward pass.
+  backward pass.  It computes in float32 under autocast (sparse features are
+  float32, and torch has no bfloat16 CSR kernel on CPU).
 """
 
 from __future__ import annotations
@@ -27,7 +30,7 @@ from torch import Tensor
 from torch.autograd.function import once_differentiable
 from torch.utils.weak import WeakIdKeyDictionary
 
-from .precision import float32_function
+from .precision import float32_function, input_dtype_function
 
 # Sparse feature matrix -> its CSC copy, dropped with the matrix (a full-batch run makes one, ever).
 _COLUMN_MAJOR: WeakIdKeyDictionary = WeakIdKeyDictionary()
@@ -45,7 +48,7 @@ def sparse_dense(matrix: Tensor, dense: Tensor) -> Tensor:
     """``matrix @ dense`` for a sparse CSR ``matrix`` (no autograd through ``matrix``).
 
     Returns:
-        A dense ``[matrix rows, dense columns]`` tensor in ``dense``'s dtype.
+        A dense ``[matrix rows, dense columns]`` tensor in ``dense``'s dtype (sums in at least float32).
 
     Example:
         >>> matrix = torch.tensor([[0.0, 2.0], [1.0, 0.0], [0.0, 0.0]]).to_sparse_csr()
@@ -55,7 +58,8 @@ def sparse_dense(matrix: Tensor, dense: Tensor) -> Tensor:
                 [0., 0.]])
     """
     if dense.device.type != "cpu":
-        return matrix @ dense
+        # cuSPARSE multiplies in the matrix's dtype (float32); a bfloat16 ``dense`` is summed in it and rounded once.
+        return (matrix @ dense.to(matrix.dtype)).to(dense.dtype)
     return _sum_rows(matrix.crow_indices(), matrix.col_indices(), matrix.values(), dense)
 
 
@@ -97,7 +101,7 @@ def sparse_transposed_dense(matrix: Tensor, dense: Tensor) -> Tensor:
     return _sum_rows(columns.ccol_indices(), columns.row_indices(), columns.values(), dense)
 
 
-@float32_function
+@input_dtype_function
 class _Propagation(torch.autograd.Function):
     @staticmethod
     def forward(ctx: Any, adj: Tensor, x: Tensor) -> Tensor:
@@ -114,7 +118,7 @@ def propagate(adj: Tensor, x: Tensor) -> Tensor:
     """``adj @ x`` for a *symmetric* sparse CSR ``adj`` (GCN's ``Â``), differentiable in ``x``.
 
     Returns:
-        ``Â X`` in float32 (also under autocast).
+        ``Â X`` in ``x``'s dtype (also under autocast).
 
     Example:
         >>> adj = torch.tensor([[0.5, 0.5], [0.5, 0.5]]).to_sparse_csr()

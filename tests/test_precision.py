@@ -91,40 +91,66 @@ def _gradients(function, inputs, autocast):
 
 
 def _custom_functions():
-    """(name, function, inputs) for each custom autograd function, inputs as autocast hands them over."""
+    """(name, function, inputs) for each custom autograd function, inputs as autocast hands them over, split into
+    those that compute in float32 under autocast and those that compute in their input's dtype."""
     torch.manual_seed(0)
     adj = gcn_adjacency(random_graph(), 300)
     features = (torch.rand(300, 40) < 0.1).float().to_sparse_csr()
     mask = (torch.rand(40) > 0.3).float()
     target = torch.randn(300, 16)
     prelu = PReLU()
-    return [("propagation", lambda h: propagate(adj, h), [torch.randn(300, 16)]),
-            ("sparse features", lambda w: sparse_linear(features, w, mask), [torch.randn(16, 40)]),
-            ("prelu", prelu, [torch.randn(300, 16)]),
-            ("cosine loss", lambda p: cosine_loss(p, target), [torch.randn(300, 16)]),
-            ("werank", lambda w: werank_terms([w], 0.1)[0], [torch.randn(16, 40)]),
-            ("grace", lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size=64),
-             [torch.randn(300, 16), torch.randn(300, 16)])]
+    in_float32 = [("sparse features", lambda w: sparse_linear(features, w, mask), [torch.randn(16, 40)]),
+                  ("cosine loss", lambda p: cosine_loss(p, target), [torch.randn(300, 16)]),
+                  ("werank", lambda w: werank_terms([w], 0.1)[0], [torch.randn(16, 40)]),
+                  ("grace", lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size=64),
+                   [torch.randn(300, 16), torch.randn(300, 16)])]
+    in_input_dtype = [("propagation", lambda h: propagate(adj, h), [torch.randn(300, 16)]),
+                      ("prelu", prelu, [torch.randn(300, 16)])]
+    return in_float32, in_input_dtype
 
 
-CUSTOM_FUNCTIONS = _custom_functions()
+IN_FLOAT32, IN_INPUT_DTYPE = _custom_functions()
 
 
-@pytest.mark.parametrize("name, function, inputs", CUSTOM_FUNCTIONS, ids=[c[0] for c in CUSTOM_FUNCTIONS])
-def test_custom_autograd_functions_compute_in_float32_under_autocast(name, function, inputs):
+def _check_under_autocast(function, inputs, bf16_output_dtype):
     out, grads = _gradients(function, inputs, autocast=False)
     # Handed float32 inputs inside autocast they compute exactly what they compute outside it.
     out_autocast, grads_autocast = _gradients(function, inputs, autocast=True)
     assert out_autocast.dtype == torch.float32 and torch.equal(out, out_autocast)
     assert all(torch.equal(a, b) for a, b in zip(grads, grads_autocast))
     # Handed bfloat16 inputs (a product computed under autocast), they return each input's gradient in bfloat16,
-    # equal to the float32 one up to bfloat16's rounding of the inputs (8 bits of mantissa, ~0.4%).
+    # equal to the float32 one up to bfloat16's rounding (8 bits of mantissa, ~0.4%).
     out_bf16, grads_bf16 = _gradients(function, [x.to(torch.bfloat16) for x in inputs], autocast=True)
-    assert out_bf16.dtype == torch.float32
-    torch.testing.assert_close(out_bf16, out, rtol=2e-2, atol=2e-2 * out.abs().max().item())
+    assert out_bf16.dtype == bf16_output_dtype
+    torch.testing.assert_close(out_bf16.float(), out, rtol=2e-2, atol=2e-2 * out.abs().max().item())
     for a, b in zip(grads, grads_bf16):
         assert b.dtype == torch.bfloat16
         torch.testing.assert_close(b.float(), a, rtol=3e-2, atol=3e-2 * a.abs().max().item())
+
+
+@pytest.mark.parametrize("name, function, inputs", IN_FLOAT32, ids=[c[0] for c in IN_FLOAT32])
+def test_custom_autograd_functions_compute_in_float32_under_autocast(name, function, inputs):
+    _check_under_autocast(function, inputs, bf16_output_dtype=torch.float32)
+
+
+@pytest.mark.parametrize("name, function, inputs", IN_INPUT_DTYPE, ids=[c[0] for c in IN_INPUT_DTYPE])
+def test_propagation_and_prelu_compute_in_their_input_dtype_under_autocast(name, function, inputs):
+    _check_under_autocast(function, inputs, bf16_output_dtype=torch.bfloat16)
+
+
+def test_bf16_propagation_sums_in_float32_both_ways():
+    # A hub with 1000 neighbours of weight 1: summed in bfloat16 the total would stop at 256 (256 + 1 rounds back
+    # to 256 with 8 bits of mantissa); summed in float32 and rounded once it is 1000, exact in bfloat16.
+    leaves = torch.arange(1, 1001)
+    edges = torch.stack([torch.cat([torch.zeros(1000, dtype=torch.long), leaves]),
+                         torch.cat([leaves, torch.zeros(1000, dtype=torch.long)])])
+    adj = torch.sparse_coo_tensor(edges, torch.ones(2000), (1001, 1001)).to_sparse_csr()
+    x = torch.ones(1001, 4, dtype=torch.bfloat16, requires_grad=True)
+    with torch.autocast(**BF16):
+        out = propagate(adj, x)
+    assert out.dtype == torch.bfloat16 and torch.equal(out[0], torch.full((4,), 1000.0, dtype=torch.bfloat16))
+    out.backward(torch.ones_like(out))
+    assert x.grad.dtype == torch.bfloat16 and x.grad[0].eq(1000).all()
 
 
 def test_a_bf16_mixed_step_gives_gradients_close_to_float32(cora):
