@@ -64,8 +64,9 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--checkpoint-every", type=int, metavar="N",
                    help="write checkpoint.pt every N steps (train.checkpoint_every; 0: only at the end)")
     p.add_argument("--precision", metavar="P",
-                   help="32 (default), bf16-mixed (dense products in bfloat16 under autocast, the rest float32; on "
-                        "CPUs with AVX-512 and on GPUs) or tf32 (CUDA: TF32 matrix products) (train.precision)")
+                   help="32 (default), bf16-mixed (dense products and activations in bfloat16 under autocast; parameters, "
+                        "losses and optimizer in float32; pays on CPUs with AVX-512 and on GPUs) or tf32 (CUDA: TF32 "
+                        "matrix products) (train.precision)")
     p.add_argument("--tensorboard", action="store_const", const=True,
                    help="also write log.csv's scalars to RUN_DIR/tb/ for TensorBoard (train.tensorboard; needs "
                         "pip install 'graphssl-werank[tensorboard]')")

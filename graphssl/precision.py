@@ -3,14 +3,17 @@
 ``bf16-mixed`` runs the dense matrix products of the forward passes (the GCN
 layers' linear maps, the predictor and the heads) in bfloat16 under
 ``torch.autocast``, on CPU and on CUDA, and keeps the encoder's activations in
-bfloat16 between them: the sparse propagation, the normalization and the PReLU
-take a product's bfloat16 output as it is and return bfloat16, summing in
-float32 inside their kernels (:func:`input_dtype_function`; ``embedding_bag``'s
-neighbour sums are the float32 sums rounded once).  Casting those activations
-to float32 and back cost more than the bfloat16 products saved (README,
-'Precision and speed').  Everything whose precision matters more than its
-speed stays in float32: the parameters, their gradients and the optimizer
-state (autocast casts weights per call, never the master copy), the losses and
+bfloat16 between them: the sparse propagation and the PReLU take a product's
+bfloat16 output as it is and return bfloat16 (:func:`input_dtype_function`;
+on CPU the propagation sums in float32 inside ``embedding_bag``'s kernel, with
+``Â``'s weights rounded to bfloat16, and rounds each sum once), and the
+normalization follows autocast's own rule (on CPU bfloat16 in and out with
+float32 statistics, on CUDA float32).  Casts of every activation to float32
+and back ate most of what the bfloat16 products saved (README, 'Precision and
+speed').  Everything whose precision matters more than its speed stays in
+float32: the parameters, their gradients and the optimizer state (autocast
+casts weights per call, never the master copy; a gradient computed in
+bfloat16, such as a bias's, is rounded before it is added), the losses and
 their reductions, the WERank penalty (its Gram matrix) and BGRL's EMA update.
 The custom autograd functions that do that work run their forward in float32
 (:func:`float32_function`); the autograd engine hands each input's gradient

@@ -10,9 +10,10 @@ Two autograd functions:
 
 * :func:`propagate`, ``Â X`` for a *symmetric* ``Â``: the gradient ``Âᵀ G`` is ``Â G``,
   so the backward pass reuses ``Â`` (torch's would transpose it at every call).
-  It computes in its input's dtype, also under autocast: under ``bf16-mixed`` it
-  sums bfloat16 rows in float32 inside ``embedding_bag``'s kernel and rounds once
-  (half the memory traffic of a float32 gather, and no casts around it);
+  It computes in its input's dtype, also under autocast: under ``bf16-mixed`` on
+  CPU it sums bfloat16 rows in float32 inside ``embedding_bag``'s kernel (``Â``'s
+  weights rounded to bfloat16) and rounds once: half the memory traffic of a
+  float32 gather, and no casts around it;
 * :func:`sparse_linear`, ``X diag(m) Wᵀ`` for sparse features ``X`` and a feature-column
   mask ``m``: the weight's gradient ``diag(m) Gᵀ X`` is computed from ``X``'s column-major
   (CSC) copy, made once per feature matrix (:func:`columns_of`) instead of at every
@@ -58,8 +59,9 @@ def sparse_dense(matrix: Tensor, dense: Tensor) -> Tensor:
                 [0., 0.]])
     """
     if dense.device.type != "cpu":
-        # cuSPARSE multiplies in the matrix's dtype (float32); a bfloat16 ``dense`` is summed in it and rounded once.
-        return (matrix @ dense.to(matrix.dtype)).to(dense.dtype)
+        # cuSPARSE wants one dtype: a bfloat16 ``dense`` is summed in the matrix's float32 and rounded once.
+        dtype = torch.promote_types(matrix.dtype, dense.dtype)
+        return (matrix.to(dtype) @ dense.to(dtype)).to(dense.dtype)
     return _sum_rows(matrix.crow_indices(), matrix.col_indices(), matrix.values(), dense)
 
 

@@ -138,6 +138,18 @@ def test_propagation_and_prelu_compute_in_their_input_dtype_under_autocast(name,
     _check_under_autocast(function, inputs, bf16_output_dtype=torch.bfloat16)
 
 
+def test_prelu_slope_gradient_stays_float32_and_close_under_bf16():
+    slopes = {}
+    for dtype in (torch.float32, torch.bfloat16):
+        torch.manual_seed(0)
+        prelu, x = PReLU(), torch.randn(300, 16).to(dtype)
+        with torch.autocast(**BF16):
+            prelu(x).float().mul(torch.linspace(-1, 1, x.numel()).view_as(x)).sum().backward()
+        slopes[dtype] = prelu.weight.grad
+    assert slopes[torch.bfloat16].dtype == torch.float32
+    torch.testing.assert_close(slopes[torch.bfloat16], slopes[torch.float32], rtol=2e-2, atol=1e-3)
+
+
 def test_bf16_propagation_sums_in_float32_both_ways():
     # A hub with 1000 neighbours of weight 1: summed in bfloat16 the total would stop at 256 (256 + 1 rounds back
     # to 256 with 8 bits of mantissa); summed in float32 and rounded once it is 1000, exact in bfloat16.
