@@ -33,4 +33,4 @@ python benchmarks/profile_step.py $ARXIV --warmup 1 --steps 2 --set train.precis
 alpha=$(python -c "import yaml; print(yaml.safe_load(open('configs/cora.yaml'))['werank']['alpha'])")
 graphssl bench --datasets cora --seeds 10 --set train.precision=32,bf16-mixed --out $R/precision-parity --quiet
 python benchmarks/paired_difference.py $R/precision-parity "$alpha" $R/precision-parity "$alpha" \
-  --where-a train.precision=bf16-mixed --where-b train.precision=32 --out $R/precision-parity/paired.json
+  --where-a train.precision=bf16-mixed --where-b train.precision=32 --out $R/precision-parity-paired.json
