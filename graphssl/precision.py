@@ -8,7 +8,9 @@ bfloat16 output as it is and return bfloat16 (:func:`input_dtype_function`;
 on CPU the propagation sums in float32 inside ``embedding_bag``'s kernel, with
 ``Â``'s weights rounded to bfloat16, and rounds each sum once), and the
 normalization follows autocast's own rule (on CPU bfloat16 in and out with
-float32 statistics, on CUDA float32).  Casts of every activation to float32
+float32 statistics, on CUDA float32).  A first layer fed sparse features
+computes in float32 (:func:`graphssl.sparse.sparse_linear`), so its
+activations are float32 up to the next product.  Casts of every activation to float32
 and back ate most of what the bfloat16 products saved (README, 'Precision and
 speed').  Everything whose precision matters more than its speed stays in
 float32: the parameters, their gradients and the optimizer state (autocast
