@@ -50,7 +50,7 @@ DEFAULTS: dict[str, Any] = {
                "expander_layers": [512, 512, 512]},
     "cca_ssg": {"lambd": 0.001},
     "werank": {"alpha": 0.02355, "squared": True, "scope": "encoder", "schedule": "constant", "target_fraction": 0.7,
-               "adapt_factor": 1.5, "alpha_min": 1.0e-4, "alpha_max": 1.0},
+               "adapt_factor": 1.25, "alpha_min": 1.0e-4, "alpha_max": 1.0},
     "probe": {"protocol": "lbfgs", "l2_grid": [1.0e-6, 1.0e-5, 1.0e-4, 1.0e-3, 1.0e-2, 1.0e-1], "max_iter": 200},
     "train": {"seed": 0, "log_every": 10, "checkpoint_every": 100, "spectra_every": 50, "probe_every": 0,
               "tensorboard": False, "batch_size": 0, "num_neighbors": [10, 10], "precision": "32"},
