@@ -10,11 +10,12 @@
 
 The tuned alpha and the adaptive constants are read from the config (configs/cora.yaml, whose values are chosen on
 validation with graphssl tune; README, "Adaptive WERank coefficient"); seeds 200-209 are fresh (tuning used 0-2,
-the headline comparison 100-119). Every training is a run of `graphssl bench` in one folder, keyed by its whole
-config, so running this again skips finished runs and resumes a killed one, and a setting both parts share (p = 0
-of the three modes; weak and strong = the study's both-at-p settings) is trained once. OUT/plan.json records what
-was asked; benchmarks/plot_augmentation_study.py then draws the figures and writes the table and summary
-(OUT/table.md is only the last bench call's).
+the headline comparison 100-119). Every training is a run of `graphssl bench` in one folder, OUT/bench/, keyed by
+its whole config, so running this again skips finished runs and resumes a killed one, and a setting both parts
+share (p = 0 of the three modes; weak and strong = the study's both-at-p settings) is trained once. OUT/plan.json
+records what was asked; benchmarks/plot_augmentation_study.py then draws the figures and writes the tables and
+summary into OUT (OUT/bench/table.md is only the last bench call's). The bench folder is a folder of its own
+because graphssl bench refuses one holding files it did not write.
 
     python benchmarks/augmentation_study.py                        # about 500 trainings; days on 2 CPU cores
     python benchmarks/augmentation_study.py --alpha 0.1 --smoke --out /tmp/augmentation-smoke   # the pipeline, minutes
@@ -100,14 +101,14 @@ def main() -> None:
     adaptive = ["--werank", json.dumps(study["alpha"]), "--set", "werank.schedule=adaptive"]
     if "compare" in args.parts:
         for rates in study["compare"].values():
-            bench(study, out, rates, both, extra)
-            bench(study, out, rates, adaptive, extra)
+            bench(study, out / "bench", rates, both, extra)
+            bench(study, out / "bench", rates, adaptive, extra)
     if "study" in args.parts:
         done: list[list[float]] = []
         for settings in study["study"].values():
             for _, rates in settings:
                 if rates not in done:  # p = 0 is the same runs in every mode
-                    bench(study, out, rates, both, extra)
+                    bench(study, out / "bench", rates, both, extra)
                     done.append(rates)
     run_visible([sys.executable, REPO / "benchmarks" / "plot_augmentation_study.py", out])
 

@@ -1,6 +1,6 @@
 """Figures, tables and summary of benchmarks/augmentation_study.py's runs.
 
-Reads OUT/plan.json (what the study asked for) and the finished runs in OUT/results/, and writes
+Reads OUT/plan.json (what the study asked for) and the finished runs in OUT/bench/results/, and writes
 
 * OUT/augmentation_test_acc.png, OUT/augmentation_rankme.png, OUT/augmentation_rank.png: the quantity against the
   augmentation rate p, one panel per mode (edges and features, edges only, features only), alpha = 0 and the tuned
@@ -52,7 +52,7 @@ def load_runs(folder: Path, plan: dict[str, Any]) -> dict[tuple[tuple[float, ...
     """The plan's finished runs: ``{(augmentation rates, arm): {seed: metrics}}`` (test accuracy in points)."""
     keys = ("drop_edge_1", "drop_edge_2", "mask_feature_1", "mask_feature_2")
     runs: dict[tuple[tuple[float, ...], str], dict[int, dict[str, Any]]] = {}
-    for path in sorted((folder / "results").glob("*.json")):
+    for path in sorted((folder / "bench" / "results").glob("*.json")):
         result = json.loads(path.read_text())
         config = result["config"]
         arm = arm_of(config, plan["alpha"])
@@ -221,7 +221,7 @@ def markdown(plan: dict[str, Any], study: list[dict[str, Any]], compare: list[di
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="the study's bench folder (holding plan.json and results/)")
+    parser.add_argument("folder", type=Path, help="the study's folder (holding plan.json and bench/results/)")
     args = parser.parse_args()
     try:
         plan = json.loads((args.folder / "plan.json").read_text())

@@ -1,6 +1,7 @@
 """benchmarks/plot_augmentation_study.py on a study folder with known numbers: pairing, the issue's targets, claims."""
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -40,12 +41,12 @@ def write_result(folder, rates, arm, seed):
     metrics = {"test_acc": accuracy(rates, arm, seed) / 100, "rankme": 60.0 if arm == "plain" else 90.0,
                "rank": 128, "werank": alpha, "final_werank_alpha": 0.04 if arm == "adaptive" else alpha}
     name = f"{'_'.join(map(str, rates))}__{arm}__{seed}.json"
-    (folder / "results" / name).write_text(json.dumps({"seed": seed, "config": config, "metrics": metrics}))
+    (folder / "bench" / "results" / name).write_text(json.dumps({"seed": seed, "config": config, "metrics": metrics}))
 
 
 def test_the_study_tables_pair_seeds_and_check_the_issues_targets(tmp_path):
     folder = tmp_path / "augmentation"
-    (folder / "results").mkdir(parents=True)
+    (folder / "bench" / "results").mkdir(parents=True)
     (folder / "plan.json").write_text(json.dumps(PLAN))
     settings = {tuple(rates) for mode in PLAN["study"].values() for _, rates in mode}
     for rates in settings | {tuple(r) for r in PLAN["compare"].values()}:
@@ -75,3 +76,24 @@ def test_the_study_tables_pair_seeds_and_check_the_issues_targets(tmp_path):
     assert [round(g, 6) for g in summary["claims"]["edges+features"]["werank_gain_points"]] == [2.0, 0.5]
     table = (folder / "augmentation.md").read_text()
     assert "| strong | -2.00 ± 0.00 (SE 0.00; 0/3) | no |" in table
+
+
+def test_the_study_runs_end_to_end_and_continues(tmp_path, data_root):
+    """The comparison part in smoke mode on a tiny encoder: 9 trainings through graphssl bench, then the tables;
+    run again, it trains nothing (every run found finished)."""
+    config = tmp_path / "tiny.yaml"
+    config.write_text("encoder: {layers: [32, 16]}\npredictor: {hidden: 32}\n")
+    out = tmp_path / "study"
+    command = [sys.executable, REPO / "benchmarks" / "augmentation_study.py", "--config", config, "--alpha", "0.1",
+               "--smoke", "--parts", "compare", "--jobs", "1", "--out", out]
+    env = {**os.environ, "GRAPHSSL_DATA": str(data_root)}
+    proc = run(command, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert len(list((out / "bench" / "results").glob("*.json"))) == 9  # 3 settings x (plain, constant, adaptive)
+    compare = {row["setting"]: row for row in json.loads((out / "augmentation.json").read_text())["compare"]}
+    assert sorted(compare) == ["default", "strong", "weak"]
+    assert all(compare[s][arm]["seeds"] == 1 for s in compare for arm in ("plain", "constant", "adaptive"))
+    finished = {path.name: path.stat().st_mtime_ns for path in (out / "bench" / "results").glob("*.json")}
+    proc = run(command, env=env, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert {path.name: path.stat().st_mtime_ns for path in (out / "bench" / "results").glob("*.json")} == finished
