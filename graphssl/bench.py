@@ -4,7 +4,8 @@
 coefficients x swept config values x seeds.  Each finished run leaves one JSON in
 ``OUT/results/`` (written atomically, so a killed sweep never leaves half of
 one) holding its whole effective config; running the grid again skips the runs
-that finished with exactly the config now asked for, resumes an interrupted
+that finished with the config now asked for (equal in every key the training
+reads: :func:`~graphssl.config.training_identity`), resumes an interrupted
 one from its checkpoint, and runs again any whose settings changed or whose
 file is unreadable.  ``OUT/table.md`` and ``OUT/table.csv`` give, per dataset,
 method and setting, mean ± sample standard deviation (n - 1) over seeds of test and
@@ -29,7 +30,8 @@ from typing import Any, Sequence
 import yaml
 from tqdm import tqdm
 
-from .config import config_for_dataset, dataset_name, is_number, load_config, parse_assignment, with_defaults
+from .config import (config_for_dataset, dataset_name, is_number, load_config, parse_assignment,
+                     training_identity)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, warn
@@ -173,7 +175,8 @@ def _is_result(result: Any) -> bool:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return with_defaults(yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))) == config
+        return training_identity(yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))) \
+            == training_identity(config)
     except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; any unreadable config is another one
         return False
 
@@ -275,7 +278,7 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
         name = setting.run_name(seed)
         path = out / "results" / f"{name}.json"
         if path.is_file() and (result := read_result(path)) is not None:
-            if with_defaults(result.get("config")) == run_config:
+            if training_identity(result.get("config")) == training_identity(run_config):
                 results[name] = result
             else:
                 stale += 1

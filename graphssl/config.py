@@ -544,6 +544,41 @@ def with_defaults(saved: Any) -> Any:
     return config
 
 
+# werank's adaptive constants are read only under werank.schedule: adaptive; under constant their values change
+# nothing, so a run saved with other values (a default chosen later, as these were) is the same training.
+ADAPTIVE_ONLY_KEYS = ("werank.target_fraction", "werank.adapt_factor", "werank.alpha_min", "werank.alpha_max")
+
+
+def without_keys(config: dict[str, Any], keys: Any) -> dict[str, Any]:
+    """``config`` (a copy) less the dotted ``keys`` it holds."""
+    config = copy.deepcopy(config)
+    for key in keys:
+        section, _, name = key.rpartition(".")
+        (config.get(section, {}) if section else config).pop(name, None)
+    return config
+
+
+def training_identity(config: Any) -> Any:
+    """What decides a run's training: ``config`` completed by :func:`with_defaults`, less the keys that its own
+    settings leave unread (the adaptive schedule's constants under ``werank.schedule: constant``).  Two configs
+    with equal identities train the same run, so ``bench`` and ``tune`` compare these to skip finished runs.
+
+    Returns:
+        The identity (``config`` itself when it is not shaped like a config).
+
+    Example:
+        >>> a = load_config(None)
+        >>> training_identity(a) == training_identity(load_config(None, {"werank.adapt_factor": 3.0}))
+        True
+        >>> training_identity(a) == training_identity(load_config(None, {"werank.schedule": "adaptive"}))
+        False
+    """
+    config = with_defaults(config)
+    if not isinstance(config, dict) or not isinstance(config.get("werank"), dict):
+        return config
+    return without_keys(config, ADAPTIVE_ONLY_KEYS) if config["werank"].get("schedule") == "constant" else config
+
+
 def dump_config(config: dict[str, Any]) -> str:
     """The config as YAML, in the schema's section order (what ``config.yaml`` holds).
 

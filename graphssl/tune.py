@@ -43,7 +43,7 @@ from typing import Any, Sequence
 from tqdm import tqdm
 
 from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml_file, set_key, unknown_key_error,
-                     validate, with_defaults)
+                     training_identity, validate, with_defaults, without_keys)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted, first_line, warn
@@ -296,7 +296,7 @@ def _log_path(out: Path, trial: Trial, seed: int) -> Path:
 def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     saved = read_json_or_warn(path)  # absent, or unreadable (with a warning): run it (again)
     if not isinstance(saved, dict) or not isinstance(saved.get("config"), dict) \
-            or with_defaults(saved["config"]) != config:
+            or training_identity(saved["config"]) != training_identity(config):
         return None  # another setting's: run it again
     metrics = saved.get("metrics")
     if saved.get("status") == "diverged" or saved.get("status") == "ok" and isinstance(metrics, dict) \
@@ -337,6 +337,22 @@ def _identity(dataset: str, space: Space, base: dict[str, Any], sampler_seed: in
 TUNE_FILES = ("tune.json", "results", "logs", "trials.csv", "trials.md", "best.yaml")
 
 
+def _same_search(saved: dict[str, Any], identity: dict[str, Any]) -> bool:
+    """Whether a folder's ``tune.json`` (``saved``) holds the search ``identity`` describes: the same dataset, space
+    and sampler seed, and a base config whose trials train the same runs.  The bases are compared less the keys
+    the space sets (every trial overrides them) and, unless the space moves ``werank.schedule``, less the keys
+    the base's schedule leaves unread (:func:`~graphssl.config.training_identity`)."""
+    space = identity["space"]
+
+    def base(config: Any) -> Any:
+        complete = with_defaults(config) if "werank.schedule" in space else training_identity(config)
+        return without_keys(complete, space) if isinstance(complete, dict) else complete
+
+    return {k: saved.get(k) for k in identity if k != "base_config"} == \
+        {k: v for k, v in identity.items() if k != "base_config"} \
+        and base(saved.get("base_config")) == base(identity["base_config"])
+
+
 def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | None]:
     """``out``, new, empty, or this very search's folder (its tune.json says so), to continue it; with the kind
     of search it holds (``True``: grid, ``False``: random, ``None``: new, or made before graphssl recorded it)."""
@@ -348,11 +364,12 @@ def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | Non
         saved = json.loads(settings.read_text())
         if not isinstance(saved, dict):
             raise TypeError(f"it holds a {type(saved).__name__}")
-        saved["base_config"] = with_defaults(saved["base_config"])
+        if "base_config" not in saved:
+            raise KeyError("base_config")
     except (OSError, ValueError, TypeError, KeyError, AttributeError, GraphSSLError) as err:
         raise GraphSSLError(f"--out {out}: its tune.json is unreadable or not graphssl tune's ({first_line(err, 80)}); "
                             f"restore it, or choose a new --out (finished trials are never overwritten)") from None
-    if {k: saved.get(k) for k in identity} != identity:
+    if not _same_search(saved, identity):
         raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
                             f"config; choose a new --out (finished trials are never overwritten)")
     return out, {"grid": True, "random": False}.get(saved.get("search"))

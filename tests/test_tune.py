@@ -242,3 +242,30 @@ def test_an_unreadable_tune_json_is_named_as_such(content, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "its tune.json is unreadable or not graphssl tune's" in err
     assert (tmp_path / "t" / "tune.json").read_bytes() == content
+
+
+def test_runs_differing_only_in_keys_their_schedule_never_reads_are_reused(tmp_path, data_root):
+    """The adaptive schedule's constants changed in the base config after a constant-alpha search and bench (as
+    happened when they were chosen): both continue their folders without retraining; under the adaptive schedule
+    the same change is a new run."""
+    config = tmp_path / "base.yaml"
+    config.write_text("encoder: {layers: [16, 8]}\npredictor: {hidden: 16}\noptim: {steps: 2}\n"
+                      "werank: {adapt_factor: 1.5, target_fraction: 0.7}\n")
+    space = parse_space({"optim.lr": [0.001]}, "s")
+    tune = dict(trials=1, seeds=1, jobs=1, data_root=data_root, progress=False)
+    bench = ["bench", "--datasets", "cora", "--config", str(config), "--werank", "0", "0.1", "--seeds", "1",
+             "--jobs", "1", "--data-root", str(data_root), "--quiet"]
+    adaptive = [*bench, "--set", "werank.schedule=adaptive", "--out", str(tmp_path / "a")]
+
+    def run_all() -> None:
+        run_tune("cora", space, load_config(config), tmp_path / "t", **tune)
+        assert main([*bench, "--out", str(tmp_path / "b")]) == 0
+        assert main(adaptive) == 0
+
+    run_all()
+    stamps = {p: p.stat().st_mtime_ns for p in tmp_path.glob("*/results/*.json")}
+    assert len(stamps) == 1 + 2 + 2
+    config.write_text(config.read_text().replace("1.5", "3.0").replace("0.7", "0.2"))
+    run_all()  # the same search and bench: the constant-alpha runs are reused
+    retrained = sorted(p.parent.parent.name for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp)
+    assert retrained == ["a", "a"]  # the adaptive runs read the changed constants: trained again
