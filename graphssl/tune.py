@@ -317,7 +317,9 @@ def best_trial(trials: Sequence[Trial]) -> Trial | None:
         True
     """
     scored = [t for t in trials if t.finished and t.row()["status"] == "ok"]
-    return max(scored, key=lambda t: (t.row()["val_acc_mean"], -t.index), default=None)
+    # Accuracies arrive as float32 fractions, so two trials with the same count of right validation nodes can
+    # differ in the 8th digit: rounded to 1e-6 (far below one node of any split), such a tie goes to the earliest.
+    return max(scored, key=lambda t: (round(t.row()["val_acc_mean"], 6), -t.index), default=None)
 
 
 @dataclass

@@ -6,13 +6,14 @@ import subprocess
 import time
 
 import pytest
+import torch
 import yaml
 
 from graphssl.cli import main
 from graphssl.config import is_number, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
-from graphssl.tune import Range, parse_space, run_tune, sample_trials
+from graphssl.tune import Range, Trial, best_trial, parse_space, run_tune, sample_trials
 from helpers import graphssl_command, kill_tree, spy_on_probe_splits, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
@@ -63,6 +64,20 @@ def test_shared_keys_get_the_same_values_with_or_without_more_keys():
 def test_a_small_list_space_is_searched_as_a_grid():
     points = sample_trials({"encoder.norm": ["none", "batch"], "werank.squared": [False, True]}, 10)
     assert len(points) == 4 and len({json.dumps(p, sort_keys=True) for p in points}) == 4
+
+
+def test_a_tie_in_right_validation_nodes_goes_to_the_earliest_trial():
+    """1201 of 1500 validation nodes right over three seeds, as two trials of the adaptive-constants search scored:
+    their float32 accuracies give means that differ in the 8th digit, yet the trials tie."""
+    def trial(index, accuracies):
+        results = {seed: {"status": "ok", "metrics": {"val_acc": acc, "rankme": 1.0, "train_seconds": 1.0}}
+                   for seed, acc in enumerate(accuracies)}
+        return Trial(index, {}, {}, [0, 1, 2], results)
+
+    f32 = [float(torch.tensor(n / 500, dtype=torch.float32)) for n in (400, 401, 400)]
+    early, late = trial(2, f32), trial(4, [float(torch.tensor(n / 500, dtype=torch.float32)) for n in (397, 404, 400)])
+    assert late.row()["val_acc_mean"] > early.row()["val_acc_mean"]  # by 2e-8: float32 rounding alone
+    assert best_trial([late, early]) is early and best_trial([trial(1, [0.5] * 3), early]) is early
 
 
 def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, data_root, monkeypatch):
