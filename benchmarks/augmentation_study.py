@@ -57,7 +57,8 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
         raise SystemExit(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
                          f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
     default = [config["augment"][key.split(".")[1]] for key in AUGMENT_KEYS]
-    return {"config": str(config_path), "alpha": alpha, "seeds": seeds,
+    shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO
+    return {"config": str(shown), "alpha": alpha, "seeds": seeds,
             "steps": steps if steps is not None else config["optim"]["steps"],
             "adaptive": {key: config["werank"][key] for key in ADAPTIVE_KEYS},
             "study": {mode: [[p, mode_rates(mode, p)] for p in rates] for mode in MODES},

@@ -40,11 +40,15 @@ TARGET_POINTS = 0.5  # the issue's target: adaptive within 0.5 points of the tun
 NOISE_SE = 2.0  # "more than noise": beyond two standard errors of the paired mean difference
 
 
-def arm_of(config: dict[str, Any], alpha: float) -> str | None:
-    """Which arm of the study a run's config is (``None``: another coefficient, e.g. an earlier plan's)."""
-    werank = config["werank"]
+def arm_of(config: dict[str, Any], plan: dict[str, Any]) -> str | None:
+    """Which arm of the plan a run's config is (``None``: another plan's run, e.g. a smoke run's or one with
+    other adaptive constants, left in the same folder: another coefficient, step count or constants)."""
+    werank, alpha = config["werank"], plan["alpha"]
+    if config.get("optim", {}).get("steps") != plan["steps"]:
+        return None
     if werank.get("schedule", "constant") == "adaptive":
-        return "adaptive" if werank["alpha"] == alpha else None
+        same = werank["alpha"] == alpha and all(werank.get(key) == value for key, value in plan["adaptive"].items())
+        return "adaptive" if same else None
     return "plain" if werank["alpha"] == 0 else "constant" if werank["alpha"] == alpha else None
 
 
@@ -55,7 +59,7 @@ def load_runs(folder: Path, plan: dict[str, Any]) -> dict[tuple[tuple[float, ...
     for path in sorted((folder / "bench" / "results").glob("*.json")):
         result = json.loads(path.read_text())
         config = result["config"]
-        arm = arm_of(config, plan["alpha"])
+        arm = arm_of(config, plan)
         if arm is None or result["seed"] not in plan["seeds"]:
             continue
         rates = tuple(float(config["augment"][key]) for key in keys)

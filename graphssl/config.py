@@ -550,11 +550,13 @@ ADAPTIVE_ONLY_KEYS = ("werank.target_fraction", "werank.adapt_factor", "werank.a
 
 
 def without_keys(config: dict[str, Any], keys: Any) -> dict[str, Any]:
-    """``config`` (a copy) less the dotted ``keys`` it holds."""
+    """``config`` (a copy) less the dotted ``keys`` it holds (a section that is not a mapping is left as it is)."""
     config = copy.deepcopy(config)
     for key in keys:
         section, _, name = key.rpartition(".")
-        (config.get(section, {}) if section else config).pop(name, None)
+        holder = config.get(section) if section else config
+        if isinstance(holder, dict):
+            holder.pop(name, None)
     return config
 
 

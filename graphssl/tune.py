@@ -306,6 +306,11 @@ def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     return None
 
 
+# Accuracies arrive as float32 fractions, so two trials with the same count of right validation nodes can differ
+# in the 8th digit: means this close (far below one node of any split) are a tie, which goes to the earliest trial.
+SAME_ACCURACY = 1e-6
+
+
 def best_trial(trials: Sequence[Trial]) -> Trial | None:
     """The finished, non-diverged trial with the highest mean validation accuracy (the earliest on a tie).
 
@@ -317,9 +322,10 @@ def best_trial(trials: Sequence[Trial]) -> Trial | None:
         True
     """
     scored = [t for t in trials if t.finished and t.row()["status"] == "ok"]
-    # Accuracies arrive as float32 fractions, so two trials with the same count of right validation nodes can
-    # differ in the 8th digit: rounded to 1e-6 (far below one node of any split), such a tie goes to the earliest.
-    return max(scored, key=lambda t: (round(t.row()["val_acc_mean"], 6), -t.index), default=None)
+    if not scored:
+        return None
+    top = max(t.row()["val_acc_mean"] for t in scored)
+    return min((t for t in scored if t.row()["val_acc_mean"] >= top - SAME_ACCURACY), key=lambda t: t.index)
 
 
 @dataclass
@@ -485,7 +491,8 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
     columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status"]
     write_text(out / "trials.csv", csv_text(columns, (trial.row() for trial in finished)))
 
-    ranked = sorted(finished, key=lambda t: (t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0), t.index))
+    ranked = sorted(finished, key=lambda t: (t is not best, t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0),
+                                             t.index))
     lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished", ""]
     if command:
         lines += [f"Command: `{command}`", ""]

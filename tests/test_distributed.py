@@ -54,7 +54,7 @@ def test_torchrun_ranks_move_the_adaptive_werank_coefficient_alike(tmp_path, env
     gradients after DDP's averaging, and their weights would part."""
     out = tmp_path / "ddp"
     args = [*ARGS, "--set", "werank.schedule=adaptive", "--set", "werank.target_fraction=1.0",
-            "--set", "train.spectra_every=2"]
+            "--set", "werank.adapt_factor=1.5", "--set", "train.spectra_every=2"]
     proc = run(torchrun_command(*args, "--out", out), {**env, "GRAPHSSL_DIST_TIMEOUT": "60"}, timeout=180)
     assert proc.returncode == 0, proc.stderr[-2000:]
     metrics = json.loads((out / "metrics.json").read_text())

@@ -44,7 +44,8 @@ RUN_ARGS = {"bgrl": ["--method", "bgrl"],
                        "--set", "werank.scope=encoder+head"],
             "cca-ssg": ["--method", "cca-ssg", "--set", "werank.scope=encoder+head"],
             "bgrl-adaptive-werank": ["--method", "bgrl", "--set", "werank.schedule=adaptive",
-                                     "--set", "werank.target_fraction=1.0", "--set", "werank.alpha_max=10.0"]}
+                                     "--set", "werank.target_fraction=1.0", "--set", "werank.adapt_factor=1.5",
+                                     "--set", "werank.alpha_max=10.0"]}
 
 
 @pytest.mark.slow

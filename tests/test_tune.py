@@ -284,3 +284,11 @@ def test_runs_differing_only_in_keys_their_schedule_never_reads_are_reused(tmp_p
     run_all()  # the same search and bench: the constant-alpha runs are reused
     retrained = sorted(p.parent.parent.name for p, stamp in stamps.items() if p.stat().st_mtime_ns != stamp)
     assert retrained == ["a", "a"]  # the adaptive runs read the changed constants: trained again
+
+    adaptive_base = load_config(config, {"werank.schedule": "adaptive", "werank.alpha": 0.1})
+    run_tune("cora", space, adaptive_base, tmp_path / "ta", **tune)
+    run_tune("cora", space, {**adaptive_base, "optim": {**adaptive_base["optim"], "lr": 0.5}}, tmp_path / "ta",
+             **tune)  # a base key the space sets: the same search
+    with pytest.raises(GraphSSLError, match="holds a search with another"):  # the constants it reads changed
+        run_tune("cora", space, load_config(config, {"werank.schedule": "adaptive", "werank.alpha": 0.1,
+                                                     "werank.adapt_factor": 2.0}), tmp_path / "ta", **tune)
