@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from common import GRAPHSSL, REPO, run_visible
-from graphssl.config import load_config
+from graphssl.config import ADAPTIVE_ONLY_KEYS, load_config
 from graphssl.files import write_json
 
 AUGMENT_KEYS = ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2")
@@ -39,7 +39,6 @@ SMOKE_RATES = (0.0, 0.5)
 # Which of (edge dropping, feature masking) a mode applies the rate p to; the other is off.
 MODES = {"edges+features": (True, True), "edges": (True, False), "features": (False, True)}
 WEAK, STRONG = 0.1, 0.5  # as the README's earlier augmentation ablation
-ADAPTIVE_KEYS = ("target_fraction", "adapt_factor", "alpha_min", "alpha_max")
 
 
 def mode_rates(mode: str, p: float) -> list[float]:
@@ -60,7 +59,7 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
     shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO
     return {"config": str(shown), "alpha": alpha, "seeds": seeds,
             "steps": steps if steps is not None else config["optim"]["steps"],
-            "adaptive": {key: config["werank"][key] for key in ADAPTIVE_KEYS},
+            "adaptive": {key: config["werank"][key] for key in (k.split(".")[1] for k in ADAPTIVE_ONLY_KEYS)},
             "study": {mode: [[p, mode_rates(mode, p)] for p in rates] for mode in MODES},
             "compare": {"weak": [WEAK] * 4, "default": default, "strong": [STRONG] * 4}}
 

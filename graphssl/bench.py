@@ -190,7 +190,8 @@ def _with_peak(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
 def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str | None, device: str
             ) -> dict[str, Any]:
     """Metrics of the run in ``run_dir`` with ``config``: reused when it finished with this config (the same
-    :func:`~graphssl.config.training_identity`), resumed from its checkpoint when it was interrupted, otherwise trained from scratch.
+    :func:`~graphssl.config.training_identity`), resumed from its checkpoint when it was interrupted, otherwise
+    trained from scratch.
 
     Returns:
         The run's metrics.json content, with ``val_acc_peak_step`` (the step of the highest validation
@@ -244,7 +245,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
     A finished run is reused only when its whole effective config (every key,
     steps and seed included, less the keys its training never reads:
     :func:`~graphssl.config.training_identity`) equals the one now asked for;
-    otherwise it is run again.  ``methods`` (names of :data:`graphssl.config.METHOD_NAMES`; ``None``: the config's own) and
+    otherwise it is run again.  ``methods`` (names of
+    :data:`graphssl.config.METHOD_NAMES`; ``None``: the config's own) and
     ``weranks`` (``None``: the config's) are grid dimensions like the ``sweeps``.
     Seeds are ``first_seed … first_seed + seeds - 1``.  ``jobs``
     trainings run at once (:func:`graphssl.parallel.run_parallel`; ``None``:

@@ -356,8 +356,7 @@ def _same_search(saved: dict[str, Any], identity: dict[str, Any]) -> bool:
         complete = with_defaults(config) if "werank.schedule" in space else training_identity(config)
         return without_keys(complete, space) if isinstance(complete, dict) else complete
 
-    return {k: saved.get(k) for k in identity if k != "base_config"} == \
-        {k: v for k, v in identity.items() if k != "base_config"} \
+    return all(saved.get(k) == v for k, v in identity.items() if k != "base_config") \
         and base(saved.get("base_config")) == base(identity["base_config"])
 
 

@@ -131,7 +131,8 @@ def test_every_method_and_mini_batches_adapt_alpha(method, flags, tmp_path, data
     out = tmp_path / "run"
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--method", method, "--steps", "4",
                  "--werank", "0.01", "--set", "werank.schedule=adaptive", "--set", "werank.target_fraction=1.0",
-                 "--set", "werank.adapt_factor=1.5", "--set", "train.spectra_every=1", *flags, "--out", str(out), *TINY_FLAGS]) == 0
+                 "--set", "werank.adapt_factor=1.5", "--set", "train.spectra_every=1", *flags, "--out", str(out),
+                 *TINY_FLAGS]) == 0
     assert json.loads((out / "metrics.json").read_text())["final_werank_alpha"] == pytest.approx(0.01 * 1.5 ** 3)
 
 
