@@ -6,8 +6,9 @@
 # step costs 4-8 BGRL steps on Cora); TRIALS (default 64) and SEEDS (default 3) shrink the searches, METHODS
 # (default all four) picks methods.
 #
-# BGRL's arms are benchmarks/cora_fair.sh's searches, run by the very same commands, so their finished trials are
-# reused. GRACE, VICReg and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml) and search
+# BGRL's row is benchmarks/cora_fair.sh's headline pair (its two searches' winners, which are also their best
+# trials, on 20 fresh seeds 100-119: cora-fair-paired.json), read here rather than trained again: run cora_fair.sh
+# first. GRACE, VICReg and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml) and search
 # configs/spaces/cora-shared.yaml with their own keys (configs/spaces/<method>.yaml).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,11 +19,13 @@ S=configs/spaces
 key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
 for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
   if [ "$method" = bgrl ]; then
-    base=$S/cora-base.yaml; spaces="--space $S/cora.yaml"; plain=$R/tune-cora-bgrl; werank=$R/tune-cora-werank
-  else
-    base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
-    plain=$R/tune-cora-$method-plain; werank=$R/tune-cora-$method-werank
+    [ -f $R/cora-fair-paired.json ] || { echo "methods_fair.sh: $R/cora-fair-paired.json is missing;" \
+      "run benchmarks/cora_fair.sh first (BGRL's row is its headline pair)" >&2; exit 2; }
+    cp $R/cora-fair-paired.json $R/cora-methods-bgrl-paired.json
+    continue
   fi
+  base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
+  plain=$R/tune-cora-$method-plain; werank=$R/tune-cora-$method-werank
   SEARCH="--dataset cora --config $base $spaces --trials $TRIALS --seeds $SEEDS --quiet"
   graphssl tune $SEARCH --space $S/werank.yaml --out "$werank"
   graphssl tune $SEARCH --werank 0 --out "$plain"
