@@ -19,7 +19,9 @@ is searched instead.
 
 Each finished (trial, seed) leaves one JSON in ``OUT/results/`` holding its
 config, written atomically; running the same command again skips them, so a
-killed search loses at most the runs in flight.  Each run's per-step log is
+killed search loses at most the runs in flight.  A point drawn twice (a random
+search over lists can) is trained once: the later trial's files are copies,
+marked ``same_as`` the trial that trained it.  Each run's per-step log is
 ``OUT/logs/<trial>__seed<k>.csv`` (with ``train.probe_every``, validation
 accuracy over training).  ``OUT/trials.csv`` and
 ``OUT/trials.md`` list the finished trials, ``OUT/best.yaml`` is the winner's
@@ -433,7 +435,9 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     make_folder(out / "results")
     write_json(out / "tune.json", {**identity, "search": "grid" if grid else "random", "trials": trials,
                                    "seeds": seeds, "command": command})
-    pending = []
+    # A random search over lists can draw the same point twice: each distinct training runs once, and every
+    # (trial, seed) it stands for gets its result.
+    same_training: dict[str, list[tuple[Trial, int, dict[str, Any]]]] = {}
     for trial in all_trials:
         for seed in trial.seeds:
             config = copy.deepcopy(trial.config)
@@ -441,8 +445,16 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
             saved = _read_seed(_seed_path(out, trial, seed), config)
             if saved is not None:
                 trial.results[seed] = saved
-            else:
-                pending.append((trial, seed, config))
+            same_training.setdefault(json.dumps(training_identity(config), sort_keys=True), []).append(
+                (trial, seed, config))
+    pending = []
+    for runs in same_training.values():
+        trained = next((trial for trial, seed, _ in runs if seed in trial.results), None)
+        if trained is None:
+            pending.append(runs)
+        else:
+            done = trained.results[runs[0][1]]
+            _record(out, runs, trained, {key: done[key] for key in done if key not in _RECORD_KEYS})
 
     def render() -> Trial | None:
         best = best_trial(all_trials)
@@ -454,23 +466,48 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
                disable=not progress, dynamic_ncols=True, smoothing=0)
     _show_best(bar, best)
     root = str(data_root) if data_root is not None else None
-    calls = [(dataset, config, root, device, str(_log_path(out, trial, seed))) for trial, seed, config in pending]
+    calls = [(dataset, runs[0][2], root, device, str(_log_path(out, runs[0][0], runs[0][1]))) for runs in pending]
     try:
         with bar:
             for index, result in run_parallel(run_seed, calls, jobs):
-                trial, seed, config = pending[index]
-                write_json(_seed_path(out, trial, seed), {"trial": trial.name, "seed": seed, "values": trial.values,
-                                                          "config": config, **result})
-                trial.results[seed] = result
-                if trial.finished:
-                    best = render()
-                    bar.update(1)
-                    _show_best(bar, best)
+                for trial in _record(out, pending[index], pending[index][0][0], result):
+                    if trial.finished:
+                        best = render()
+                        bar.update(1)
+                        _show_best(bar, best)
     except KeyboardInterrupt:
         done = sum(t.finished for t in all_trials)
         raise Interrupted(f"interrupted with {done} of {len(all_trials)} trials finished; run the same command "
                           f"again to continue (finished runs are kept)") from None
     return TuneResult(out, all_trials, best)
+
+
+# What a result file holds besides the run's own result.
+_RECORD_KEYS = ("trial", "seed", "values", "config", "same_as")
+
+
+def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], trained: Trial, result: dict[str, Any]
+            ) -> list[Trial]:
+    """Give the ``result`` of one training, made by ``trained``, to each (trial, seed) of ``runs`` (that training,
+    drawn by one trial or more) that lacks it: its result file (naming ``trained`` when another trial made it) and
+    its per-step log.
+
+    Returns:
+        The trials that received it.
+    """
+    given = []
+    for trial, seed, config in runs:
+        if seed in trial.results:
+            continue
+        copy_of = {"same_as": trained.name} if trial is not trained else {}
+        write_json(_seed_path(out, trial, seed), {"trial": trial.name, "seed": seed, "values": trial.values,
+                                                  "config": config, **copy_of, **result})
+        log = _log_path(out, trained, seed)
+        if trial is not trained and log.is_file():
+            write_text(_log_path(out, trial, seed), log.read_text())
+        trial.results[seed] = result
+        given.append(trial)
+    return given
 
 
 def _show_best(bar: tqdm, best: Trial | None) -> None:

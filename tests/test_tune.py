@@ -13,7 +13,7 @@ from graphssl.cli import main
 from graphssl.config import is_number, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
-from graphssl.tune import Range, Trial, best_trial, parse_space, run_tune, sample_trials
+from graphssl.tune import Range, Trial, best_trial, parse_space, run_seed as real_run_seed, run_tune, sample_trials
 from helpers import graphssl_command, kill_tree, spy_on_probe_splits, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
@@ -123,6 +123,30 @@ def test_more_trials_than_the_grid_keeps_a_random_search_random(tmp_path, data_r
     assert all(p.read_bytes() == data for p, data in finished.items())  # nothing retrained
     assert json.loads((tmp_path / "t" / "tune.json").read_text())["search"] == "random"
     assert sample_trials(space, 5) != [t.values for t in again.trials]  # a new folder would have searched the grid
+
+
+def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
+    space = parse_space({"encoder.norm": ["none", "batch"], "augment.drop_edge_1": [0.1, 0.5]}, "s")
+    sampler_seed = next(s for s in range(100) if len({json.dumps(p) for p in sample_trials(space, 3, s)}) == 2)
+    base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 2})
+    trained = []
+    monkeypatch.setattr("graphssl.tune.run_seed", lambda *call: trained.append(call) or real_run_seed(*call))
+    tune = dict(trials=3, seeds=2, jobs=1, sampler_seed=sampler_seed, data_root=data_root, progress=False)
+    result = run_tune("cora", space, base, tmp_path / "t", **tune)
+    assert len(trained) == 2 * 2  # two distinct points, two seeds each
+    points = [t.values for t in result.trials]
+    first, again = [t for t in result.trials if points.count(t.values) == 2]
+    assert first.results == again.results and first.finished
+    results = tmp_path / "t" / "results"
+    for seed in first.seeds:
+        copy = json.loads((results / f"{again.name}__seed{seed}.json").read_text())
+        assert copy["same_as"] == first.name and copy["trial"] == again.name
+        assert (tmp_path / "t" / "logs" / f"{again.name}__seed{seed}.csv").read_text() == \
+            (tmp_path / "t" / "logs" / f"{first.name}__seed{seed}.csv").read_text()
+    (results / f"{first.name}__seed0.json").unlink()  # its copy stands in: nothing to train
+    run_tune("cora", space, base, tmp_path / "t", **tune)
+    assert len(trained) == 4
+    assert json.loads((results / f"{first.name}__seed0.json").read_text())["same_as"] == again.name
 
 
 @pytest.mark.slow
