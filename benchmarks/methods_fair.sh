@@ -1,26 +1,33 @@
 #!/usr/bin/env bash
 # WERank across SSL objectives on Cora (issue 14): for each method, two arms tuned on validation with the same
-# space, trials and seeds (alpha = 0, and alpha searched), then scored on 10 fresh seeds (100-109, none used in
-# tuning) with a paired difference. Every step is resumable: run this again after a kill and finished trials and
-# runs are skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (a GRACE or VICReg
-# step costs 4-8 BGRL steps on Cora); TRIALS (default 64) and SEEDS (default 3) shrink the searches, METHODS
-# (default all four) picks methods.
+# space, trials and seeds (alpha = 0, and alpha searched), then scored on fresh seeds (none used in tuning) with a
+# paired difference. Every step is resumable: run this again after a kill and finished trials and runs are
+# skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (a GRACE or VICReg step
+# costs 4-8 BGRL steps on Cora); METHODS (default all four) picks methods, and without bgrl TRIALS (default 64)
+# and SEEDS (default 3) shrink the searches.
 #
-# BGRL's row is benchmarks/cora_fair.sh's headline pair (its two searches' winners, which are also their best
-# trials, on 20 fresh seeds 100-119: cora-fair-paired.json), read here rather than trained again: run cora_fair.sh
-# first. GRACE, VICReg and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml) and search
-# configs/spaces/cora-shared.yaml with their own keys (configs/spaces/<method>.yaml).
+# BGRL's row is benchmarks/cora_fair.sh's headline pair, read here rather than trained again (run cora_fair.sh
+# first): graphssl's Cora defaults, each arm's best validation trial of 64 x 3 whose training takes <= 2 minutes
+# (configs/cora.yaml, configs/cora-bgrl.yaml), on 20 fresh seeds 100-119 (cora-fair-paired.json). GRACE, VICReg
+# and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml), search
+# configs/spaces/cora-shared.yaml with their own keys (configs/spaces/<method>.yaml), and take each arm's best
+# validation trial (best.yaml, no time budget) to 10 fresh seeds 100-109. The table says each row's seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=benchmarks/results
 TRIALS=${TRIALS:-64}
 SEEDS=${SEEDS:-3}
 S=configs/spaces
+fail() { echo "methods_fair.sh: $*" >&2; exit 2; }
+if [[ " ${METHODS:-bgrl} " == *" bgrl "* ]]; then  # checked before any other method's days of training
+  [ -f $R/cora-fair-paired.json ] || fail "$R/cora-fair-paired.json is missing; run benchmarks/cora_fair.sh" \
+    "first (BGRL's row is its headline pair)"
+  [ "$TRIALS/$SEEDS" = 64/3 ] || fail "TRIALS=$TRIALS SEEDS=$SEEDS: BGRL's row comes from cora_fair.sh's" \
+    "64 x 3 searches, so the other methods need the same budget; leave bgrl out of METHODS to shrink them"
+fi
 key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
 for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
   if [ "$method" = bgrl ]; then
-    [ -f $R/cora-fair-paired.json ] || { echo "methods_fair.sh: $R/cora-fair-paired.json is missing;" \
-      "run benchmarks/cora_fair.sh first (BGRL's row is its headline pair)" >&2; exit 2; }
     cp $R/cora-fair-paired.json $R/cora-methods-bgrl-paired.json
     continue
   fi
@@ -40,15 +47,16 @@ python - "$R" ${METHODS:-bgrl grace vicreg cca-ssg} <<'EOF'
 import json, sys
 from pathlib import Path
 results, methods = Path(sys.argv[1]), sys.argv[2:]
-lines = ["| method | arm | WERank α | test acc (%) | RankMe | rank | WERank − plain (points) | WERank better |",
-         "|---|---|---|---|---|---|---|---|"]
+lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | WERank − plain (points) | WERank better |",
+         "|---|---|---|---|---|---|---|---|---|"]
 for method in methods:
     paired = json.loads((results / f"cora-methods-{method}-paired.json").read_text())
     for arm, side in (("plain", paired["b"]), ("WERank", paired["a"])):
         difference = (f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
                       if arm == "WERank" else "")
         better = f"{paired['a_better_on']} of {paired['paired_seeds']}" if arm == "WERank" else ""
-        lines.append(f"| {method} | {arm} | {json.dumps(side['werank'])} | {side['test_acc']:.2f} ± "
+        seeds = f"{min(side['seeds'])}–{max(side['seeds'])}"
+        lines.append(f"| {method} | {arm} | {json.dumps(side['werank'])} | {seeds} | {side['test_acc']:.2f} ± "
                      f"{side['test_acc_std']:.2f} | {side['rankme']:.1f} ± {side['rankme_std']:.1f} | {side['rank']:.1f} "
                      f"| {difference} | {better} |")
 (results / "cora-methods.md").write_text("\n".join(lines) + "\n")

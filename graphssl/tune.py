@@ -19,8 +19,9 @@ is searched instead.
 
 Each finished (trial, seed) leaves one JSON in ``OUT/results/`` holding its
 config, written atomically; running the same command again skips them, so a
-killed search loses at most the runs in flight.  A point drawn twice (a random
-search over lists can) is trained once: the later trial's files are copies,
+killed search loses at most the runs in flight.  A training two trials share (a
+point a random search over lists drew twice, or points differing only in keys
+their schedule never reads) runs once: the later trial's files are copies,
 marked ``same_as`` the trial that trained it.  Each run's per-step log is
 ``OUT/logs/<trial>__seed<k>.csv`` (with ``train.probe_every``, validation
 accuracy over training).  ``OUT/trials.csv`` and
@@ -449,12 +450,13 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
                 (trial, seed, config))
     pending = []
     for runs in same_training.values():
-        trained = next((trial for trial, seed, _ in runs if seed in trial.results), None)
-        if trained is None:
+        holder = next((trial for trial, seed, _ in runs if seed in trial.results), None)
+        if holder is None:
             pending.append(runs)
-        else:
-            done = trained.results[runs[0][1]]
-            _record(out, runs, trained, {key: done[key] for key in done if key not in _RECORD_KEYS})
+        else:  # a result file went missing while a copy of it (or its original) remains
+            done = holder.results[runs[0][1]]
+            _record(out, runs, holder, done.get("same_as", holder.name),
+                    {key: done[key] for key in _RESULT_KEYS if key in done})
 
     def render() -> Trial | None:
         best = best_trial(all_trials)
@@ -470,7 +472,8 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     try:
         with bar:
             for index, result in run_parallel(run_seed, calls, jobs):
-                for trial in _record(out, pending[index], pending[index][0][0], result):
+                trained = pending[index][0][0]
+                for trial in _record(out, pending[index], trained, trained.name, result):
                     if trial.finished:
                         best = render()
                         bar.update(1)
@@ -482,15 +485,15 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     return TuneResult(out, all_trials, best)
 
 
-# What a result file holds besides the run's own result.
-_RECORD_KEYS = ("trial", "seed", "values", "config", "same_as")
+# What run_seed returns, and so what a copy of a result file carries over.
+_RESULT_KEYS = ("status", "metrics", "message")
 
 
-def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], trained: Trial, result: dict[str, Any]
-            ) -> list[Trial]:
-    """Give the ``result`` of one training, made by ``trained``, to each (trial, seed) of ``runs`` (that training,
-    drawn by one trial or more) that lacks it: its result file (naming ``trained`` when another trial made it) and
-    its per-step log.
+def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], holder: Trial, trained: str,
+            result: dict[str, Any]) -> list[Trial]:
+    """Give ``result``, held by trial ``holder`` and trained by the trial named ``trained``, to each (trial, seed)
+    of ``runs`` (that one training, drawn by one trial or more) that lacks it: its result file (marked ``same_as``
+    the trial that trained it, unless it is that trial) and the holder's per-step log.
 
     Returns:
         The trials that received it.
@@ -499,12 +502,15 @@ def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], trained: T
     for trial, seed, config in runs:
         if seed in trial.results:
             continue
-        copy_of = {"same_as": trained.name} if trial is not trained else {}
+        copy_of = {"same_as": trained} if trial.name != trained else {}
         write_json(_seed_path(out, trial, seed), {"trial": trial.name, "seed": seed, "values": trial.values,
                                                   "config": config, **copy_of, **result})
-        log = _log_path(out, trained, seed)
-        if trial is not trained and log.is_file():
-            write_text(_log_path(out, trial, seed), log.read_text())
+        log, own_log = _log_path(out, holder, seed), _log_path(out, trial, seed)
+        if trial is not holder:  # the holder's log, never one left by an earlier, killed run of this trial
+            if log.is_file():
+                write_text(own_log, log.read_text())
+            else:
+                own_log.unlink(missing_ok=True)
         trial.results[seed] = result
         given.append(trial)
     return given

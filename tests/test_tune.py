@@ -136,17 +136,24 @@ def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
     assert len(trained) == 2 * 2  # two distinct points, two seeds each
     points = [t.values for t in result.trials]
     first, again = [t for t in result.trials if points.count(t.values) == 2]
-    assert first.results == again.results and first.finished
-    results = tmp_path / "t" / "results"
-    for seed in first.seeds:
-        copy = json.loads((results / f"{again.name}__seed{seed}.json").read_text())
-        assert copy["same_as"] == first.name and copy["trial"] == again.name
-        assert (tmp_path / "t" / "logs" / f"{again.name}__seed{seed}.csv").read_text() == \
-            (tmp_path / "t" / "logs" / f"{first.name}__seed{seed}.csv").read_text()
-    (results / f"{first.name}__seed0.json").unlink()  # its copy stands in: nothing to train
+    results, logs = tmp_path / "t" / "results", tmp_path / "t" / "logs"
+    assert len(read_csv(tmp_path / "t" / "trials.csv")) == 3  # a copy is still a trial
+
+    def check_copies() -> None:
+        for seed in first.seeds:
+            original = json.loads((results / f"{first.name}__seed{seed}.json").read_text())
+            copy = json.loads((results / f"{again.name}__seed{seed}.json").read_text())
+            assert "same_as" not in original and copy["same_as"] == first.name and copy["trial"] == again.name
+            assert copy["metrics"] == original["metrics"] and copy["config"] == original["config"]
+            assert (logs / f"{again.name}__seed{seed}.csv").read_text() == \
+                (logs / f"{first.name}__seed{seed}.csv").read_text()
+
+    check_copies()
+    (results / f"{first.name}__seed0.json").unlink()  # the copy stands in for its lost original: nothing trained
+    (results / f"{again.name}__seed1.json").unlink()  # and the original for a lost copy
     run_tune("cora", space, base, tmp_path / "t", **tune)
     assert len(trained) == 4
-    assert json.loads((results / f"{first.name}__seed0.json").read_text())["same_as"] == again.name
+    check_copies()
 
 
 @pytest.mark.slow
