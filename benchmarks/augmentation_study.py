@@ -83,7 +83,7 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="training steps (default: the config's)")
     parser.add_argument("--jobs", type=int, help="trainings at once (graphssl bench --jobs)")
     parser.add_argument("--parts", nargs="+", choices=("compare", "study"), default=["compare", "study"],
-                        help="the comparison (item 3, the fewer runs) first, then the study (item 1)")
+                        help="the comparison (item 2, the fewer runs) first, then the study (item 1)")
     parser.add_argument("--smoke", action="store_true",
                         help="check the pipeline: 1 seed, 6 steps, rates 0 and 0.5, rank measured every 2 steps")
     args = parser.parse_args()

@@ -195,14 +195,14 @@ def markdown(plan: dict[str, Any], study: list[dict[str, Any]], compare: list[di
     constants = ", ".join(f"{key} {value:g}" for key, value in plan["adaptive"].items())
     lines += ["", f"## Comparison: α = 0, tuned constant α, adaptive α ({constants}; starting from α "
                   f"{plan['alpha']:g})", "",
-              "| setting | rates (edge 1, edge 2, feature 1, feature 2) | arm | test acc (%) | RankMe | rank | final α |",
-              "|---" * 7 + "|"]
+              "| setting | rates (edge 1, edge 2, feature 1, feature 2) | arm | test acc (%) | RankMe | rank | final α "
+              "| seeds |", "|---" * 8 + "|"]
     for row in compare:
         for arm in ARMS:
             s = row[arm]
             lines.append(f"| {row['setting']} | {', '.join(f'{r:g}' for r in row['rates'])} | {ARM_LABELS[arm]} | "
                          f"{_cell(s, 'test_acc', 2)} | {_cell(s, 'rankme', 1)} | {_cell(s, 'rank', 1)} | "
-                         f"{_cell(s, 'final_werank_alpha', 4)} |")
+                         f"{_cell(s, 'final_werank_alpha', 4)} | {s['seeds']} |")
     lines += ["", f"Targets: adaptive within {TARGET_POINTS} points of the tuned constant α, and never below α = 0 by "
                   f"more than noise ({NOISE_SE:g} standard errors of the paired mean).", "",
               "| setting | adaptive − constant | within target | adaptive − α = 0 | below α = 0 beyond noise "
