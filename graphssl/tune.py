@@ -280,7 +280,8 @@ class Trial:
             mean, std = mean_std([m["val_acc"] for m in ok])
             row.update(status="ok", val_acc_mean=mean, val_acc_std=std,
                        rankme_mean=mean_std([m["rankme"] for m in ok])[0])
-        row.update(seeds=len(runs), train_seconds=round(sum(m["train_seconds"] for m in ok), 1))
+        row.update(seeds=len(runs), train_seconds=round(sum(m["train_seconds"] for m in ok), 1),
+                   same_as=next((r["same_as"] for r in runs if "same_as" in r), ""))
         return row
 
 
@@ -305,7 +306,8 @@ def _read_seed(path: Path, config: dict[str, Any]) -> dict[str, Any] | None:
     if saved.get("status") == "diverged" or saved.get("status") == "ok" and isinstance(metrics, dict) \
             and all(is_number(metrics.get(key)) for key in ("val_acc", "rankme", "train_seconds")):
         return saved
-    warn(f"{path} is unreadable (not a result tune wrote, or edited); running that run again")
+    warn(f"{path} is unreadable (not a result tune wrote, or edited); making that run again (or copying it from a "
+         f"trial with the same training)")
     return None
 
 
@@ -455,8 +457,10 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
             pending.append(runs)
         else:  # a result file went missing while a copy of it (or its original) remains
             done = holder.results[runs[0][1]]
-            _record(out, runs, holder, done.get("same_as", holder.name),
-                    {key: done[key] for key in _RESULT_KEYS if key in done})
+            trained = done.get("same_as", holder.name)  # checked: a hand-edited same_as must name one of them
+            if trained not in {trial.name for trial, _, _ in runs}:
+                trained = holder.name
+            _record(out, runs, holder, trained, {key: done[key] for key in _RESULT_KEYS if key in done})
 
     def render() -> Trial | None:
         best = best_trial(all_trials)
@@ -511,7 +515,7 @@ def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], holder: Tr
                 write_text(own_log, log.read_text())
             else:
                 own_log.unlink(missing_ok=True)
-        trial.results[seed] = result
+        trial.results[seed] = {**copy_of, **result}
         given.append(trial)
     return given
 
@@ -530,25 +534,29 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
         >>> write_tables(Path("runs/tune-cora"), result.trials, space, result.best, None)  # doctest: +SKIP
     """
     finished = [t for t in trials if t.finished]
-    columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status"]
+    columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status",
+               "same_as"]
     write_text(out / "trials.csv", csv_text(columns, (trial.row() for trial in finished)))
 
     ranked = sorted(finished, key=lambda t: (t is not best, t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0),
                                              t.index))
-    lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished", ""]
+    copies = sum(bool(t.row()["same_as"]) for t in finished)
+    repeated = f" ({copies} of them the same training as an earlier trial: 'copy of')" if copies else ""
+    lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished{repeated}", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += ["Chosen on mean validation accuracy over seeds; test accuracy is neither computed nor shown.", ""]
     if best is not None:
         lines += [f"Best: **{best.name}**, validation {_percent(best.row())}; its config is `best.yaml`.", ""]
-    lines += ["| trial | " + " | ".join(space) + " | val acc (%) | RankMe | train s | seeds |",
-              "|---" * (len(space) + 5) + "|"]
+    lines += ["| trial | " + " | ".join(space) + " | val acc (%) | RankMe | train s | seeds | copy of |",
+              "|---" * (len(space) + 6) + "|"]
     for trial in ranked:
         row = trial.row()
         values = " | ".join(str(row[k]) for k in space)
         score = _percent(row) if row["status"] == "ok" else "diverged"
         rankme = f"{row['rankme_mean']:.1f}" if row["status"] == "ok" else ""
-        lines.append(f"| {trial.name} | {values} | {score} | {rankme} | {row['train_seconds']} | {row['seeds']} |")
+        lines.append(f"| {trial.name} | {values} | {score} | {rankme} | {row['train_seconds']} | {row['seeds']} "
+                     f"| {row['same_as']} |")
     write_text(out / "trials.md", "\n".join(lines) + "\n")
 
     if best is not None:

@@ -91,7 +91,7 @@ def test_tune_chooses_the_best_validation_trial_and_never_reads_test(tmp_path, d
     rows = read_csv(tmp_path / "t" / "trials.csv")
     assert [r["trial"] for r in rows] == ["t000", "t001", "t002"]
     assert list(rows[0]) == ["trial", "optim.lr", "augment.drop_edge_1", "val_acc_mean", "val_acc_std",
-                             "rankme_mean", "seeds", "train_seconds", "status"]
+                             "rankme_mean", "seeds", "train_seconds", "status", "same_as"]
     best = max(rows, key=lambda r: float(r["val_acc_mean"]))
     assert result.best.name == best["trial"]
     saved = [json.loads(p.read_text()) for p in (tmp_path / "t" / "results").glob(f"{best['trial']}__seed*.json")]
@@ -137,7 +137,9 @@ def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
     points = [t.values for t in result.trials]
     first, again = [t for t in result.trials if points.count(t.values) == 2]
     results, logs = tmp_path / "t" / "results", tmp_path / "t" / "logs"
-    assert len(read_csv(tmp_path / "t" / "trials.csv")) == 3  # a copy is still a trial
+    rows = {row["trial"]: row for row in read_csv(tmp_path / "t" / "trials.csv")}  # a copy is still a trial
+    assert [row["same_as"] for row in rows.values()].count("") == 2 and rows[again.name]["same_as"] == first.name
+    assert "(1 of them the same training as an earlier trial" in (tmp_path / "t" / "trials.md").read_text()
 
     def check_copies() -> None:
         for seed in first.seeds:
@@ -154,6 +156,12 @@ def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
     run_tune("cora", space, base, tmp_path / "t", **tune)
     assert len(trained) == 4
     check_copies()
+    edited = results / f"{again.name}__seed0.json"  # a same_as naming a trial that does not share the training
+    edited.write_text(edited.read_text().replace(f'"same_as": "{first.name}"', '"same_as": "t099"'))
+    (results / f"{first.name}__seed0.json").unlink()
+    run_tune("cora", space, base, tmp_path / "t", **tune)
+    assert len(trained) == 4  # ignored: the recovered file names the one it was copied from
+    assert json.loads((results / f"{first.name}__seed0.json").read_text())["same_as"] == again.name
 
 
 @pytest.mark.slow
