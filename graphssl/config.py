@@ -85,22 +85,45 @@ def _exponents_as_floats(value: Any) -> Any:
     return value
 
 
+def _repeated_key(node: yaml.Node | None) -> yaml.ScalarNode | None:
+    """The first key written twice in one mapping of a composed YAML tree (None when every key is once)."""
+    if isinstance(node, yaml.MappingNode):
+        seen = set()
+        for key, value in node.value:
+            if isinstance(key, yaml.ScalarNode):
+                if key.value in seen:
+                    return key
+                seen.add(key.value)
+            repeated = _repeated_key(value)
+            if repeated is not None:
+                return repeated
+    elif isinstance(node, yaml.SequenceNode):
+        return next((key for key in map(_repeated_key, node.value) if key is not None), None)
+    return None
+
+
 def read_yaml(text: str, where: str) -> Any:
     """``text`` read with ``yaml.safe_load``, scientific notation without a dot (``1e-3``) as a number.
 
     Returns:
-        The value; malformed YAML is a :class:`GraphSSLError` naming ``where`` and the line.
+        The value; malformed YAML, or a key written twice in one mapping (PyYAML would silently keep the last), is
+        a :class:`GraphSSLError` naming ``where`` and the line.
 
     Example:
         >>> read_yaml("optim: {lr: 1e-3}", "my.yaml")
         {'optim': {'lr': 0.001}}
     """
     try:
-        return _exponents_as_floats(yaml.safe_load(text))
+        repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
+        value = yaml.safe_load(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
+    if repeated is not None:
+        raise GraphSSLError(f"{where}: key '{repeated.value}' is written twice in one mapping (again at line "
+                            f"{repeated.start_mark.line + 1}); keep one")
+    return _exponents_as_floats(value)
 
 
 MAX_YAML_BYTES = 1 << 20

@@ -92,6 +92,10 @@ def test_bad_files(tmp_path):
     bad.write_text("optim:\n  lr: [0.1\n")
     with pytest.raises(GraphSSLError, match="malformed YAML at line"):
         load_config(bad)
+    twice = tmp_path / "twice.yaml"  # PyYAML alone keeps the last silently
+    twice.write_text("optim:\n  lr: 0.1\n  steps: 10\n  lr: 0.01\n")
+    with pytest.raises(GraphSSLError, match="key 'lr' is written twice in one mapping \\(again at line 4\\)"):
+        load_config(twice)
     typo = tmp_path / "typo.yaml"
     typo.write_text("optim:\n  stepz: 10\n")
     with pytest.raises(GraphSSLError, match="unknown config key 'optim.stepz'"):
