@@ -448,8 +448,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
             saved = _read_seed(_seed_path(out, trial, seed), config)
             if saved is not None:
                 trial.results[seed] = saved
-            same_training.setdefault(json.dumps(training_identity(config), sort_keys=True), []).append(
-                (trial, seed, config))
+            same_training.setdefault(_training_key(config), []).append((trial, seed, config))
     pending = []
     for runs in same_training.values():
         holder = next((trial for trial, seed, _ in runs if seed in trial.results), None)
@@ -487,6 +486,18 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
         raise Interrupted(f"interrupted with {done} of {len(all_trials)} trials finished; run the same command "
                           f"again to continue (finished runs are kept)") from None
     return TuneResult(out, all_trials, best)
+
+
+def _training_key(config: dict[str, Any]) -> str:
+    """A text equal for two configs exactly when their training identities compare equal (as bench's and tune's
+    reuse compares them: ``0 == 0.0``)."""
+    def numbers_as_floats(value: Any) -> Any:
+        if isinstance(value, dict):
+            return {key: numbers_as_floats(item) for key, item in value.items()}
+        if isinstance(value, list):
+            return [numbers_as_floats(item) for item in value]
+        return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
+    return json.dumps(numbers_as_floats(training_identity(config)), sort_keys=True)
 
 
 # What run_seed returns, and so what a copy of a result file carries over.

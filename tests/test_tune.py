@@ -13,7 +13,8 @@ from graphssl.cli import main
 from graphssl.config import is_number, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
-from graphssl.tune import Range, Trial, best_trial, parse_space, run_seed as real_run_seed, run_tune, sample_trials
+from graphssl.tune import (Range, Trial, _training_key, best_trial, parse_space, run_seed as real_run_seed, run_tune,
+                           sample_trials, trial_config)
 from helpers import graphssl_command, kill_tree, spy_on_probe_splits, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]
@@ -127,8 +128,10 @@ def test_more_trials_than_the_grid_keeps_a_random_search_random(tmp_path, data_r
 
 def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
     space = parse_space({"encoder.norm": ["none", "batch"], "augment.drop_edge_1": [0.1, 0.5]}, "s")
-    sampler_seed = next(s for s in range(100) if len({json.dumps(p) for p in sample_trials(space, 3, s)}) == 2)
     base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 2})
+    assert _training_key(trial_config(base, {"augment.drop_edge_1": 0})) == \
+        _training_key(trial_config(base, {"augment.drop_edge_1": 0.0}))  # equal numbers, one training
+    sampler_seed = next(s for s in range(100) if len({json.dumps(p) for p in sample_trials(space, 3, s)}) == 2)
     trained = []
     monkeypatch.setattr("graphssl.tune.run_seed", lambda *call: trained.append(call) or real_run_seed(*call))
     tune = dict(trials=3, seeds=2, jobs=1, sampler_seed=sampler_seed, data_root=data_root, progress=False)
