@@ -115,15 +115,18 @@ def read_yaml(text: str, where: str) -> Any:
     """
     try:
         repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
-        value = yaml.safe_load(text)
+        value = _exponents_as_floats(yaml.safe_load(text))
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
+    except RecursionError:  # an alias inside its own anchor (``&a [*a]``): no setting is an endless value
+        raise GraphSSLError(f"{where}: a YAML alias refers to the value it is inside (or nesting is too deep); "
+                            f"write the values out") from None
     if repeated is not None:
         raise GraphSSLError(f"{where}: key '{repeated.value}' is written twice in one mapping (again at line "
                             f"{repeated.start_mark.line + 1}); keep one")
-    return _exponents_as_floats(value)
+    return value
 
 
 MAX_YAML_BYTES = 1 << 20

@@ -96,6 +96,10 @@ def test_bad_files(tmp_path):
     twice.write_text("optim:\n  lr: 0.1\n  steps: 10\n  lr: 0.01\n")
     with pytest.raises(GraphSSLError, match="key 'lr' is written twice in one mapping \\(again at line 4\\)"):
         load_config(twice)
+    endless = tmp_path / "endless.yaml"
+    endless.write_text("encoder: &a {layers: *a}\n")
+    with pytest.raises(GraphSSLError, match="alias refers to the value it is inside"):
+        load_config(endless)
     typo = tmp_path / "typo.yaml"
     typo.write_text("optim:\n  stepz: 10\n")
     with pytest.raises(GraphSSLError, match="unknown config key 'optim.stepz'"):
