@@ -438,8 +438,8 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
     make_folder(out / "results")
     write_json(out / "tune.json", {**identity, "search": "grid" if grid else "random", "trials": trials,
                                    "seeds": seeds, "command": command})
-    # A random search over lists can draw the same point twice: each distinct training runs once, and every
-    # (trial, seed) it stands for gets its result.
+    # A random search over lists can draw the same point twice, and points can differ only in keys their schedule
+    # never reads: each distinct training runs once, and every (trial, seed) it stands for gets its result.
     same_training: dict[str, list[tuple[Trial, int, dict[str, Any]]]] = {}
     for trial in all_trials:
         for seed in trial.seeds:
