@@ -20,7 +20,7 @@ import math
 import re
 import stat
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 import yaml
 
@@ -71,18 +71,26 @@ DATASETS = ("cora", "citeseer", "pubmed", "ogbn-arxiv", "synthetic-arxiv")
 PRECISIONS = ("32", "bf16-mixed", "tf32")
 
 
+def map_leaves(value: Any, leaf: Callable[[Any], Any]) -> Any:
+    """A copy of ``value`` (a config, or a part of one: dicts and lists) with ``leaf`` applied to every other value.
+
+    Example:
+        >>> map_leaves({"alpha": [1, 2], "name": "x"}, lambda v: v * 2)
+        {'alpha': [2, 4], 'name': 'xx'}
+    """
+    if isinstance(value, dict):
+        return {key: map_leaves(item, leaf) for key, item in value.items()}
+    if isinstance(value, list):
+        return [map_leaves(item, leaf) for item in value]
+    return leaf(value)
+
+
 # YAML 1.1 (PyYAML) reads "1e-3" as a string; scientific notation without a dot is a number here.
 _EXPONENT_NUMBER = re.compile(r"^[-+]?(\d+\.?\d*|\.\d+)[eE][-+]?\d+$")
 
 
-def _exponents_as_floats(value: Any) -> Any:
-    if isinstance(value, str) and _EXPONENT_NUMBER.match(value):
-        return float(value)
-    if isinstance(value, dict):
-        return {k: _exponents_as_floats(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_exponents_as_floats(v) for v in value]
-    return value
+def _exponent_as_float(value: Any) -> Any:
+    return float(value) if isinstance(value, str) and _EXPONENT_NUMBER.match(value) else value
 
 
 def _repeated_key(node: yaml.Node | None) -> yaml.ScalarNode | None:
@@ -115,7 +123,7 @@ def read_yaml(text: str, where: str) -> Any:
     """
     try:
         repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
-        value = _exponents_as_floats(yaml.safe_load(text))
+        value = map_leaves(yaml.safe_load(text), _exponent_as_float)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -364,11 +372,7 @@ def without_negative_zeros(value: Any) -> Any:
         >>> without_negative_zeros({"alpha": [-0.0, 0.1]})
         {'alpha': [0.0, 0.1]}
     """
-    if isinstance(value, dict):
-        return {key: without_negative_zeros(item) for key, item in value.items()}
-    if isinstance(value, list):
-        return [without_negative_zeros(item) for item in value]
-    return value + 0.0 if isinstance(value, float) else value
+    return map_leaves(value, lambda leaf: leaf + 0.0 if isinstance(leaf, float) else leaf)
 
 
 def _check(ok: bool, key: str, value: Any, expected: str) -> None:

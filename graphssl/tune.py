@@ -45,8 +45,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, read_yaml_file, set_key, unknown_key_error,
-                     training_identity, validate, with_defaults, without_keys)
+from .config import (KNOWN_KEYS, dataset_name, dump_config, is_number, map_leaves, read_yaml_file, set_key,
+                     training_identity, unknown_key_error, validate, with_defaults, without_keys)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted, first_line, warn
@@ -491,13 +491,9 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
 def _training_key(config: dict[str, Any]) -> str:
     """A text equal for two configs exactly when their training identities compare equal (as bench's and tune's
     reuse compares them: ``0 == 0.0``)."""
-    def numbers_as_floats(value: Any) -> Any:
-        if isinstance(value, dict):
-            return {key: numbers_as_floats(item) for key, item in value.items()}
-        if isinstance(value, list):
-            return [numbers_as_floats(item) for item in value]
+    def number_as_float(value: Any) -> Any:
         return float(value) if isinstance(value, int) and not isinstance(value, bool) else value
-    return json.dumps(numbers_as_floats(training_identity(config)), sort_keys=True)
+    return json.dumps(map_leaves(training_identity(config), number_as_float), sort_keys=True)
 
 
 # What run_seed returns, and so what a copy of a result file carries over.
