@@ -111,7 +111,8 @@ def _repeated_key(node: yaml.Node | None) -> yaml.ScalarNode | None:
 
 
 def read_yaml(text: str, where: str) -> Any:
-    """``text`` read with ``yaml.safe_load``, scientific notation without a dot (``1e-3``) as a number.
+    """``text`` read as ``yaml.safe_load`` reads it (its loader), scientific notation without a dot (``1e-3``) as a
+    number.
 
     Returns:
         The value; malformed YAML, or a key written twice in one mapping (PyYAML would silently keep the last), is
@@ -121,9 +122,11 @@ def read_yaml(text: str, where: str) -> Any:
         >>> read_yaml("optim: {lr: 1e-3}", "my.yaml")
         {'optim': {'lr': 0.001}}
     """
+    loader = yaml.SafeLoader(text)  # yaml.safe_load's own two halves, the node tree checked between them
     try:
-        repeated = _repeated_key(yaml.compose(text, Loader=yaml.SafeLoader))
-        value = map_leaves(yaml.safe_load(text), _exponent_as_float)
+        node = loader.get_single_node()
+        repeated = _repeated_key(node)
+        value = map_leaves(loader.construct_document(node) if node is not None else None, _exponent_as_float)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -131,6 +134,8 @@ def read_yaml(text: str, where: str) -> Any:
     except RecursionError:  # an alias inside its own anchor (``&a [*a]``): no setting is an endless value
         raise GraphSSLError(f"{where}: a YAML alias refers to the value it is inside (or nesting is too deep); "
                             f"write the values out") from None
+    finally:
+        loader.dispose()
     if repeated is not None:
         raise GraphSSLError(f"{where}: key '{repeated.value}' is written twice in one mapping (again at line "
                             f"{repeated.start_mark.line + 1}); keep one")
