@@ -541,24 +541,25 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
         >>> write_tables(Path("runs/tune-cora"), result.trials, space, result.best, None)  # doctest: +SKIP
     """
     finished = [t for t in trials if t.finished]
+    rows = {t.name: t.row() for t in finished}
     columns = ["trial", *space, "val_acc_mean", "val_acc_std", "rankme_mean", "seeds", "train_seconds", "status",
                "same_as"]
-    write_text(out / "trials.csv", csv_text(columns, (trial.row() for trial in finished)))
+    write_text(out / "trials.csv", csv_text(columns, rows.values()))
 
-    ranked = sorted(finished, key=lambda t: (t is not best, t.row()["status"] != "ok", -(t.row()["val_acc_mean"] or 0),
-                                             t.index))
-    copies = sum(bool(t.row()["same_as"]) for t in finished)
+    ranked = sorted(finished, key=lambda t: (t is not best, rows[t.name]["status"] != "ok",
+                                             -(rows[t.name]["val_acc_mean"] or 0), t.index))
+    copies = sum(bool(row["same_as"]) for row in rows.values())
     repeated = f" ({copies} of them the same training as an earlier trial: 'copy of')" if copies else ""
     lines = [f"# graphssl tune: {len(finished)} of {len(trials)} trials finished{repeated}", ""]
     if command:
         lines += [f"Command: `{command}`", ""]
     lines += ["Chosen on mean validation accuracy over seeds; test accuracy is neither computed nor shown.", ""]
     if best is not None:
-        lines += [f"Best: **{best.name}**, validation {_percent(best.row())}; its config is `best.yaml`.", ""]
+        lines += [f"Best: **{best.name}**, validation {_percent(rows[best.name])}; its config is `best.yaml`.", ""]
     lines += ["| trial | " + " | ".join(space) + " | val acc (%) | RankMe | train s | seeds | copy of |",
               "|---" * (len(space) + 6) + "|"]
     for trial in ranked:
-        row = trial.row()
+        row = rows[trial.name]
         values = " | ".join(str(row[k]) for k in space)
         score = _percent(row) if row["status"] == "ok" else "diverged"
         rankme = f"{row['rankme_mean']:.1f}" if row["status"] == "ok" else ""
@@ -567,7 +568,7 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
     write_text(out / "trials.md", "\n".join(lines) + "\n")
 
     if best is not None:
-        row = best.row()
+        row = rows[best.name]
         header = ["# Chosen by graphssl tune on validation accuracy only (test labels never read):"]
         header += [f"#   {command}"] if command else []
         header += [f"# trial {best.name} of {len(trials)}: validation {_percent(row)} over seeds "
