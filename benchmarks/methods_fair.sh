@@ -27,10 +27,7 @@ if [[ " ${METHODS:-bgrl} " == *" bgrl "* ]]; then  # checked before any other me
 fi
 key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
 for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
-  if [ "$method" = bgrl ]; then
-    cp $R/cora-fair-paired.json $R/cora-methods-bgrl-paired.json
-    continue
-  fi
+  [ "$method" = bgrl ] && continue  # its row is read below from cora_fair.sh's cora-fair-paired.json
   base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
   plain=$R/tune-cora-$method-plain; werank=$R/tune-cora-$method-werank
   SEARCH="--dataset cora --config $base $spaces --trials $TRIALS --seeds $SEEDS --quiet"
@@ -50,7 +47,8 @@ results, methods = Path(sys.argv[1]), sys.argv[2:]
 lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | WERank − plain (points) | WERank better |",
          "|---|---|---|---|---|---|---|---|---|"]
 for method in methods:
-    paired = json.loads((results / f"cora-methods-{method}-paired.json").read_text())
+    name = "cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json"
+    paired = json.loads((results / name).read_text())
     for arm, side in (("plain", paired["b"]), ("WERank", paired["a"])):
         difference = (f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
                       if arm == "WERank" else "")
