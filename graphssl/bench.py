@@ -27,11 +27,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-import yaml
 from tqdm import tqdm
 
 from .config import (config_for_dataset, dataset_name, is_number, load_config, parse_assignment,
-                     training_identity)
+                     read_yaml, training_identity)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, warn
@@ -175,9 +174,9 @@ def _is_result(result: Any) -> bool:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        return training_identity(yaml.safe_load((run_dir / CONFIG).read_text(encoding="utf-8"))) \
-            == training_identity(config)
-    except (OSError, ValueError, yaml.YAMLError):  # ValueError: not UTF-8; any unreadable config is another one
+        path = run_dir / CONFIG
+        return training_identity(read_yaml(path.read_text(encoding="utf-8"), str(path))) == training_identity(config)
+    except (OSError, ValueError, GraphSSLError):  # ValueError: not UTF-8; any unreadable config is another one
         return False
 
 

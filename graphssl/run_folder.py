@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any, Iterator
 
 import torch
-import yaml
 
-from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, read_yaml_file,
-                     size_settings, validate, with_defaults)
+from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, read_yaml,
+                     read_yaml_file, size_settings, validate, with_defaults)
 from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
 from .files import atomic_write, is_temporary, make_folder, write_error, write_json, write_text
@@ -121,10 +120,10 @@ def _config_written_by_graphssl(out: Path) -> bool:
     """Whether ``out/config.yaml`` is exactly what graphssl writes (not a file of the user's)."""
     try:
         text = (out / CONFIG).read_text(encoding="utf-8")
-        config = with_defaults(yaml.safe_load(text))
+        config = with_defaults(read_yaml(text, str(out / CONFIG)))
         validate(config)
         return dump_config(config) == text
-    except (OSError, ValueError, yaml.YAMLError, KeyError, TypeError, GraphSSLError):  # ValueError: not UTF-8
+    except (OSError, ValueError, KeyError, TypeError, GraphSSLError):  # ValueError: not UTF-8
         return False
 
 

@@ -153,7 +153,7 @@ def test_eval_of_a_checkpoint_that_no_longer_fits_is_one_line(unfinished_run, da
     assert message in one_line_error(capsys)
 
 
-def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, data_root, capsys):
+def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, capsys):
     latin1 = "optim:\n  lr: 0.002  # café\n".encode("latin-1")
     config = tmp_path / "config.yaml"
     config.write_bytes(latin1)
@@ -162,14 +162,33 @@ def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, data_ro
     assert main(["tune", "--dataset", "cora", "--space", str(config), "--out", str(tmp_path / "t")]) == 2
     assert f"--space {config}: not UTF-8 text" in one_line_error(capsys)
     assert not (tmp_path / "a").exists() and not (tmp_path / "t").exists()
-    # A run folder's config.yaml that is not UTF-8 is nobody's run to replace, and is left as it is.
+
+
+UNREADABLE_RUN_CONFIGS = ["optim:\n  lr: 0.002  # café\n".encode("latin-1"), b"encoder: &a {layers: *a}\n",
+                          b"optim: {lr: 0.1}\noptim: {lr: 0.2}\n"]
+
+
+@pytest.mark.parametrize("unreadable", UNREADABLE_RUN_CONFIGS, ids=["latin-1", "recursive alias", "repeated key"])
+def test_a_run_folders_unreadable_config_is_nobodys_run(tmp_path, data_root, capsys, unreadable):
+    # train: not a run graphssl started, so not one to replace; the folder is left as it is.
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.yaml").write_bytes(latin1)
+    (out / "config.yaml").write_bytes(unreadable)
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "2",
                  *SMALL]) == 2
     assert "already exists and holds config.yaml" in one_line_error(capsys)
-    assert (out / "config.yaml").read_bytes() == latin1
+    assert (out / "config.yaml").read_bytes() == unreadable
+    # bench: a run of its own whose config no longer reads is another training's, so it trains this one again.
+    bench = ["bench", "--datasets", "cora", "--werank", "0", "--seeds", "1", "--jobs", "1", "--steps", "2",
+             "--data-root", str(data_root), "--out", str(tmp_path / "bench"), *SMALL]
+    assert main(bench) == 0
+    (result,) = (tmp_path / "bench" / "results").glob("*.json")
+    result.unlink()
+    (run,) = (tmp_path / "bench" / "runs").iterdir()
+    (run / "config.yaml").write_bytes(unreadable)
+    assert main(bench) == 0
+    assert json.loads(result.read_text())["metrics"]["steps"] == 2
+    assert (run / "config.yaml").read_bytes() != unreadable
 
 
 @pytest.mark.parametrize("command", [["train", "--dataset", "cora"], ["bench", "--datasets", "cora"],
