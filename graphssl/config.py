@@ -24,7 +24,7 @@ from typing import Any, Callable, Mapping
 
 import yaml
 
-from .errors import GraphSSLError
+from .errors import GraphSSLError, first_line
 
 DEFAULTS: dict[str, Any] = {
     "method": "bgrl",
@@ -93,21 +93,55 @@ def _exponent_as_float(value: Any) -> Any:
     return float(value) if isinstance(value, str) and _EXPONENT_NUMBER.match(value) else value
 
 
-def _repeated_key(node: yaml.Node | None) -> yaml.ScalarNode | None:
-    """The first key written twice in one mapping of a composed YAML tree (None when every key is once)."""
-    if isinstance(node, yaml.MappingNode):
-        seen = set()
-        for key, value in node.value:
-            if isinstance(key, yaml.ScalarNode):
-                if key.value in seen:
-                    return key
-                seen.add(key.value)
-            repeated = _repeated_key(value)
-            if repeated is not None:
-                return repeated
-    elif isinstance(node, yaml.SequenceNode):
-        return next((key for key in map(_repeated_key, node.value) if key is not None), None)
-    return None
+# Bounds no file of settings comes near (a config has about 60 values, nested 3 deep). Without the first, a few
+# aliases nested inside each other (each repeating the one before nine times) stand for billions of values.
+MAX_YAML_VALUES = 100_000
+MAX_YAML_DEPTH = 50
+
+
+def _check_tree(root: yaml.Node | None, where: str) -> None:
+    """Refuse a composed YAML tree that is no file of settings, before anything is built from it: a key written
+    twice in one mapping (PyYAML would silently keep the last), an alias inside its own anchor, nesting deeper
+    than :data:`MAX_YAML_DEPTH`, or more than :data:`MAX_YAML_VALUES` values once its aliases are written out.
+    Each node is walked once, however many aliases name it."""
+    sizes: dict[int, int] = {}  # a node's values with its aliases written out, by id(node)
+    above: set[int] = set()
+
+    def size(node: yaml.Node) -> int:
+        if id(node) in above:
+            raise GraphSSLError(f"{where}: a YAML alias refers to the value it is inside; write the values out")
+        if id(node) in sizes:
+            return sizes[id(node)]
+        if len(above) >= MAX_YAML_DEPTH:
+            raise _too_deep(where)
+        children: list[yaml.Node] = []
+        if isinstance(node, yaml.MappingNode):
+            keys = set()
+            for key, value in node.value:
+                if isinstance(key, yaml.ScalarNode):
+                    if key.value in keys:
+                        raise GraphSSLError(f"{where}: key '{key.value}' is written twice in one mapping (again at "
+                                            f"line {key.start_mark.line + 1}); keep one")
+                    keys.add(key.value)
+                children += (key, value)
+        elif isinstance(node, yaml.SequenceNode):
+            children = node.value
+        above.add(id(node))
+        total = 1 + sum(map(size, children))
+        above.discard(id(node))
+        if total > MAX_YAML_VALUES:
+            raise GraphSSLError(f"{where}: more than {MAX_YAML_VALUES:,} values once its YAML aliases are written "
+                                f"out, far more than any settings; use fewer aliases inside aliases")
+        sizes[id(node)] = total
+        return total
+
+    if root is not None:
+        size(root)
+
+
+def _too_deep(where: str) -> GraphSSLError:
+    return GraphSSLError(f"{where}: values nested more than {MAX_YAML_DEPTH} deep, far deeper than any setting; "
+                         f"flatten them")
 
 
 def read_yaml(text: str, where: str) -> Any:
@@ -115,8 +149,9 @@ def read_yaml(text: str, where: str) -> Any:
     number.
 
     Returns:
-        The value; malformed YAML, or a key written twice in one mapping (PyYAML would silently keep the last), is
-        a :class:`GraphSSLError` naming ``where`` and the line.
+        The value. Malformed YAML, a value Python cannot hold, or a tree :func:`_check_tree` refuses (a key
+        written twice in one mapping, an alias inside its own anchor, nesting or aliases beyond any settings)
+        is a :class:`GraphSSLError` naming ``where``.
 
     Example:
         >>> read_yaml("optim: {lr: 1e-3}", "my.yaml")
@@ -125,21 +160,20 @@ def read_yaml(text: str, where: str) -> Any:
     loader = yaml.SafeLoader(text)  # yaml.safe_load's own two halves, the node tree checked between them
     try:
         node = loader.get_single_node()
-        repeated = _repeated_key(node)
-        value = map_leaves(loader.construct_document(node) if node is not None else None, _exponent_as_float)
+        _check_tree(node, where)
+        value = loader.construct_document(node) if node is not None else None
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         at = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
-    except RecursionError:  # an alias inside its own anchor (``&a [*a]``): no setting is an endless value
-        raise GraphSSLError(f"{where}: a YAML alias refers to the value it is inside (or nesting is too deep); "
-                            f"write the values out") from None
+    except RecursionError:  # nesting too deep for PyYAML's own reader, before the tree could be checked
+        raise _too_deep(where) from None
+    except ValueError as err:  # a value of a YAML type that Python cannot hold: a date 2024-13-45, a 5000-digit int
+        raise GraphSSLError(f"{where}: cannot read a value ({first_line(err, 60)}); quote it, or write it another "
+                            f"way") from None
     finally:
         loader.dispose()
-    if repeated is not None:
-        raise GraphSSLError(f"{where}: key '{repeated.value}' is written twice in one mapping (again at line "
-                            f"{repeated.start_mark.line + 1}); keep one")
-    return value
+    return map_leaves(value, _exponent_as_float)
 
 
 MAX_YAML_BYTES = 1 << 20
