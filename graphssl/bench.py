@@ -29,12 +29,12 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import (config_for_dataset, dataset_name, is_number, load_config, parse_assignment,
-                     read_yaml, training_identity)
+from .config import (config_for_dataset, dataset_name, is_number, is_whole_number, load_config, parse_assignment,
+                     read_yaml_file, training_identity)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, warn
-from .files import claim_folder, is_temporary, make_folder, read_json_or_warn, write_json, write_text
+from .files import claim_folder, is_temporary, make_folder, read_json, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
@@ -155,17 +155,27 @@ def read_result(path: Path) -> dict[str, Any] | None:
         0.82
     """
     result = read_json_or_warn(path)
-    if result is not None and not _is_result(result):
+    if result is not None and not is_result(result):
         warn(f"{path} is unreadable (not a result bench wrote, or edited); running that run again")
         return None
     return result
 
 
-def _is_result(result: Any) -> bool:
-    """Whether ``result`` has what the tables read, of the types bench writes."""
-    metrics = result.get("metrics") if isinstance(result, dict) else None
-    if not (isinstance(metrics, dict) and isinstance(result.get("settings"), dict)
-            and isinstance(result.get("dataset"), str)):
+def is_result(result: Any) -> bool:
+    """Whether ``result`` (a file of ``OUT/results/``, parsed) has what the tables read, of the types bench writes.
+
+    Example:
+        >>> is_result({"dataset": "cora", "settings": {}, "metrics": {"test_acc": "high"}})
+        False
+    """
+    return isinstance(result, dict) and isinstance(result.get("settings"), dict) \
+        and isinstance(result.get("dataset"), str) and is_whole_number(result.get("seed")) \
+        and _is_metrics(result.get("metrics"))
+
+
+def _is_metrics(metrics: Any) -> bool:
+    """Whether ``metrics`` (a run's metrics.json) has what the tables read, of the types a run writes."""
+    if not isinstance(metrics, dict):
         return False
     alpha = metrics.get("werank")
     return all(is_number(metrics.get(key)) for key in ("test_acc", "val_acc", "rank", "rankme", "train_seconds")) \
@@ -174,15 +184,18 @@ def _is_result(result: Any) -> bool:
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:
     try:
-        path = run_dir / CONFIG
-        return training_identity(read_yaml(path.read_text(encoding="utf-8"), str(path))) == training_identity(config)
-    except (OSError, ValueError, GraphSSLError):  # ValueError: not UTF-8; any unreadable config is another one
+        return training_identity(read_yaml_file(run_dir / CONFIG, "bench", "a run folder")) == training_identity(config)
+    except GraphSSLError:  # any unreadable config is another one
         return False
 
 
 def _with_peak(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` plus ``val_acc_peak_step`` when the run's log.csv holds validation accuracies."""
-    peak = peak_step(read_log(run_dir / LOG)) if (run_dir / LOG).is_file() else None
+    try:
+        peak = peak_step(read_log(run_dir / LOG)) if (run_dir / LOG).is_file() else None
+    except GraphSSLError as err:  # an edited log: the run's metrics stand without it
+        warn(f"{err} (bench tables this run without its peak validation step)")
+        peak = None
     return {**metrics, "val_acc_peak_step": peak[0]} if peak else metrics
 
 
@@ -203,9 +216,11 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
     if _same_config(out, config):
         if (out / METRICS).is_file():
             try:
-                return _with_peak(out, json.loads((out / METRICS).read_text()))
+                metrics = read_json(out / METRICS)
             except (OSError, ValueError):
-                pass
+                metrics = None
+            if _is_metrics(metrics):
+                return _with_peak(out, metrics)
         elif (out / CHECKPOINT).is_file():
             return _with_peak(out, resume_training(out, graph=cached_graph(dataset, data_root), device=device,
                                                    progress=False).metrics)

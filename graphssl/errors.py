@@ -86,6 +86,18 @@ class GraphSSLError(Exception):
     exit_code = 2
 
 
+def not_as_written(path: object, problem: str) -> GraphSSLError:
+    """The error for a run's file that reads but is not as graphssl wrote it (edited, truncated, another
+    program's): ``path``, ``problem`` in a few words, and what to give instead.
+
+    Example:
+        >>> print(not_as_written("run/log.csv", "row 3 has no step"))
+        run/log.csv: row 3 has no step, so it is not as graphssl wrote it; give folders written by 'graphssl train' or 'graphssl bench' (or re-run that command)
+    """
+    return GraphSSLError(f"{path}: {problem}, so it is not as graphssl wrote it; give folders written by "
+                         f"'graphssl train' or 'graphssl bench' (or re-run that command)")
+
+
 class WriteFailed(GraphSSLError):
     """An output could not be written (full disk, read-only file system, bad path); what was there before is
     intact (exit status 2)."""

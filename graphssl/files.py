@@ -199,6 +199,37 @@ def write_json(path: str | Path, data: Any) -> None:
     write_text(path, json.dumps(data, indent=2) + "\n")
 
 
+# Deeper than anything graphssl writes (spectra.json, the deepest, nests 5): a file nested further is no file of
+# graphssl's, and past a few hundred levels the parser and every walk over the value would overflow the stack.
+MAX_JSON_DEPTH = 50
+
+
+def read_json(path: str | Path) -> Any:
+    """The JSON value in the file at ``path``, as ``json.loads`` reads it.
+
+    Returns:
+        The value; one nested deeper than :data:`MAX_JSON_DEPTH` is a ``ValueError``, as malformed JSON is
+        (an unreadable file is an ``OSError``).
+
+    Example:
+        >>> read_json("runs/cora-wr/metrics.json")["test_acc"]  # doctest: +SKIP
+        0.835
+    """
+    too_deep = ValueError(f"nested more than {MAX_JSON_DEPTH} deep, deeper than graphssl writes")
+    try:
+        value = json.loads(Path(path).read_text())
+    except RecursionError:
+        raise too_deep from None
+    stack = [(value, 0)]
+    while stack:
+        item, depth = stack.pop()
+        if isinstance(item, (dict, list)):
+            if depth >= MAX_JSON_DEPTH:
+                raise too_deep
+            stack.extend((child, depth + 1) for child in (item.values() if isinstance(item, dict) else item))
+    return value
+
+
 def read_json_or_warn(path: str | Path, what: str = "running that run again") -> Any:
     """The JSON a command wrote earlier at ``path``; ``None`` when there is none, and also (with a one-line
     warning saying ``what`` happens instead) when the file is there but unreadable: truncated by a full disk,
@@ -213,7 +244,7 @@ def read_json_or_warn(path: str | Path, what: str = "running that run again") ->
     """
     path = Path(path)
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except FileNotFoundError:
         return None
     except (OSError, ValueError) as err:

@@ -12,7 +12,6 @@ file it reads.
 from __future__ import annotations
 
 import errno
-import json
 import os
 from pathlib import Path
 from typing import Any
@@ -26,7 +25,7 @@ from .data import Graph, graph_for_config, load_graph
 from .devices import memory_errors_explained, resolve_device
 from .errors import DivergenceError, GraphSSLError, first_line
 from .evaluate import embed, evaluate_embeddings
-from .files import atomic_write, write_error, write_json
+from .files import atomic_write, read_json, write_error, write_json
 from .probe import unit_scaled
 from .run_folder import CHECKPOINT, CONFIG, METRICS, SPECTRA, load_tensor_file, load_trained_model
 from .training_log import LOG
@@ -56,7 +55,7 @@ def _written_by_eval(target: Path, flag: str) -> bool:
     """Whether the existing file ``target`` is one eval wrote: its metrics JSON, or an embeddings matrix."""
     if flag == "--out":
         try:
-            metrics = json.loads(target.read_text())
+            metrics = read_json(target)
         except (OSError, ValueError):
             return False
         return isinstance(metrics, dict) and "test_acc" in metrics and ("run" in metrics or "embeddings" in metrics)

@@ -21,8 +21,6 @@
 
 from __future__ import annotations
 
-import csv
-import json
 from collections import defaultdict
 from pathlib import Path
 from typing import Any, Sequence
@@ -32,9 +30,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from .config import read_yaml  # noqa: E402
-from .errors import GraphSSLError, reason, warn  # noqa: E402
-from .files import atomic_write, make_folder, write_text  # noqa: E402
+from .config import read_yaml_file  # noqa: E402
+from .errors import GraphSSLError, not_as_written, reason, warn  # noqa: E402
+from .files import atomic_write, make_folder, read_json, write_text  # noqa: E402
 from .tables import SWEEP_TABLE, csv_text, mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
 
@@ -50,18 +48,13 @@ def _save(fig: Any, path: Path, dpi: int = 120) -> Path:
 
 def _read_json(path: Path) -> Any:
     try:
-        return json.loads(path.read_text())
+        return read_json(path)
     except (OSError, ValueError) as err:
         raise GraphSSLError(f"{path}: cannot read it ({reason(err)}); is the folder complete?") from None
 
 
 # Checking every input before anything is drawn: a file that parses but is not as graphssl wrote it (edited,
 # truncated, another program's) is one line naming it, and no picture is left half-made.
-
-def _tampered(path: Path, problem: str) -> GraphSSLError:
-    return GraphSSLError(f"{path}: {problem}, so it is not as graphssl wrote it; give folders written by "
-                         f"'graphssl train' or 'graphssl bench' (or re-run that command)")
-
 
 def _is_number(value: Any) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
@@ -126,7 +119,7 @@ def _read_spectra(run: Path) -> dict[str, Any]:
     spectra = _read_json(path)
     problem = _spectra_problem(spectra)
     if problem:
-        raise _tampered(path, problem)
+        raise not_as_written(path, problem)
     return spectra
 
 
@@ -135,52 +128,20 @@ def _label(run: Path) -> str:
     metrics = _read_json(path)
     if not isinstance(metrics, dict) or not (_is_number(metrics.get("werank"))
                                              or _is_numbers(metrics.get("werank"))):
-        raise _tampered(path, "it has no number or list of numbers 'werank'")
+        raise not_as_written(path, "it has no number or list of numbers 'werank'")
     return f"{run.name} ({metrics.get('method', 'bgrl')}, WERank {metrics['werank']})"
-
-
-def _log_problem(path: Path) -> str | None:
-    """What is wrong with the text of a ``log.csv`` (``None``: nothing, or nothing but what :func:`read_log`
-    reports itself, such as a file that cannot be opened): rows of numbers under a header with ``step``."""
-    try:
-        with open(path, newline="") as handle:
-            table = list(csv.reader(handle))
-    except OSError:
-        return None
-    except (UnicodeDecodeError, csv.Error) as err:
-        return f"it is not CSV text ({str(err)[:80]})"
-    header, rows = (table or [[]])[0], [cells for cells in table[1:] if cells]  # read_log skips blank rows
-    if not rows:
-        return None  # said by the caller, with the case of a run that just started
-    if "step" not in header:  # also a blank first line, which read_log would take for the header
-        return "its header has no 'step' column"
-    for number, cells in enumerate(rows, start=1):
-        if len(cells) > len(header):
-            return f"row {number} has more cells than the header"
-        for cell in cells:
-            try:
-                if cell:
-                    float(cell)
-            except ValueError:
-                return f"row {number} holds {cell[:20]!r}, not a number"
-    return None
 
 
 def _read_run_log(source: Path) -> list[dict[str, float]]:
     """A run's ``log.csv`` (or a log file itself), checked to hold rows with a step and something to draw."""
     path = source if source.is_file() else source / LOG
-    problem = _log_problem(path)
-    if problem:
-        raise _tampered(path, problem)
     rows = read_log(path)
     if not rows:
         raise GraphSSLError(f"{path} has no rows (empty, or a header only: a run just started logs its first "
                             f"row after train.log_every steps); plot it later, or give folders written by "
                             f"'graphssl train' or 'graphssl bench' (or re-run that command)")
-    if any(row["step"] != row["step"] for row in rows):  # NaN != NaN
-        raise _tampered(path, "a row has no step")
     if not any(key in row and row[key] == row[key] for key, _, _ in CURVES for row in rows):
-        raise _tampered(path, f"it has no {', '.join(key for key, _, _ in CURVES)} values")
+        raise not_as_written(path, f"it has no {', '.join(key for key, _, _ in CURVES)} values")
     return rows
 
 
@@ -248,7 +209,7 @@ def _draw_training_spectra(run: Path, spectra: dict[str, Any], label: str, out: 
 def _alpha(run: Path) -> str:
     """The run's WERank coefficient(s) from its config.yaml (there from the start), e.g. ``0.1`` or ``[0.1, 0]``."""
     try:
-        alpha = read_yaml((run / "config.yaml").read_text(), str(run / "config.yaml"))["werank"]["alpha"]
+        alpha = read_yaml_file(run / "config.yaml", "plot", "a run folder written by 'graphssl train'")["werank"]["alpha"]
         return f"[{', '.join(f'{a:g}' for a in alpha)}]" if isinstance(alpha, list) else f"{alpha:g}"
     except (OSError, KeyError, TypeError, ValueError):
         raise GraphSSLError(f"{run}: no readable config.yaml; give a run folder written by 'graphssl train'") from None
@@ -304,7 +265,7 @@ def _weight_extremes(run: Path) -> tuple[float, float] | None:
         return None
     weights = _read_spectra(run)["final"].get("weights")
     if weights is None:
-        raise _tampered(path, "'final.weights' is missing")
+        raise not_as_written(path, "'final.weights' is missing")
     values = [v for layer in weights.values() for v in layer]
     return min(values), max(values)
 

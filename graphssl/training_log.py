@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
 
-from .errors import GraphSSLError, WriteFailed, reason
+from .errors import GraphSSLError, WriteFailed, not_as_written, reason
 from .files import write_error
 
 LOG = "log.csv"
@@ -222,10 +222,12 @@ class TrainingLog:
 
 
 def read_log(path: str | Path) -> list[dict[str, float]]:
-    """The rows of a ``log.csv``: every cell a float, empty cells NaN.
+    """The rows of a ``log.csv``: every cell a float, empty or missing cells NaN.
 
     Returns:
-        One dictionary per row, by column name.
+        One dictionary per row, by column name. A file that cannot be read, or is not as graphssl writes it
+        (rows under a header with ``step``, a step in every row, no cell more than the header and nothing but
+        numbers), is a :class:`GraphSSLError` naming it and the problem.
 
     Example:
         >>> rows = read_log("runs/cora-wr/log.csv")  # doctest: +SKIP
@@ -235,10 +237,28 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
     path = Path(path)
     try:
         with open(path, newline="") as handle:
-            return [{name: float(value) if value else math.nan for name, value in row.items()}
-                    for row in csv.DictReader(handle)]
-    except (OSError, ValueError) as err:
+            table = list(csv.reader(handle))
+    except OSError as err:
         raise GraphSSLError(f"{path}: cannot read it ({reason(err)}); give a log.csv written by graphssl") from None
+    except (UnicodeDecodeError, csv.Error) as err:
+        raise not_as_written(path, f"it is not CSV text ({str(err)[:80]})") from None
+    header, rows = (table or [[]])[0], [cells for cells in table[1:] if cells]  # blank rows are no rows
+    if rows and "step" not in header:  # also a blank first line, taken for the header
+        raise not_as_written(path, "its header has no 'step' column")
+    read = []
+    for number, cells in enumerate(rows, start=1):
+        if len(cells) > len(header):
+            raise not_as_written(path, f"row {number} has more cells than the header")
+        row = dict.fromkeys(header, math.nan)
+        for name, cell in zip(header, cells):
+            try:
+                row[name] = float(cell) if cell else math.nan
+            except ValueError:
+                raise not_as_written(path, f"row {number} holds {cell[:20]!r}, not a number") from None
+        if math.isnan(row["step"]):
+            raise not_as_written(path, f"row {number} has no step")
+        read.append(row)
+    return read
 
 
 def peak_step(rows: Sequence[Mapping[str, float]], column: str = "val_acc") -> tuple[int, float] | None:

@@ -51,7 +51,7 @@ from .data import cached_graph
 from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted, first_line, warn
 from .evaluate import validation_only
-from .files import claim_folder, make_folder, read_json_or_warn, write_json, write_text
+from .files import atomic_write, claim_folder, make_folder, read_json, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import train_and_evaluate
 from .tables import csv_text, mean_std
@@ -373,7 +373,7 @@ def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | Non
     if not settings.is_file():
         return out, None
     try:
-        saved = json.loads(settings.read_text())
+        saved = read_json(settings)
         if not isinstance(saved, dict):
             raise TypeError(f"it holds a {type(saved).__name__}")
         if "base_config" not in saved:
@@ -518,8 +518,9 @@ def _record(out: Path, runs: list[tuple[Trial, int, dict[str, Any]]], holder: Tr
                                                   "config": config, **copy_of, **result})
         log, own_log = _log_path(out, holder, seed), _log_path(out, trial, seed)
         if trial is not holder:  # the holder's log, never one left by an earlier, killed run of this trial
-            if log.is_file():
-                write_text(own_log, log.read_text())
+            if log.is_file():  # as bytes: an edited log is the holder's to answer for, not a reason to fail here
+                text = log.read_bytes()
+                atomic_write(own_log, lambda handle: handle.write(text))
             else:
                 own_log.unlink(missing_ok=True)
         trial.results[seed] = {**copy_of, **result}

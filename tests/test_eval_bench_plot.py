@@ -320,6 +320,10 @@ def test_plot_of_a_tampered_metrics_json_is_one_line(trained, tmp_path, capsys):
     run = _copy_run(trained, tmp_path / "run")
     (run / "metrics.json").write_text("[]")
     _refused([str(trained), str(run)], capsys, run / "metrics.json", tmp_path / "plots")
+    (run / "metrics.json").write_text("[" * 10**5 + "]" * 10**5)  # too deep for the parser: read as malformed
+    assert main(["plot", str(run), "--out", str(tmp_path / "plots")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{run / 'metrics.json'}: cannot read it (nested more than 50 deep" in err
 
 
 @pytest.mark.parametrize("text", [

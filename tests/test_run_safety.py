@@ -164,20 +164,41 @@ def test_yaml_that_is_not_utf8_is_one_line_wherever_it_is_read(tmp_path, capsys)
     assert not (tmp_path / "a").exists() and not (tmp_path / "t").exists()
 
 
-UNREADABLE_RUN_CONFIGS = ["optim:\n  lr: 0.002  # café\n".encode("latin-1"), b"encoder: &a {layers: *a}\n",
-                          b"optim: {lr: 0.1}\noptim: {lr: 0.2}\n"]
+def _place(path, content):
+    """``content`` at ``path``: bytes, or None for a named pipe (reading one waits forever for a writer)."""
+    if content is None:
+        os.mkfifo(path)
+    else:
+        path.write_bytes(content)
 
 
-@pytest.mark.parametrize("unreadable", UNREADABLE_RUN_CONFIGS, ids=["latin-1", "recursive alias", "repeated key"])
+def _is_placed(path, content):
+    return path.is_fifo() if content is None else path.read_bytes() == content
+
+
+UNREADABLE_RUN_CONFIGS = {
+    "latin-1": "optim:\n  lr: 0.002  # café\n".encode("latin-1"),
+    "recursive alias": b"encoder: &a {layers: *a}\n",
+    "repeated key": b"optim: {lr: 0.1}\noptim: {lr: 0.2}\n",
+    # 9^8 values in 387 bytes: written out, minutes and gigabytes.
+    "aliases of aliases": b"x:\n  a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + b"".join(
+        f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]\n".encode() for k in range(1, 8)),
+    "deep": b"encoder: {junk: " + b"[" * 400 + b"]" * 400 + b"}\n",
+    "named pipe": None,
+}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+@pytest.mark.parametrize("unreadable", UNREADABLE_RUN_CONFIGS.values(), ids=UNREADABLE_RUN_CONFIGS)
 def test_a_run_folders_unreadable_config_is_nobodys_run(tmp_path, data_root, capsys, unreadable):
     # train: not a run graphssl started, so not one to replace; the folder is left as it is.
     out = tmp_path / "run"
     out.mkdir()
-    (out / "config.yaml").write_bytes(unreadable)
+    _place(out / "config.yaml", unreadable)
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), "--steps", "2",
                  *SMALL]) == 2
     assert "already exists and holds config.yaml" in one_line_error(capsys)
-    assert (out / "config.yaml").read_bytes() == unreadable
+    assert _is_placed(out / "config.yaml", unreadable)
     # bench: a run of its own whose config no longer reads is another training's, so it trains this one again.
     bench = ["bench", "--datasets", "cora", "--werank", "0", "--seeds", "1", "--jobs", "1", "--steps", "2",
              "--data-root", str(data_root), "--out", str(tmp_path / "bench"), *SMALL]
@@ -185,10 +206,11 @@ def test_a_run_folders_unreadable_config_is_nobodys_run(tmp_path, data_root, cap
     (result,) = (tmp_path / "bench" / "results").glob("*.json")
     result.unlink()
     (run,) = (tmp_path / "bench" / "runs").iterdir()
-    (run / "config.yaml").write_bytes(unreadable)
+    (run / "config.yaml").unlink()
+    _place(run / "config.yaml", unreadable)
     assert main(bench) == 0
     assert json.loads(result.read_text())["metrics"]["steps"] == 2
-    assert (run / "config.yaml").read_bytes() != unreadable
+    assert not _is_placed(run / "config.yaml", unreadable)
 
 
 @pytest.mark.parametrize("command", [["train", "--dataset", "cora"], ["bench", "--datasets", "cora"],

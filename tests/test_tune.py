@@ -165,6 +165,11 @@ def test_a_point_drawn_twice_is_trained_once(tmp_path, data_root, monkeypatch):
     run_tune("cora", space, base, tmp_path / "t", **tune)
     assert len(trained) == 4  # ignored: the recovered file names the one it was copied from
     assert json.loads((results / f"{first.name}__seed0.json").read_text())["same_as"] == again.name
+    edited_log = "step,loss\n0,1.0  # café\n".encode("latin-1")  # the holder's log, edited: copied as it is
+    (logs / f"{first.name}__seed1.csv").write_bytes(edited_log)
+    (results / f"{again.name}__seed1.json").unlink()
+    run_tune("cora", space, base, tmp_path / "t", **tune)
+    assert len(trained) == 4 and (logs / f"{again.name}__seed1.csv").read_bytes() == edited_log
 
 
 @pytest.mark.slow
@@ -247,6 +252,34 @@ def test_bench_reruns_a_result_whose_settings_changed_or_that_is_corrupt(tmp_pat
     assert result.stat().st_mtime_ns == stamp
 
 
+def test_bench_retrains_a_run_whose_files_are_not_a_runs_and_tables_one_whose_log_was_edited(tmp_path, data_root,
+                                                                                           capsys):
+    out = tmp_path / "bench"
+    args = ["bench", "--datasets", "cora", "--werank", "0", "--seeds", "1", "--jobs", "1", "--out", str(out),
+            "--data-root", str(data_root), *TINY, "--set", "train.probe_every=1"]
+    assert main(args) == 0
+    (result,) = (out / "results").glob("*.json")
+    (run,) = (out / "runs").iterdir()
+    deep = "[" * 100 + "]" * 100  # valid JSON, nested deeper than anything graphssl writes
+    for metrics in ("[1]", "{}", deep):  # the result is lost, and the run's own metrics are no run's
+        result.unlink()
+        (run / "metrics.json").write_text(metrics)
+        assert main(args) == 0
+        assert is_number(json.loads(result.read_text())["metrics"]["test_acc"])
+    result.write_text(deep)
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "is unreadable (nested more than 50 deep" in err and err.count("\n") == 1
+    assert is_number(json.loads(result.read_text())["metrics"]["test_acc"])
+    result.unlink()  # an edited log: the metrics stand, without the peak step the log would give
+    (run / "log.csv").write_text("step,loss\n1,2,3\n")
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "row 1 has more cells than the header" in err and "without its peak validation step" in err
+    assert err.count("\n") == 1 and "val_acc_peak_step" not in json.loads(result.read_text())["metrics"]
+
+
 def test_tune_reruns_a_result_that_was_edited(tmp_path, data_root, capsys):
     space = parse_space({"optim.lr": [0.001]}, "s")
     base = load_config(None, {"encoder.layers": [16, 8], "predictor.hidden": 16, "optim.steps": 2})
@@ -289,7 +322,7 @@ def test_a_search_in_which_every_trial_diverged_exits_3_and_tensorboard_is_refus
     assert err.count("\n") == 1 and "tune keeps no run folders" in err and not (tmp_path / "tb").exists()
 
 
-@pytest.mark.parametrize("content", [b"\xff\xfe", b"[1]", b'{"dataset": "cora"}'])
+@pytest.mark.parametrize("content", [b"\xff\xfe", b"[1]", b'{"dataset": "cora"}', b"[" * 10**5 + b"]" * 10**5])
 def test_an_unreadable_tune_json_is_named_as_such(content, tmp_path, capsys):
     (tmp_path / "t").mkdir()
     (tmp_path / "t" / "tune.json").write_bytes(content)
