@@ -29,8 +29,9 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import GRAPHSSL, REPO, run_visible
+from common import GRAPHSSL, REPO, fail, run_visible
 from graphssl.config import ADAPTIVE_ONLY_KEYS, load_config
+from graphssl.errors import GraphSSLError
 from graphssl.files import write_json
 
 AUGMENT_KEYS = ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2")
@@ -53,10 +54,13 @@ def mode_rates(mode: str, p: float) -> list[float]:
 def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds: list[int],
          steps: int | None) -> dict[str, Any]:
     """What the study trains: the tuned alpha, the adaptive constants, and the augmentation rates of every setting."""
-    config = load_config(config_path)
+    try:
+        config = load_config(config_path)
+    except GraphSSLError as err:
+        fail(str(err))
     alpha = config["werank"]["alpha"] if alpha is None else alpha
     if isinstance(alpha, list) or alpha <= 0:
-        raise SystemExit(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
+        fail(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
                          f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
     default = [config["augment"][key.split(".")[1]] for key in AUGMENT_KEYS]
     shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO

@@ -13,9 +13,10 @@ import tarfile
 import tempfile
 from pathlib import Path
 from types import SimpleNamespace
-from typing import Any, Sequence
+from typing import Any, NoReturn, Sequence
 
 from graphssl.cli import HUGE_PAGES  # imports no torch
+from graphssl.files import read_json
 
 # As the graphssl command does (README, 'Memory at arxiv size'): scripts import this module before torch, whose
 # allocator reads it at its first allocation.
@@ -43,6 +44,30 @@ def run_visible(command: Sequence[str]) -> None:
     status = subprocess.run(list(map(str, command)), cwd=REPO, stdin=subprocess.DEVNULL).returncode
     if status != 0:
         raise SystemExit(status)
+
+
+def fail(message: str) -> NoReturn:
+    """End a script on bad input as graphssl ends a command: one line naming the problem and the fix, status 2."""
+    print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
+def bench_results(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
+    """Every result of the ``graphssl bench`` folder ``folder`` with its path; one that is not as bench wrote it
+    (truncated, edited) ends the script (:func:`fail`), where bench itself would train that run again."""
+    from graphssl.bench import is_result  # imports torch: only for the scripts that read results
+
+    results = []
+    for path in sorted((folder / "results").glob("*.json")):
+        try:
+            result = read_json(path)
+        except (OSError, ValueError) as err:
+            fail(f"{path} is unreadable ({err}); run the bench command that wrote it again (it retrains that run)")
+        if not is_result(result):
+            fail(f"{path} is not a result of graphssl bench (edited?); run the bench command that wrote it again "
+                 f"(it retrains that run)")
+        results.append((path, result))
+    return results
 
 
 def report(result: dict[str, Any], out: str | Path | None) -> None:

@@ -21,8 +21,9 @@ import statistics
 from pathlib import Path
 from typing import Any
 
-from common import report
+from common import bench_results, fail, report
 from graphssl.config import read_yaml
+from graphssl.errors import GraphSSLError
 from graphssl.tables import mean_std
 
 
@@ -34,29 +35,40 @@ def config_value(config: dict[str, Any], key: str) -> Any:
     return node
 
 
-def matches(result: dict[str, Any], where: str | None) -> bool:
-    """Whether a bench result's config has ``KEY=VALUE`` (VALUE read as YAML; ``32`` matches the name ``"32"``)."""
+def where_value(where: str | None) -> tuple[str, Any] | None:
+    """``KEY=VALUE`` as ``(KEY, VALUE read as YAML)``; malformed YAML ends the script (:func:`common.fail`)."""
+    if where is None:
+        return None
+    key, _, text = where.partition("=")
+    try:
+        return key, read_yaml(text, where)
+    except GraphSSLError as err:
+        fail(str(err))
+
+
+def matches(result: dict[str, Any], where: tuple[str, Any] | None) -> bool:
+    """Whether a bench result's config has the ``where`` value (``32`` matches the name ``"32"``)."""
     if where is None:
         return True
-    key, _, text = where.partition("=")
-    wanted, value = read_yaml(text, where), config_value(result["config"], key)
+    key, wanted = where
+    value = config_value(result.get("config"), key)
     return value == wanted or str(value) == str(wanted)
 
 
 def runs_by_seed(bench: Path, alpha: Any, method: str | None = None,
                  where: str | None = None) -> dict[int, dict[str, Any]]:
     found: dict[int, dict[str, Any]] = {}
-    for path in sorted((bench / "results").glob("*.json")):
-        result = json.loads(path.read_text())
+    wanted = where_value(where)
+    for _, result in bench_results(bench):
         # Results made before methods existed are BGRL's.
         if result["metrics"]["werank"] == alpha and method in (None, result["metrics"].get("method", "bgrl")) \
-                and matches(result, where):
+                and matches(result, wanted):
             if result["seed"] in found:
-                raise SystemExit(f"{bench}: several settings with werank {alpha!r}; give a bench folder with one "
+                fail(f"{bench}: several settings with werank {alpha!r}; give a bench folder with one "
                                  f"(or the method, --method-a / --method-b, or a swept key, --where-a / --where-b)")
             found[result["seed"]] = result["metrics"]
     if not found:
-        raise SystemExit(f"{bench}: no finished runs with werank {alpha!r}")
+        fail(f"{bench}: no finished runs with werank {alpha!r}")
     return found
 
 

@@ -30,7 +30,7 @@ import zipfile
 from pathlib import Path
 from typing import Any, Callable
 
-from common import graphssl_at, machine, report, step_config, timed_block, trainer  # first: it sets what torch's allocator reads
+from common import fail, graphssl_at, machine, report, step_config, timed_block, trainer  # first: it sets what torch's allocator reads
 
 
 def ours_step(args: argparse.Namespace) -> Callable[[int], None]:
@@ -154,7 +154,7 @@ def main() -> None:
         worker(args)
         return
     if args.peer_wheel is None or not args.peer_wheel.is_file():
-        raise SystemExit("give --peer-wheel: pip download graphssl==0.2.0 --no-deps -d /tmp/peer")
+        fail("give --peer-wheel: pip download graphssl==0.2.0 --no-deps -d /tmp/peer")
     with tempfile.TemporaryDirectory() as peer_path:
         with zipfile.ZipFile(args.peer_wheel) as wheel:
             wheel.extractall(peer_path)

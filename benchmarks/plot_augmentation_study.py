@@ -20,7 +20,6 @@ noise" when adaptive - plain < -2 SE. A setting with no finished runs yet is lef
 from __future__ import annotations
 
 import argparse
-import json
 import math
 from pathlib import Path
 from typing import Any
@@ -30,7 +29,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
-from graphssl.files import write_json, write_text  # noqa: E402
+from common import bench_results, fail  # noqa: E402
+from graphssl.files import read_json, write_json, write_text  # noqa: E402
 from graphssl.tables import mean_std  # noqa: E402
 
 ARMS = ("plain", "constant", "adaptive")
@@ -56,9 +56,10 @@ def load_runs(folder: Path, plan: dict[str, Any]) -> dict[tuple[tuple[float, ...
     """The plan's finished runs: ``{(augmentation rates, arm): {seed: metrics}}`` (test accuracy in points)."""
     keys = ("drop_edge_1", "drop_edge_2", "mask_feature_1", "mask_feature_2")
     runs: dict[tuple[tuple[float, ...], str], dict[int, dict[str, Any]]] = {}
-    for path in sorted((folder / "bench" / "results").glob("*.json")):
-        result = json.loads(path.read_text())
-        config = result["config"]
+    for path, result in bench_results(folder / "bench"):
+        config = result.get("config")
+        if not isinstance(config, dict):  # the study's bench always records it
+            fail(f"{path} holds no config; run benchmarks/augmentation_study.py again (it retrains that run)")
         arm = arm_of(config, plan)
         if arm is None or result["seed"] not in plan["seeds"]:
             continue
@@ -228,9 +229,9 @@ def main() -> None:
     parser.add_argument("folder", type=Path, help="the study's folder (holding plan.json and bench/results/)")
     args = parser.parse_args()
     try:
-        plan = json.loads((args.folder / "plan.json").read_text())
+        plan = read_json(args.folder / "plan.json")
     except (OSError, ValueError) as err:
-        raise SystemExit(f"{args.folder}: no readable plan.json ({err}); run benchmarks/augmentation_study.py first")
+        fail(f"{args.folder}: no readable plan.json ({err}); run benchmarks/augmentation_study.py first")
     runs = load_runs(args.folder, plan)
     study, compare = study_rows(plan, runs), compare_rows(plan, runs)
     evidence = claims(study)

@@ -21,23 +21,29 @@ import json
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import yaml
 
-from common import GRAPHSSL, run
+from common import GRAPHSSL, fail, run
+from graphssl.files import read_json
 
 
-def ranked_trials(tune_dir: Path) -> list[dict]:
-    """The folder's finished trials, best mean validation accuracy first (the earliest trial on a tie)."""
-    with open(tune_dir / "trials.csv", newline="") as handle:
-        rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
-    return sorted(rows, key=lambda row: (-float(row["val_acc_mean"]), row["trial"]))
-
-
-def trial_config(tune_dir: Path, trial: str) -> dict:
-    """The complete config the trial's first seed trained with."""
-    (first, *_) = sorted((tune_dir / "results").glob(f"{trial}__seed*.json"))
-    return json.loads(first.read_text())["config"]
+def ranked_trials(tune_dir: Path) -> tuple[str, list[dict[str, Any]]]:
+    """The folder's dataset and its finished trials, best mean validation accuracy first (the earliest trial on a
+    tie), each with the complete config its first seed trained with; a folder that is not a finished graphssl
+    tune ends the script (:func:`common.fail`)."""
+    try:
+        dataset = read_json(tune_dir / "tune.json")["dataset"]
+        with open(tune_dir / "trials.csv", newline="") as handle:
+            rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
+        rows.sort(key=lambda row: (-float(row["val_acc_mean"]), row["trial"]))
+        for row in rows:
+            (first, *_) = sorted((tune_dir / "results").glob(f"{row['trial']}__seed*.json"))
+            row["config"] = read_json(first)["config"]
+    except (OSError, ValueError, KeyError, TypeError, csv.Error) as err:
+        fail(f"{tune_dir}: not a finished graphssl tune folder ({type(err).__name__}: {err}); give one")
+    return dataset, rows
 
 
 def wall_seconds(dataset: str, config: dict) -> float:
@@ -62,12 +68,12 @@ def main() -> None:
     for tune_dir in args.tune_dirs:
         arm = report.setdefault(str(tune_dir), {"timed": {}})
         arm["chosen"] = None
-        dataset = json.loads((tune_dir / "tune.json").read_text())["dataset"]
-        for row in ranked_trials(tune_dir):
+        dataset, rows = ranked_trials(tune_dir)
+        for row in rows:
             trial = row["trial"]
             if trial not in arm["timed"]:
                 arm["timed"][trial] = {"val_acc_mean": float(row["val_acc_mean"]),
-                                       "wall_seconds": round(wall_seconds(dataset, trial_config(tune_dir, trial)), 1)}
+                                       "wall_seconds": round(wall_seconds(dataset, row["config"]), 1)}
                 args.out.write_text(json.dumps(report, indent=2) + "\n")
             timed = arm["timed"][trial]
             print(f"{tune_dir.name} {trial}: validation {100 * timed['val_acc_mean']:.2f} %, "

@@ -44,9 +44,11 @@ def write_result(folder, rates, arm, seed, steps=1000, adapt_factor=1.5, bonus=0
               "werank": {**PLAN["adaptive"], "adapt_factor": adapt_factor, "alpha": alpha,
                          "schedule": "adaptive" if arm == "adaptive" else "constant"}}
     metrics = {"test_acc": (accuracy(rates, arm, seed) + bonus) / 100, "rankme": 60.0 if arm == "plain" else 90.0,
-               "rank": 128, "werank": alpha, "final_werank_alpha": 0.04 if arm == "adaptive" else alpha}
+               "rank": 128, "werank": alpha, "final_werank_alpha": 0.04 if arm == "adaptive" else alpha,
+               "val_acc": 0.5, "train_seconds": 1.0}
     name = f"{'_'.join(map(str, rates))}__{arm}__{seed}__{steps}__{adapt_factor}.json"
-    (folder / "bench" / "results" / name).write_text(json.dumps({"seed": seed, "config": config, "metrics": metrics}))
+    (folder / "bench" / "results" / name).write_text(json.dumps({"dataset": "cora", "settings": {}, "seed": seed,
+                                                                 "config": config, "metrics": metrics}))
 
 
 def test_the_study_tables_pair_seeds_and_check_the_issues_targets(tmp_path):
@@ -84,6 +86,11 @@ def test_the_study_tables_pair_seeds_and_check_the_issues_targets(tmp_path):
     assert [round(g, 6) for g in summary["claims"]["edges+features"]["werank_gain_points"]] == [2.0, 0.5]
     table = (folder / "augmentation.md").read_text()
     assert "| strong | -2.00 ± 0.00 (SE 0.00; 0/3) | no |" in table
+
+    (folder / "bench" / "results" / "truncated.json").write_text('{"dataset": "cora", "metr')
+    proc = run([sys.executable, REPO / "benchmarks" / "plot_augmentation_study.py", folder], env=None)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "truncated.json is unreadable" in proc.stderr
+    assert (folder / "augmentation.md").read_text() == table
 
 
 @pytest.mark.slow
