@@ -61,7 +61,7 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
     alpha = config["werank"]["alpha"] if alpha is None else alpha
     if isinstance(alpha, list) or alpha <= 0:
         fail(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
-                         f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
+             f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
     default = [config["augment"][key.split(".")[1]] for key in AUGMENT_KEYS]
     shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO
     return {"config": str(shown), "alpha": alpha, "seeds": seeds,

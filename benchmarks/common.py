@@ -16,6 +16,7 @@ from types import SimpleNamespace
 from typing import Any, NoReturn, Sequence
 
 from graphssl.cli import HUGE_PAGES  # imports no torch
+from graphssl.errors import reason
 from graphssl.files import read_json
 
 # As the graphssl command does (README, 'Memory at arxiv size'): scripts import this module before torch, whose
@@ -62,7 +63,7 @@ def bench_results(folder: Path) -> list[tuple[Path, dict[str, Any]]]:
         try:
             result = read_json(path)
         except (OSError, ValueError) as err:
-            fail(f"{path} is unreadable ({err}); run the bench command that wrote it again (it retrains that run)")
+            fail(f"{path} is unreadable ({reason(err)}); run the bench command that wrote it again (it retrains that run)")
         if not is_result(result):
             fail(f"{path} is not a result of graphssl bench (edited?); run the bench command that wrote it again "
                  f"(it retrains that run)")

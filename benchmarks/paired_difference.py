@@ -39,7 +39,9 @@ def where_value(where: str | None) -> tuple[str, Any] | None:
     """``KEY=VALUE`` as ``(KEY, VALUE read as YAML)``; malformed YAML ends the script (:func:`common.fail`)."""
     if where is None:
         return None
-    key, _, text = where.partition("=")
+    key, equals, text = where.partition("=")
+    if not equals or not key:
+        fail(f"--where {where!r}: give KEY=VALUE, e.g. train.precision=bf16-mixed")
     try:
         return key, read_yaml(text, where)
     except GraphSSLError as err:
@@ -65,7 +67,7 @@ def runs_by_seed(bench: Path, alpha: Any, method: str | None = None,
                 and matches(result, wanted):
             if result["seed"] in found:
                 fail(f"{bench}: several settings with werank {alpha!r}; give a bench folder with one "
-                                 f"(or the method, --method-a / --method-b, or a swept key, --where-a / --where-b)")
+                     f"(or the method, --method-a / --method-b, or a swept key, --where-a / --where-b)")
             found[result["seed"]] = result["metrics"]
     if not found:
         fail(f"{bench}: no finished runs with werank {alpha!r}")
@@ -95,6 +97,8 @@ def main() -> None:
     a = runs_by_seed(args.bench_a, args.alpha_a, args.method_a, args.where_a)
     b = runs_by_seed(args.bench_b, args.alpha_b, args.method_b, args.where_b)
     common = sorted(set(a) & set(b))
+    if not common:
+        fail(f"no seed has a run on both sides (A: {sorted(a)}, B: {sorted(b)}); run the benches on the same seeds")
     differences = [100 * (a[s]["test_acc"] - b[s]["test_acc"]) for s in common]
     mean, std = mean_std(differences)
     # RankMe of A relative to B, from the means over each side's seeds (the issue's "within 5%").

@@ -38,6 +38,7 @@ ARM_LABELS = {"plain": "α = 0", "constant": "tuned constant α", "adaptive": "a
 QUANTITIES = {"test_acc": "test accuracy (%)", "rankme": "RankMe", "rank": "numerical rank"}
 TARGET_POINTS = 0.5  # the issue's target: adaptive within 0.5 points of the tuned constant alpha
 NOISE_SE = 2.0  # "more than noise": beyond two standard errors of the paired mean difference
+PLAN_KEYS = {"adaptive", "alpha", "compare", "config", "seeds", "steps", "study"}  # what augmentation_study writes
 
 
 def arm_of(config: dict[str, Any], plan: dict[str, Any]) -> str | None:
@@ -230,6 +231,8 @@ def main() -> None:
     args = parser.parse_args()
     try:
         plan = read_json(args.folder / "plan.json")
+        if not (isinstance(plan, dict) and PLAN_KEYS <= plan.keys()):
+            raise ValueError(f"it lacks {', '.join(sorted(PLAN_KEYS - set(plan if isinstance(plan, dict) else ())))}")
     except (OSError, ValueError) as err:
         fail(f"{args.folder}: no readable plan.json ({err}); run benchmarks/augmentation_study.py first")
     runs = load_runs(args.folder, plan)

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import csv
 import json
+import re
 import tempfile
 import time
 from pathlib import Path
@@ -39,7 +40,11 @@ def ranked_trials(tune_dir: Path) -> tuple[str, list[dict[str, Any]]]:
             rows = [row for row in csv.DictReader(handle) if row["status"] == "ok"]
         rows.sort(key=lambda row: (-float(row["val_acc_mean"]), row["trial"]))
         for row in rows:
-            (first, *_) = sorted((tune_dir / "results").glob(f"{row['trial']}__seed*.json"))
+            if not re.fullmatch(r"[\w.-]+", row["trial"]):
+                raise ValueError(f"trials.csv names a trial {row['trial']!r}")
+            first = next(iter(sorted((tune_dir / "results").glob(f"{row['trial']}__seed*.json"))), None)
+            if first is None:
+                raise ValueError(f"trial {row['trial']} has no result file")
             row["config"] = read_json(first)["config"]
     except (OSError, ValueError, KeyError, TypeError, csv.Error) as err:
         fail(f"{tune_dir}: not a finished graphssl tune folder ({type(err).__name__}: {err}); give one")
@@ -63,7 +68,10 @@ def main() -> None:
     parser.add_argument("--budget", type=float, default=120.0, help="wall seconds a full training may take")
     parser.add_argument("--out", type=Path, required=True, help="JSON file for the timings and the choices")
     args = parser.parse_args()
-    report = json.loads(args.out.read_text()) if args.out.exists() else {}
+    try:
+        report = read_json(args.out) if args.out.exists() else {}
+    except (OSError, ValueError) as err:
+        fail(f"--out {args.out}: unreadable ({err}); delete it to time every trial again, or give another")
     report["budget_seconds"] = args.budget
     for tune_dir in args.tune_dirs:
         arm = report.setdefault(str(tune_dir), {"timed": {}})

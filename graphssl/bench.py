@@ -33,7 +33,7 @@ from .config import (config_for_dataset, dataset_name, is_number, is_whole_numbe
                      read_yaml_file, training_identity)
 from .data import cached_graph
 from .devices import resolve_device
-from .errors import GraphSSLError, warn
+from .errors import GraphSSLError, NotAsWritten, warn
 from .files import claim_folder, is_temporary, make_folder, read_json, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, check_run_count, run_parallel
 from .pipeline import resume_training, run_training
@@ -193,8 +193,8 @@ def _with_peak(run_dir: Path, metrics: dict[str, Any]) -> dict[str, Any]:
     """``metrics`` plus ``val_acc_peak_step`` when the run's log.csv holds validation accuracies."""
     try:
         peak = peak_step(read_log(run_dir / LOG)) if (run_dir / LOG).is_file() else None
-    except GraphSSLError as err:  # an edited log: the run's metrics stand without it
-        warn(f"{err} (bench tables this run without its peak validation step)")
+    except NotAsWritten as err:  # an edited log: the run's metrics stand without it
+        warn(f"{err.path}: {err.problem}; bench tables this run without its peak validation step")
         peak = None
     return {**metrics, "val_acc_peak_step": peak[0]} if peak else metrics
 
@@ -221,6 +221,7 @@ def run_one(run_dir: str, dataset: str, config: dict[str, Any], data_root: str |
                 metrics = None
             if _is_metrics(metrics):
                 return _with_peak(out, metrics)
+            warn(f"{out / METRICS} is not a run's metrics (truncated or edited); training that run again")
         elif (out / CHECKPOINT).is_file():
             return _with_peak(out, resume_training(out, graph=cached_graph(dataset, data_root), device=device,
                                                    progress=False).metrics)

@@ -157,8 +157,9 @@ def read_yaml(text: str, where: str) -> Any:
         >>> read_yaml("optim: {lr: 1e-3}", "my.yaml")
         {'optim': {'lr': 0.001}}
     """
-    loader = yaml.SafeLoader(text)  # yaml.safe_load's own two halves, the node tree checked between them
+    loader = None
     try:
+        loader = yaml.SafeLoader(text)  # yaml.safe_load's own two halves, the node tree checked between them
         node = loader.get_single_node()
         _check_tree(node, where)
         value = loader.construct_document(node) if node is not None else None
@@ -168,12 +169,23 @@ def read_yaml(text: str, where: str) -> Any:
         raise GraphSSLError(f"{where}: malformed YAML{at}; fix the syntax (see configs/cora.yaml)") from None
     except RecursionError:  # nesting too deep for PyYAML's own reader, before the tree could be checked
         raise _too_deep(where) from None
-    except ValueError as err:  # a value of a YAML type that Python cannot hold: a date 2024-13-45, a 5000-digit int
+    # PyYAML's constructors fail in their own ways on a tagged or odd value (!!int '', !!bool maybe, a date
+    # 2024-13-45, a 5000-digit int).
+    except (ValueError, IndexError, KeyError, AttributeError, OverflowError, TypeError) as err:
         raise GraphSSLError(f"{where}: cannot read a value ({first_line(err, 60)}); quote it, or write it another "
                             f"way") from None
     finally:
-        loader.dispose()
-    return map_leaves(value, _exponent_as_float)
+        if loader is not None:
+            loader.dispose()
+    return map_leaves(value, lambda leaf: _whole_number_in_range(_exponent_as_float(leaf), where))
+
+
+def _whole_number_in_range(value: Any, where: str) -> Any:
+    # No setting counts beyond 64 bits; a longer int (hex and octal have no digit limit) breaks the checks after.
+    if isinstance(value, int) and not isinstance(value, bool) and not -2**63 <= value < 2**63:
+        raise GraphSSLError(f"{where}: a whole number of {value.bit_length()} bits, beyond any setting; write a "
+                            f"smaller one")
+    return value
 
 
 MAX_YAML_BYTES = 1 << 20
@@ -426,10 +438,15 @@ def is_number(value: Any) -> bool:
         ``True`` or ``False``.
 
     Example:
-        >>> is_number(0.1), is_number(True), is_number(float("nan"))
-        (True, False, False)
+        >>> is_number(0.1), is_number(True), is_number(float("nan")), is_number(10**400)
+        (True, False, False, False)
     """
-    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return math.isfinite(value)
+    except OverflowError:  # an int beyond any float
+        return False
 
 
 def is_whole_number(value: Any) -> bool:

@@ -86,16 +86,19 @@ class GraphSSLError(Exception):
     exit_code = 2
 
 
-def not_as_written(path: object, problem: str) -> GraphSSLError:
-    """The error for a run's file that reads but is not as graphssl wrote it (edited, truncated, another
-    program's): ``path``, ``problem`` in a few words, and what to give instead.
+class NotAsWritten(GraphSSLError):
+    """A run's file that reads but is not as graphssl wrote it (edited, truncated, another program's): its
+    ``path``, the ``problem`` in a few words, and what to give instead (exit status 2).
 
     Example:
-        >>> print(not_as_written("run/log.csv", "row 3 has no step"))
+        >>> print(NotAsWritten("run/log.csv", "row 3 has no step"))
         run/log.csv: row 3 has no step, so it is not as graphssl wrote it; give folders written by 'graphssl train' or 'graphssl bench' (or re-run that command)
     """
-    return GraphSSLError(f"{path}: {problem}, so it is not as graphssl wrote it; give folders written by "
+
+    def __init__(self, path: object, problem: str) -> None:
+        super().__init__(f"{path}: {problem}, so it is not as graphssl wrote it; give folders written by "
                          f"'graphssl train' or 'graphssl bench' (or re-run that command)")
+        self.path, self.problem = path, problem
 
 
 class WriteFailed(GraphSSLError):

@@ -209,15 +209,18 @@ def read_json(path: str | Path) -> Any:
 
     Returns:
         The value; one nested deeper than :data:`MAX_JSON_DEPTH` is a ``ValueError``, as malformed JSON is
-        (an unreadable file is an ``OSError``).
+        (an unreadable file, or one that is not a regular file, is an ``OSError``).
 
     Example:
         >>> read_json("runs/cora-wr/metrics.json")["test_acc"]  # doctest: +SKIP
         0.835
     """
+    path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a pipe that would wait forever for a writer
+        raise OSError(errno.EINVAL, "not a regular file", str(path))
     too_deep = ValueError(f"nested more than {MAX_JSON_DEPTH} deep, deeper than graphssl writes")
     try:
-        value = json.loads(Path(path).read_text())
+        value = json.loads(path.read_text())
     except RecursionError:
         raise too_deep from None
     stack = [(value, 0)]

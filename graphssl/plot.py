@@ -31,7 +31,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 from .config import read_yaml_file  # noqa: E402
-from .errors import GraphSSLError, not_as_written, reason, warn  # noqa: E402
+from .errors import GraphSSLError, NotAsWritten, reason, warn  # noqa: E402
 from .files import atomic_write, make_folder, read_json, write_text  # noqa: E402
 from .tables import SWEEP_TABLE, csv_text, mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
@@ -119,7 +119,7 @@ def _read_spectra(run: Path) -> dict[str, Any]:
     spectra = _read_json(path)
     problem = _spectra_problem(spectra)
     if problem:
-        raise not_as_written(path, problem)
+        raise NotAsWritten(path, problem)
     return spectra
 
 
@@ -128,7 +128,7 @@ def _label(run: Path) -> str:
     metrics = _read_json(path)
     if not isinstance(metrics, dict) or not (_is_number(metrics.get("werank"))
                                              or _is_numbers(metrics.get("werank"))):
-        raise not_as_written(path, "it has no number or list of numbers 'werank'")
+        raise NotAsWritten(path, "it has no number or list of numbers 'werank'")
     return f"{run.name} ({metrics.get('method', 'bgrl')}, WERank {metrics['werank']})"
 
 
@@ -141,7 +141,7 @@ def _read_run_log(source: Path) -> list[dict[str, float]]:
                             f"row after train.log_every steps); plot it later, or give folders written by "
                             f"'graphssl train' or 'graphssl bench' (or re-run that command)")
     if not any(key in row and row[key] == row[key] for key, _, _ in CURVES for row in rows):
-        raise not_as_written(path, f"it has no {', '.join(key for key, _, _ in CURVES)} values")
+        raise NotAsWritten(path, f"it has no {', '.join(key for key, _, _ in CURVES)} values")
     return rows
 
 
@@ -265,7 +265,7 @@ def _weight_extremes(run: Path) -> tuple[float, float] | None:
         return None
     weights = _read_spectra(run)["final"].get("weights")
     if weights is None:
-        raise not_as_written(path, "'final.weights' is missing")
+        raise NotAsWritten(path, "'final.weights' is missing")
     values = [v for layer in weights.values() for v in layer]
     return min(values), max(values)
 

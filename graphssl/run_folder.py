@@ -122,7 +122,7 @@ def _config_written_by_graphssl(out: Path) -> bool:
         config = with_defaults(read_yaml_file(out / CONFIG, "--out", "a run folder"))  # a regular file, not huge
         validate(config)
         return dump_config(config) == (out / CONFIG).read_text(encoding="utf-8")
-    except (OSError, ValueError, KeyError, TypeError, GraphSSLError):  # ValueError: not UTF-8
+    except (OSError, ValueError, KeyError, TypeError, GraphSSLError):
         return False
 
 

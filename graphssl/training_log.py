@@ -31,7 +31,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any, Mapping, Sequence
 
-from .errors import GraphSSLError, WriteFailed, not_as_written, reason
+from .errors import GraphSSLError, NotAsWritten, WriteFailed, reason
 from .files import write_error
 
 LOG = "log.csv"
@@ -226,8 +226,8 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
 
     Returns:
         One dictionary per row, by column name. A file that cannot be read, or is not as graphssl writes it
-        (rows under a header with ``step``, a step in every row, no cell more than the header and nothing but
-        numbers), is a :class:`GraphSSLError` naming it and the problem.
+        (rows under a header with ``step``, a finite step in every row, no cell more than the header and
+        nothing but numbers), is a :class:`GraphSSLError` naming it and the problem.
 
     Example:
         >>> rows = read_log("runs/cora-wr/log.csv")  # doctest: +SKIP
@@ -241,22 +241,23 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
     except OSError as err:
         raise GraphSSLError(f"{path}: cannot read it ({reason(err)}); give a log.csv written by graphssl") from None
     except (UnicodeDecodeError, csv.Error) as err:
-        raise not_as_written(path, f"it is not CSV text ({str(err)[:80]})") from None
+        raise NotAsWritten(path, f"it is not CSV text ({str(err)[:80]})") from None
     header, rows = (table or [[]])[0], [cells for cells in table[1:] if cells]  # blank rows are no rows
     if rows and "step" not in header:  # also a blank first line, taken for the header
-        raise not_as_written(path, "its header has no 'step' column")
+        raise NotAsWritten(path, "its header has no 'step' column")
     read = []
     for number, cells in enumerate(rows, start=1):
         if len(cells) > len(header):
-            raise not_as_written(path, f"row {number} has more cells than the header")
+            raise NotAsWritten(path, f"row {number} has more cells than the header")
         row = dict.fromkeys(header, math.nan)
         for name, cell in zip(header, cells):
             try:
                 row[name] = float(cell) if cell else math.nan
             except ValueError:
-                raise not_as_written(path, f"row {number} holds {cell[:20]!r}, not a number") from None
-        if math.isnan(row["step"]):
-            raise not_as_written(path, f"row {number} has no step")
+                raise NotAsWritten(path, f"row {number} holds {cell[:20]!r}, not a number") from None
+        if not math.isfinite(row["step"]):
+            raise NotAsWritten(path, f"row {number} has no step" if math.isnan(row["step"]) else
+                                 f"row {number} has step {row['step']}")
         read.append(row)
     return read
 

@@ -99,6 +99,10 @@ def test_a_config_saved_before_a_key_existed_is_the_same_config():
     ("x: " + "[" * 100_000 + "]" * 100_000 + "\n", "nested more than 50 deep"),  # too deep for PyYAML itself
     ("optim:\n  steps: " + "1" * 5000 + "\n", "cannot read a value \\(Exceeds the limit"),
     ("train:\n  seed: 2024-13-45\n", "cannot read a value \\(month must be in 1..12\\)"),
+    ("optim:\n  lr: !!float ''\n", "cannot read a value"),  # PyYAML's constructors: IndexError, KeyError, ...
+    ("optim:\n  lr: !!bool maybe\n", "cannot read a value"),
+    ("encoder:\n  layers: [0x" + "f" * 4000 + "]\n", "a whole number of 16000 bits, beyond any setting"),
+    ("optim:\n  lr: a\x01\n", "malformed YAML"),  # a control character: PyYAML's reader refuses it
     ("optim:\n  stepz: 10\n", "unknown config key 'optim.stepz'"),
     ("- 1\n- 2\n", "must be a mapping"),
 ])

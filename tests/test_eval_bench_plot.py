@@ -337,10 +337,11 @@ def test_plot_of_a_tampered_metrics_json_is_one_line(trained, tmp_path, capsys):
     "step,loss\n,0.5\n",
     "\nstep,loss\n1,0.5\n",
     "step,loss\n1,high\n",
+    "step,loss\ninf,0.5\n",
     "step,lr\n1,0.01\n",
     "x" * 200_000 + "\n1\n",
 ], ids=["empty", "header-only", "text", "one-word", "binary", "extra-cell", "no-step", "empty-step", "blank-first-line",
-    "word-in-a-cell", "nothing-to-draw", "huge-field"])
+    "word-in-a-cell", "infinite-step", "nothing-to-draw", "huge-field"])
 @pytest.mark.parametrize("finished", [True, False], ids=["finished", "training"])
 def test_plot_of_a_tampered_log_csv_is_one_line(trained, tmp_path, capsys, text, finished):
     run = _copy_run(trained, tmp_path / "run")
