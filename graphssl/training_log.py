@@ -235,6 +235,8 @@ def read_log(path: str | Path) -> list[dict[str, float]]:
         (1000.0, 0.412)
     """
     path = Path(path)
+    if path.exists() and not path.is_file():  # a folder, or a pipe that would wait forever for a writer
+        raise GraphSSLError(f"{path}: not a regular file; give a log.csv written by graphssl")
     try:
         with open(path, newline="") as handle:
             table = list(csv.reader(handle))

@@ -4,6 +4,7 @@ import csv
 import dataclasses
 import json
 import math
+import os
 import sys
 
 import pytest
@@ -11,7 +12,7 @@ import torch
 
 from graphssl.cli import main
 from graphssl.config import load_config
-from graphssl.errors import Interrupted
+from graphssl.errors import GraphSSLError, Interrupted
 from graphssl.model import build_model
 from graphssl.pipeline import resume_training, run_training
 from graphssl.schedulers import CosineMomentum, WarmupCosineLR
@@ -176,3 +177,13 @@ def test_tensorboard_gets_the_logs_scalars(tmp_path, data_root):
         assert [e.step for e in scalars] == [int(r["step"]) for r in logged], tag
         assert [e.value for e in scalars] == pytest.approx([r[tag] for r in logged], rel=1e-6), tag
     assert "val_acc" not in events.Tags()["scalars"]
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="named pipes are POSIX")
+def test_read_log_refuses_what_is_not_a_regular_file(tmp_path):
+    pipe = tmp_path / "log.csv"
+    os.mkfifo(pipe)  # reading it would wait forever for a writer
+    with pytest.raises(GraphSSLError, match="log.csv: not a regular file"):
+        read_log(pipe)
+    with pytest.raises(GraphSSLError, match="not a regular file"):
+        read_log(tmp_path)
