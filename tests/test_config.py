@@ -92,7 +92,7 @@ def test_a_config_saved_before_a_key_existed_is_the_same_config():
     # PyYAML alone would keep the last silently.
     ("optim:\n  lr: 0.1\n  steps: 10\n  lr: 0.01\n", "key 'lr' is written twice in one mapping \\(again at line 4\\)"),
     ("encoder: &a {layers: *a}\n", "alias refers to the value it is inside"),
-    # 387 bytes standing for 9^8 values: refused before any of them is built.
+    # 433 bytes standing for 9^8 values: refused before any of them is built.
     ("x:\n  a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + "".join(
         f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]\n" for k in range(1, 8)), "more than 100,000 values"),
     ("x: " + "[" * 60 + "]" * 60 + "\n", "nested more than 50 deep"),

@@ -180,7 +180,7 @@ UNREADABLE_RUN_CONFIGS = {
     "latin-1": "optim:\n  lr: 0.002  # café\n".encode("latin-1"),
     "recursive alias": b"encoder: &a {layers: *a}\n",
     "repeated key": b"optim: {lr: 0.1}\noptim: {lr: 0.2}\n",
-    # 9^8 values in 387 bytes: written out, minutes and gigabytes.
+    # 9^8 values in 433 bytes: written out, minutes and gigabytes.
     "aliases of aliases": b"x:\n  a0: &a0 [1, 1, 1, 1, 1, 1, 1, 1, 1]\n" + b"".join(
         f"  a{k}: &a{k} [{', '.join([f'*a{k - 1}'] * 9)}]\n".encode() for k in range(1, 8)),
     "deep": b"encoder: {junk: " + b"[" * 400 + b"]" * 400 + b"}\n",
