@@ -42,7 +42,7 @@ def ranked_trials(tune_dir: Path) -> tuple[str, list[dict[str, Any]]]:
         for row in rows:
             if not re.fullmatch(r"[\w.-]+", row["trial"]):
                 raise ValueError(f"trials.csv names a trial {row['trial']!r}")
-            first = next(iter(sorted((tune_dir / "results").glob(f"{row['trial']}__seed*.json"))), None)
+            first = min((tune_dir / "results").glob(f"{row['trial']}__seed*.json"), default=None)
             if first is None:
                 raise ValueError(f"trial {row['trial']} has no result file")
             row["config"] = read_json(first)["config"]

@@ -206,6 +206,23 @@ def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
         ...
         graphssl.errors.GraphSSLError: --config no-such.yaml: cannot read it (No such file or directory); pass an existing YAML file
     """
+    return read_yaml(yaml_file_text(path, flag, expected), str(path))
+
+
+def yaml_file_text(path: str | Path, flag: str, expected: str) -> str:
+    """The text of the YAML file at ``path``, for a caller that needs the text itself as well as its value
+    (:func:`read_yaml_file` words the errors the same way).
+
+    Returns:
+        The file's text; a file that is missing, unreadable, not a regular file, megabytes long or not UTF-8 is
+        a :class:`GraphSSLError`.
+
+    Example:
+        >>> yaml_file_text("no-such.yaml", "--config", "an existing YAML file")
+        Traceback (most recent call last):
+        ...
+        graphssl.errors.GraphSSLError: --config no-such.yaml: cannot read it (No such file or directory); pass an existing YAML file
+    """
     path = Path(path)
     try:
         info = path.stat()
@@ -220,7 +237,7 @@ def read_yaml_file(path: str | Path, flag: str, expected: str) -> Any:
     except UnicodeDecodeError as err:
         raise GraphSSLError(f"{flag} {path}: not UTF-8 text (byte 0x{err.object[err.start]:02x} at offset "
                             f"{err.start}); save it as UTF-8, or pass {expected}") from None
-    return read_yaml(text, str(path))
+    return text
 
 
 def _shipped_hint(path: Path) -> str:

@@ -26,8 +26,8 @@ from typing import Any, Iterator
 
 import torch
 
-from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, read_yaml_file,
-                     size_settings, validate, with_defaults)
+from .config import (DATASETS, config_differences, dump_config, is_number, is_whole_number, read_yaml,
+                     read_yaml_file, size_settings, validate, with_defaults, yaml_file_text)
 from .devices import memory_errors_explained
 from .errors import GraphSSLError, first_line, load_refusal
 from .files import atomic_write, is_temporary, make_folder, write_error, write_json, write_text
@@ -119,9 +119,10 @@ def _is_scratch(name: str) -> bool:
 def _config_written_by_graphssl(out: Path) -> bool:
     """Whether ``out/config.yaml`` is exactly what graphssl writes (not a file of the user's)."""
     try:
-        config = with_defaults(read_yaml_file(out / CONFIG, "--out", "a run folder"))  # a regular file, not huge
+        text = yaml_file_text(out / CONFIG, "--out", "a run folder")  # a regular file, not huge
+        config = with_defaults(read_yaml(text, str(out / CONFIG)))
         validate(config)
-        return dump_config(config) == (out / CONFIG).read_text(encoding="utf-8")
+        return dump_config(config) == text
     except (OSError, ValueError, KeyError, TypeError, GraphSSLError):
         return False
 
