@@ -144,6 +144,13 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
                                                      initargs=(threads, os.getpid()))
     try:
         yield from pool.imap_unordered(_indexed_call, [(function, i, args) for i, args in enumerate(calls)])
-    finally:
+    except BaseException:  # an error, Ctrl-C, or the caller stopped reading (GeneratorExit): stop the calls
         pool.terminate()
+        raise
+    else:
+        # Every call finished: the workers exit on their own. Killed (terminate) while exiting, a worker could
+        # leave its multiprocessing locks (tqdm's, for one) registered, and Python then warned at the end of a
+        # tune or bench of "leaked semaphore objects".
+        pool.close()
+    finally:
         pool.join()

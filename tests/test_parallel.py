@@ -50,6 +50,39 @@ def _start_parent(tmp_path):
     return parent, [int((tmp_path / n).read_text()) for n in "ab"]
 
 
+# Each worker notes at its exit (in a multiprocessing finalizer, where a worker's own locks are released) that
+# it exited; the finalizer takes a while, as a worker's exit with torch loaded does.
+EXITING = """\
+import multiprocessing.util, os, pathlib, sys, time
+from graphssl.parallel import run_parallel
+
+def note_exit(folder):
+    time.sleep(0.3)
+    pathlib.Path(folder, str(os.getpid())).touch()
+
+def work(folder):
+    if not getattr(work, "noted", False):
+        multiprocessing.util.Finalize(None, note_exit, args=(folder,), exitpriority=0)
+        work.noted = True
+    time.sleep(0.5)
+    return os.getpid()
+
+if __name__ == "__main__":
+    print(*sorted({pid for _, pid in run_parallel(work, [(sys.argv[1],)] * 4, jobs=2)}))
+"""
+
+
+def test_workers_that_finished_every_call_exit_on_their_own(tmp_path):
+    # Killed while exiting, a worker left its locks registered, and Python warned of "leaked semaphore objects"
+    # after a tune or bench.
+    script, folder = tmp_path / "exiting.py", tmp_path / "exited"
+    script.write_text(EXITING)
+    folder.mkdir()
+    done = subprocess.run([sys.executable, str(script), str(folder)], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert sorted(path.name for path in folder.iterdir()) == sorted(done.stdout.split())
+    assert "leaked" not in done.stderr
+
 def test_results_come_back_with_their_index_and_errors_are_raised():
     assert sorted(run_parallel(pow, [(2, 3), (3, 2), (2, 5)], jobs=2)) == [(0, 8), (1, 9), (2, 32)]
     with pytest.raises(ZeroDivisionError):
