@@ -121,7 +121,8 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
     importable (a module-level function).  An exception in a call is raised
     here; when the caller stops (that exception, Ctrl-C, or it stops reading),
     the calls still running are stopped with their processes, and a worker
-    never outlives this process, even one killed with SIGKILL (Linux).
+    never outlives this process, even one killed with SIGKILL (Linux). When
+    every call has finished, the iterator ends once the workers have exited.
 
     Returns:
         An iterator of ``(index into calls, result)``, in the order the calls finish.
@@ -144,13 +145,12 @@ def run_parallel(function: Callable[..., Any], calls: Sequence[tuple[Any, ...]],
                                                      initargs=(threads, os.getpid()))
     try:
         yield from pool.imap_unordered(_indexed_call, [(function, i, args) for i, args in enumerate(calls)])
-    except BaseException:  # an error, Ctrl-C, or the caller stopped reading (GeneratorExit): stop the calls
-        pool.terminate()
-        raise
-    else:
-        # Every call finished: the workers exit on their own. Killed (terminate) while exiting, a worker could
-        # leave its multiprocessing locks (tqdm's, for one) registered, and Python then warned at the end of a
-        # tune or bench of "leaked semaphore objects".
+        # Every call finished: the workers exit on their own. Killed (terminate) before their exit cleanup, they
+        # left their multiprocessing locks (tqdm's, for one) registered, and Python warned at the end of a tune
+        # or bench of "leaked semaphore objects".
         pool.close()
-    finally:
         pool.join()
+    except BaseException:  # an error, Ctrl-C (also while waiting for the exits), or the caller stopped reading
+        pool.terminate()
+        pool.join()
+        raise

@@ -50,8 +50,9 @@ def _start_parent(tmp_path):
     return parent, [int((tmp_path / n).read_text()) for n in "ab"]
 
 
-# Each worker notes at its exit (in a multiprocessing finalizer, where a worker's own locks are released) that
-# it exited; the finalizer takes a while, as a worker's exit with torch loaded does.
+# Each worker holds a multiprocessing lock, as tqdm's in a training, and notes at its exit (in a multiprocessing
+# finalizer, where such a lock is released) that it exited; the finalizer takes a while, as a worker's exit with
+# torch loaded does.
 EXITING = """\
 import multiprocessing.util, os, pathlib, sys, time
 from graphssl.parallel import run_parallel
@@ -63,7 +64,7 @@ def note_exit(folder):
 def work(folder):
     if not getattr(work, "noted", False):
         multiprocessing.util.Finalize(None, note_exit, args=(folder,), exitpriority=0)
-        work.noted = True
+        work.noted, work.lock = True, multiprocessing.Lock()
     time.sleep(0.5)
     return os.getpid()
 
@@ -73,8 +74,8 @@ if __name__ == "__main__":
 
 
 def test_workers_that_finished_every_call_exit_on_their_own(tmp_path):
-    # Killed while exiting, a worker left its locks registered, and Python warned of "leaked semaphore objects"
-    # after a tune or bench.
+    # Killed before its exit cleanup, a worker left its lock registered, and Python warned of "leaked semaphore
+    # objects" after a tune or bench.
     script, folder = tmp_path / "exiting.py", tmp_path / "exited"
     script.write_text(EXITING)
     folder.mkdir()
@@ -82,6 +83,15 @@ def test_workers_that_finished_every_call_exit_on_their_own(tmp_path):
     assert done.returncode == 0, done.stderr
     assert sorted(path.name for path in folder.iterdir()) == sorted(done.stdout.split())
     assert "leaked" not in done.stderr
+
+
+def test_a_caller_that_stops_reading_stops_the_calls_still_running():
+    results = run_parallel(time.sleep, [(0,), (600,)], jobs=2)
+    started = time.time()
+    assert next(results) == (0, None)
+    results.close()  # as a caller leaving its loop: the 600 s call is stopped, not waited for
+    assert time.time() - started < 60
+
 
 def test_results_come_back_with_their_index_and_errors_are_raised():
     assert sorted(run_parallel(pow, [(2, 3), (3, 2), (2, 5)], jobs=2)) == [(0, 8), (1, 9), (2, 32)]
