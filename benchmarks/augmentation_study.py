@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 from pathlib import Path
 from typing import Any
@@ -58,10 +59,13 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
         config = load_config(config_path)
     except GraphSSLError as err:
         fail(str(err))
-    alpha = config["werank"]["alpha"] if alpha is None else alpha
-    if isinstance(alpha, list) or alpha <= 0:
-        fail(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
-             f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
+    if alpha is None:
+        alpha = config["werank"]["alpha"]
+        if isinstance(alpha, list) or alpha <= 0:
+            fail(f"{config_path}: werank.alpha is {alpha!r}; the study needs the tuned coefficient (one number "
+                 f"> 0): put the WERank tune's best.yaml there first (or give --alpha for a smoke run)")
+    elif not (math.isfinite(alpha) and alpha > 0):
+        fail(f"--alpha {alpha}: give a WERank coefficient > 0 (the study trains alpha = 0 itself)")
     default = [config["augment"][key.split(".")[1]] for key in AUGMENT_KEYS]
     shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO
     return {"config": str(shown), "alpha": alpha, "seeds": seeds,
@@ -94,6 +98,9 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="check the pipeline: 1 seed, 6 steps, rates 0 and 0.5, rank measured every 2 steps")
     args = parser.parse_args()
+    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--jobs", args.jobs)):
+        if value is not None and value < 1:  # refused here, before plan.json is written over
+            fail(f"{flag} {value}: give a whole number >= 1")
     seeds, steps, extra = args.seeds, args.steps, ["--jobs", args.jobs] if args.jobs else []
     if args.smoke:
         seeds, steps, extra = 1, 6, [*extra, "--set", "train.spectra_every=2"]

@@ -53,7 +53,9 @@ def _add_train(commands: Any) -> None:
     _add_method(p, "the self-supervised objective")
     p.add_argument("--werank", type=float, nargs="+", metavar="ALPHA",
                    help="WERank coefficient: one for every encoder layer, or one per layer (0 = the plain method; "
-                        f"default: the config's, {DEFAULTS['werank']['alpha']} for Cora)")
+                        f"default: the config's, {DEFAULTS['werank']['alpha']} for Cora); with --set "
+                        "werank.schedule=adaptive, the starting value, then raised or lowered from the measured "
+                        "RankMe (README, 'Adaptive WERank coefficient')")
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps; default: the config's, "
                                              f"{DEFAULTS['optim']['steps']} for Cora)")
     p.add_argument("--seed", type=int, help=f"random seed (train.seed; default: the config's, {DEFAULTS['train']['seed']})")

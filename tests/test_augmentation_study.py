@@ -113,3 +113,15 @@ def test_the_study_runs_end_to_end_and_continues(tmp_path, data_root):
     proc = run(command, env=env, timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert {path.name: path.stat().st_mtime_ns for path in (out / "bench" / "results").glob("*.json")} == finished
+
+
+@pytest.mark.parametrize("arguments", [["--seeds", "0"], ["--steps", "-3"], ["--jobs", "0"], ["--alpha", "-1"],
+                                       ["--alpha", "inf"]])
+def test_bad_input_is_refused_in_one_line_before_the_plan_is_written_over(tmp_path, arguments):
+    out = tmp_path / "study"
+    out.mkdir()
+    (out / "plan.json").write_text("{}")
+    proc = run([sys.executable, REPO / "benchmarks" / "augmentation_study.py", *arguments, "--out", out], env=os.environ)
+    assert proc.returncode == 2
+    assert len(proc.stderr.strip().splitlines()) == 1 and arguments[0] in proc.stderr
+    assert (out / "plan.json").read_text() == "{}"
