@@ -34,6 +34,7 @@ from common import GRAPHSSL, REPO, fail, run_visible
 from graphssl.config import ADAPTIVE_ONLY_KEYS, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.files import write_json
+from graphssl.parallel import check_jobs
 
 AUGMENT_KEYS = ("augment.drop_edge_1", "augment.drop_edge_2", "augment.mask_feature_1", "augment.mask_feature_2")
 RATES = (0.0, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7)
@@ -55,8 +56,8 @@ def mode_rates(mode: str, p: float) -> list[float]:
 def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds: list[int],
          steps: int | None) -> dict[str, Any]:
     """What the study trains: the tuned alpha, the adaptive constants, and the augmentation rates of every setting."""
-    try:
-        config = load_config(config_path)
+    try:  # graphssl's own validation refuses a bad --steps, with its message
+        config = load_config(config_path, {} if steps is None else {"optim.steps": steps})
     except GraphSSLError as err:
         fail(str(err))
     if alpha is None:
@@ -69,7 +70,7 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
     default = [config["augment"][key.split(".")[1]] for key in AUGMENT_KEYS]
     shown = config_path.relative_to(REPO) if config_path.is_relative_to(REPO) else config_path  # bench runs in REPO
     return {"config": str(shown), "alpha": alpha, "seeds": seeds,
-            "steps": steps if steps is not None else config["optim"]["steps"],
+            "steps": config["optim"]["steps"],
             "adaptive": {key: config["werank"][key] for key in (k.split(".")[1] for k in ADAPTIVE_ONLY_KEYS)},
             "study": {mode: [[p, mode_rates(mode, p)] for p in rates] for mode in MODES},
             "compare": {"weak": [WEAK] * 4, "default": default, "strong": [STRONG] * 4}}
@@ -98,9 +99,16 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true",
                         help="check the pipeline: 1 seed, 6 steps, rates 0 and 0.5, rank measured every 2 steps")
     args = parser.parse_args()
-    for flag, value in (("--seeds", args.seeds), ("--steps", args.steps), ("--jobs", args.jobs)):
-        if value is not None and value < 1:  # refused here, before plan.json is written over
-            fail(f"{flag} {value}: give a whole number >= 1")
+    # Bad input is refused before plan.json is written over (graphssl bench would refuse it only after).
+    if args.seeds < 1:
+        fail(f"--seeds {args.seeds}: give the number of seeds, at least 1")
+    if args.first_seed < 0:
+        fail(f"--first-seed {args.first_seed}: give a seed >= 0")
+    if args.jobs is not None:
+        try:
+            check_jobs(args.jobs)
+        except GraphSSLError as err:
+            fail(str(err))
     seeds, steps, extra = args.seeds, args.steps, ["--jobs", args.jobs] if args.jobs else []
     if args.smoke:
         seeds, steps, extra = 1, 6, [*extra, "--set", "train.spectra_every=2"]

@@ -116,7 +116,7 @@ def test_the_study_runs_end_to_end_and_continues(tmp_path, data_root):
 
 
 @pytest.mark.parametrize("arguments", [["--seeds", "0"], ["--steps", "-3"], ["--jobs", "0"], ["--alpha", "-1"],
-                                       ["--alpha", "inf"]])
+                                       ["--alpha", "inf"], ["--first-seed", "-1"]])
 def test_bad_input_is_refused_in_one_line_before_the_plan_is_written_over(tmp_path, arguments):
     out = tmp_path / "study"
     out.mkdir()
