@@ -3,8 +3,9 @@
 # space, trials and seeds (alpha = 0, and alpha searched), then scored on fresh seeds (none used in tuning) with a
 # paired difference. Every step is resumable: run this again after a kill and finished trials and runs are
 # skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (a GRACE or VICReg step
-# costs 4-8 BGRL steps on Cora); METHODS (default all four) picks methods, and without bgrl TRIALS (default 64)
-# and SEEDS (default 3) shrink the searches.
+# costs 4-8 BGRL steps on Cora, a CCA-SSG step 1-3); METHODS (default all four, the cheapest first so that whole
+# rows finish soonest) picks methods, and without bgrl TRIALS (default 64) and SEEDS (default 3) shrink the
+# searches.
 #
 # BGRL's row is benchmarks/cora_fair.sh's headline pair, read here rather than trained again (run cora_fair.sh
 # first): graphssl's Cora defaults, each arm's best validation trial of 64 x 3 whose training takes <= 2 minutes
@@ -26,7 +27,7 @@ if [[ " ${METHODS:-bgrl} " == *" bgrl "* ]]; then  # checked before any other me
     "64 x 3 searches, so the other methods need the same budget; leave bgrl out of METHODS to shrink them"
 fi
 key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
-for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
+for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
   [ "$method" = bgrl ] && continue  # its row is read below from cora_fair.sh's cora-fair-paired.json
   base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
   plain=$R/tune-cora-$method-plain; werank=$R/tune-cora-$method-werank
@@ -40,7 +41,7 @@ for method in ${METHODS:-bgrl grace vicreg cca-ssg}; do
     "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired.json"
 done
 # One table of every method's two arms (test accuracy, RankMe, rank, paired difference), for the README.
-python - "$R" ${METHODS:-bgrl grace vicreg cca-ssg} <<'EOF'
+python - "$R" ${METHODS:-bgrl cca-ssg grace vicreg} <<'EOF'
 import json, sys
 from pathlib import Path
 results, methods = Path(sys.argv[1]), sys.argv[2:]
