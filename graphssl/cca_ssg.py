@@ -51,15 +51,24 @@ DEFAULT_LAMBDA = 1e-3
 def standardize(h: Tensor) -> Tensor:
     """``(H − mean) / (std · √N)`` per column, with the unbiased std as the official code.
 
+    A column that is constant over the nodes (a ReLU unit that is 0 on every
+    node, or on every seed of a mini-batch) has no std: it becomes a column of
+    zeros with zero gradient, where the official code's ``0 / 0`` would make
+    the loss NaN and end the training at its first dead unit.
+
     Returns:
         ``Z̃``, the same shape as ``h``; ``Z̃ᵀ Z̃`` is ``(N − 1)/N`` times ``H``'s correlation matrix.
 
     Example:
-        >>> z = standardize(torch.tensor([[1.0], [3.0]]))  # mean 2, std √2
-        >>> z.squeeze(1)
-        tensor([-0.5000,  0.5000])
+        >>> z = standardize(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))  # mean 2, std √2; a constant column
+        >>> z
+        tensor([[-0.5000,  0.0000],
+                [ 0.5000,  0.0000]])
     """
-    return (h - h.mean(dim=0)) / (h.std(dim=0) * math.sqrt(h.size(0)))
+    variance = h.var(dim=0)
+    # The variance, not torch.std: std's gradient divides by the std, NaN at a constant column even when masked.
+    std = torch.where(variance > 0, variance, torch.ones_like(variance)).sqrt()
+    return (h - h.mean(dim=0)) / (std * math.sqrt(h.size(0)))
 
 
 def invariance_term(z1: Tensor, z2: Tensor) -> Tensor:
@@ -94,7 +103,7 @@ def cca_ssg_loss(h1: Tensor, h2: Tensor, lambd: float = DEFAULT_LAMBDA) -> Tenso
 
     Args:
         h1, h2: ``N × d`` embeddings of the same ``N ≥ 2`` nodes in the two views; a
-            dimension that is constant over the nodes has no std and makes the loss NaN.
+            dimension that is constant over the nodes counts as zeros (:func:`standardize`).
         lambd: ``λ``, the weight of the decorrelation terms.
 
     Returns:

@@ -435,6 +435,21 @@ def test_cca_ssg_edge_cases():
         cca_ssg_loss(h1[:1], h2[:1])
 
 
+def test_cca_ssg_counts_a_dead_unit_as_zeros_not_nan():
+    """A ReLU unit that is 0 on every node has no std: the official code's loss is NaN there. Here
+    the column standardizes to zeros, adds only its decorrelation diagonal (0 − 1)² per view, and
+    passes no gradient, so the other columns train exactly as they would without it."""
+    h1, h2 = views(n=6, d=3)
+    dead = torch.zeros(6, 1, dtype=h1.dtype)
+    with_dead = [torch.cat([h[:, :1], dead, h[:, 1:]], dim=1).detach().requires_grad_(True) for h in (h1, h2)]
+    loss = cca_ssg_loss(*with_dead, 0.1)
+    loss.backward()
+    torch.testing.assert_close(loss, cca_ssg_loss(h1, h2, 0.1) + 2 * 0.1, **TIGHT)
+    for h in with_dead:
+        assert torch.isfinite(h.grad).all() and not h.grad[:, 1].any()
+    assert not standardize(with_dead[0])[:, 1].any()
+
+
 def test_cca_ssg_objective_has_no_head_and_scores_the_seeds():
     objective = CCASSGLoss(lambd=0.01)
     assert objective.head is None and not list(objective.parameters())
