@@ -52,12 +52,13 @@ def standardize(h: Tensor) -> Tensor:
     """``(H − mean) / (std · √N)`` per column, with the unbiased std as the official code.
 
     A column that is constant over the nodes (a ReLU unit that is 0 on every
-    node, or on every seed of a mini-batch) has no std: it becomes a column of
-    zeros with zero gradient, where the official code's ``0 / 0`` would make
-    the loss NaN and end the training at its first dead unit.
+    node, or on every seed of a mini-batch) has standard deviation 0: it
+    becomes a column of zeros with zero gradient, where the official code's
+    ``0 / 0`` would make the loss NaN and end the training at its first dead unit.
 
     Returns:
-        ``Z̃``, the same shape as ``h``; ``Z̃ᵀ Z̃`` is ``(N − 1)/N`` times ``H``'s correlation matrix.
+        ``Z̃``, the same shape as ``h``; ``Z̃ᵀ Z̃`` is ``(N − 1)/N`` times ``H``'s correlation matrix
+        (with 0 in a constant column's row and column).
 
     Example:
         >>> z = standardize(torch.tensor([[1.0, 5.0], [3.0, 5.0]]))  # mean 2, std √2; a constant column
@@ -66,9 +67,11 @@ def standardize(h: Tensor) -> Tensor:
                 [ 0.5000,  0.0000]])
     """
     variance = h.var(dim=0)
+    varies = variance > 0
     # The variance, not torch.std: std's gradient divides by the std, NaN at a constant column even when masked.
-    std = torch.where(variance > 0, variance, torch.ones_like(variance)).sqrt()
-    return (h - h.mean(dim=0)) / (std * math.sqrt(h.size(0)))
+    std = torch.where(varies, variance, torch.ones_like(variance)).sqrt()
+    # Times the mask, so a constant column is exactly 0 (its float mean may miss the constant) and passes no gradient.
+    return (h - h.mean(dim=0)) / (std * math.sqrt(h.size(0))) * varies
 
 
 def invariance_term(z1: Tensor, z2: Tensor) -> Tensor:

@@ -436,18 +436,25 @@ def test_cca_ssg_edge_cases():
 
 
 def test_cca_ssg_counts_a_dead_unit_as_zeros_not_nan():
-    """A ReLU unit that is 0 on every node has no std: the official code's loss is NaN there. Here
-    the column standardizes to zeros, adds only its decorrelation diagonal (0 − 1)² per view, and
-    passes no gradient, so the other columns train exactly as they would without it."""
-    h1, h2 = views(n=6, d=3)
-    dead = torch.zeros(6, 1, dtype=h1.dtype)
-    with_dead = [torch.cat([h[:, :1], dead, h[:, 1:]], dim=1).detach().requires_grad_(True) for h in (h1, h2)]
-    loss = cca_ssg_loss(*with_dead, 0.1)
-    loss.backward()
-    torch.testing.assert_close(loss, cca_ssg_loss(h1, h2, 0.1) + 2 * 0.1, **TIGHT)
-    for h in with_dead:
-        assert torch.isfinite(h.grad).all() and not h.grad[:, 1].any()
-    assert not standardize(with_dead[0])[:, 1].any()
+    """A ReLU unit that is 0 on every node has std 0: the official code's loss is NaN there. Here the
+    column standardizes to zeros, adds only its decorrelation diagonal (0 − 1)² per view, and passes
+    no gradient, so the other columns get the gradient they would get without it."""
+    h1, h2 = (h.detach().requires_grad_(True) for h in views(n=6, d=3))
+    without = cca_ssg_loss(h1, h2, 0.1)
+    without_grads = torch.autograd.grad(without, (h1, h2))
+    for constant in (0.0, 1 / 3):  # a dead ReLU unit; a constant whose float mean misses it
+        dead = torch.full((6, 1), constant, dtype=h1.dtype)
+        with_dead = [torch.cat([h[:, :1], dead, h[:, 1:]], dim=1).detach().requires_grad_(True) for h in (h1, h2)]
+        loss = cca_ssg_loss(*with_dead, 0.1)
+        torch.testing.assert_close(loss, without + 2 * 0.1, **TIGHT)
+        for h, grad, grad_without in zip(with_dead, torch.autograd.grad(loss, with_dead), without_grads):
+            assert not grad[:, 1].any() and not standardize(h)[:, 1].any()
+            torch.testing.assert_close(grad[:, [0, 2, 3]], grad_without, **TIGHT)
+    # Constant in one view only: that view's column is zeros and still passes no gradient.
+    one_dead = torch.cat([h1[:, :1], torch.zeros(6, 1, dtype=h1.dtype), h1[:, 1:]], dim=1).detach().requires_grad_(True)
+    other = torch.cat([h2[:, :1], h2[:, :1] ** 2, h2[:, 1:]], dim=1).detach()
+    cca_ssg_loss(one_dead, other, 0.1).backward()
+    assert torch.isfinite(one_dead.grad).all() and not one_dead.grad[:, 1].any()
 
 
 def test_cca_ssg_objective_has_no_head_and_scores_the_seeds():
