@@ -40,24 +40,6 @@ for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
   python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$(key "$werank/best.yaml")" \
     "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired.json"
 done
-# One table of every method's two arms (test accuracy, RankMe, rank, paired difference), for the README.
-python - "$R" ${METHODS:-bgrl cca-ssg grace vicreg} <<'EOF'
-import json, sys
-from pathlib import Path
-results, methods = Path(sys.argv[1]), sys.argv[2:]
-lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | WERank − plain (points) | WERank better |",
-         "|---|---|---|---|---|---|---|---|---|"]
-for method in methods:
-    name = "cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json"
-    paired = json.loads((results / name).read_text())
-    for arm, side in (("plain", paired["b"]), ("WERank", paired["a"])):
-        difference = (f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
-                      if arm == "WERank" else "")
-        better = f"{paired['a_better_on']} of {paired['paired_seeds']}" if arm == "WERank" else ""
-        seeds = f"{min(side['seeds'])}–{max(side['seeds'])}"
-        lines.append(f"| {method} | {arm} | {json.dumps(side['werank'])} | {seeds} | {side['test_acc']:.2f} ± "
-                     f"{side['test_acc_std']:.2f} | {side['rankme']:.1f} ± {side['rankme_std']:.1f} | {side['rank']:.1f} "
-                     f"| {difference} | {better} |")
-(results / "cora-methods.md").write_text("\n".join(lines) + "\n")
-print("\n".join(lines))
-EOF
+# One table of every method's two arms (test accuracy, RankMe, rank, paired difference, the published figures and
+# the issue's targets) and its figure, for the README: cora-methods.md and cora-methods.png.
+python benchmarks/methods_table.py "$R" ${METHODS:-bgrl cca-ssg grace vicreg}

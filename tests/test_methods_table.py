@@ -1,0 +1,84 @@
+"""benchmarks/methods_table.py on paired results that benchmarks/paired_difference.py makes from bench folders with
+known numbers: the table, the issue's targets, a partial run, bad input."""
+
+import json
+import sys
+from pathlib import Path
+
+from helpers import run
+
+REPO = Path(__file__).resolve().parents[1]
+SEEDS = range(100, 103)
+
+
+def bench_folder(folder, method, alpha, accuracy):
+    """A bench folder of one arm: ``accuracy`` (%) on seed 100, + 1 point per later seed."""
+    (folder / "results").mkdir(parents=True)
+    for seed in SEEDS:
+        metrics = {"method": method, "werank": alpha, "test_acc": (accuracy + seed - 100) / 100, "val_acc": 0.5,
+                   "rank": 256, "rankme": 200.0 if alpha else 100.0, "train_seconds": 1.0}
+        (folder / "results" / f"cora__{alpha}__{seed}.json").write_text(json.dumps(
+            {"dataset": "cora", "settings": {}, "seed": seed, "metrics": metrics}))
+
+
+def paired(results, method, werank_accuracy, plain_accuracy):
+    """methods_fair.sh's paired result of ``method`` (α 0.05 against 0), through paired_difference.py."""
+    name = "cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json"
+    bench_folder(results / f"{method}-werank", method, 0.05, werank_accuracy)
+    bench_folder(results / f"{method}-plain", method, 0, plain_accuracy)
+    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", results / f"{method}-werank", "0.05",
+                results / f"{method}-plain", "0", "--out", results / name], env=None)
+    assert proc.returncode == 0, proc.stderr
+
+
+def table_script(results, *methods):
+    return run([sys.executable, REPO / "benchmarks" / "methods_table.py", results, *methods], env=None)
+
+
+def test_the_table_checks_the_issues_targets_and_lists_unfinished_methods(tmp_path):
+    results = tmp_path / "results"
+    paired(results, "bgrl", 82.0, 80.0)
+    paired(results, "grace", 80.0, 80.5)  # WERank half a point below plain, 0.9 short of the published 81.9
+    proc = table_script(results)
+    assert proc.returncode == 0, proc.stderr
+    table = (results / "cora-methods.md").read_text()
+    assert table == proc.stdout.split("figure:")[0]
+    assert "| bgrl | WERank | 0.05 | 100–102 | 83.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | +2.00 ± 0.00 | 3 of 3 | — |" \
+        in table
+    assert "| grace | plain | 0 | 100–102 | 81.50 ± 1.00 | 100.0 ± 0.0 | 256.0 |  |  |  |" in table
+    assert "| grace | WERank | 0.05 | 100–102 | 81.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | -0.50 ± 0.00 | 0 of 3 " \
+           "| 81.9 ± 0.4 |" in table
+    assert "| cca-ssg | not finished |" in table and "| vicreg | not finished |" in table
+    assert "* grace + WERank reaches its published 81.9 ± 0.4: no, 0.90 points short (81.00 ± 1.00; plain 81.50)" \
+        in table
+    assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: not finished" in table
+    assert "* the best method + WERank reaches 84.5: so far no, 1.50 points short (bgrl, 83.00); " \
+           "not finished: cca-ssg, vicreg" in table
+    assert (results / "cora-methods.png").stat().st_size > 0
+
+    paired(results, "cca-ssg", 84.0, 83.0)
+    paired(results, "vicreg", 79.0, 79.0)
+    proc = table_script(results, "cca-ssg", "vicreg")
+    assert proc.returncode == 0, proc.stderr
+    table = (results / "cora-methods.md").read_text()
+    assert table.count("| cca-ssg |") == 2 and "bgrl" not in table  # the rows asked for, in that order
+    assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: yes (85.00 ± 1.00; plain 84.00)" in table
+    assert "* vicreg has no published graph figure: plain 80.00, + WERank 80.00" in table
+    assert "* the best method + WERank reaches 84.5: yes (cca-ssg, 85.00)" in table
+
+
+def test_bad_input_is_refused_in_one_line_and_the_table_is_kept(tmp_path):
+    results = tmp_path / "results"
+    paired(results, "bgrl", 82.0, 80.0)
+    assert table_script(results).returncode == 0
+    table = (results / "cora-methods.md").read_text()
+    (results / "cora-methods-grace-paired.json").write_text('{"a": {"test_acc": 8')
+    for arguments, message in (([results], "cora-methods-grace-paired.json is unreadable"),
+                               ([results, "simclr"], "unknown method 'simclr'"),
+                               ([tmp_path / "missing"], "is not a folder")):
+        proc = table_script(*arguments)
+        assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
+    (results / "cora-methods-grace-paired.json").write_text('{"a": {}, "b": {}}')
+    proc = table_script(results)
+    assert proc.returncode == 2 and "not a result of benchmarks/paired_difference.py" in proc.stderr
+    assert (results / "cora-methods.md").read_text() == table
