@@ -42,4 +42,4 @@ for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
 done
 # One table of every method's two arms (test accuracy, RankMe, rank, paired difference, the published figures and
 # the targets) and its figure, for the README: cora-methods.md and cora-methods.png.
-python benchmarks/methods_table.py "$R" ${METHODS:-bgrl cca-ssg grace vicreg}
+python benchmarks/methods_table.py "$R"  # every method's row, finished or not

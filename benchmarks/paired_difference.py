@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from common import bench_results, fail, report
-from graphssl.config import read_yaml
+from graphssl.config import is_number, is_whole_number, read_yaml
 from graphssl.errors import GraphSSLError
 from graphssl.tables import mean_std
 
@@ -80,6 +80,21 @@ def summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     rank = mean_std([m["rank"] for m in runs.values()])[0]
     return {"test_acc": round(acc, 2), "test_acc_std": round(acc_std, 2), "rankme": round(rankme, 1),
             "rankme_std": round(rankme_std, 1), "rank": round(rank, 1), "seeds": sorted(runs)}
+
+
+def is_paired_result(result: Any) -> bool:
+    """Whether ``result`` (a file this script wrote, parsed) has what readers of it use, of the types written."""
+    def is_side(side: Any) -> bool:
+        alpha = side.get("werank") if isinstance(side, dict) else None
+        seeds = side.get("seeds") if isinstance(side, dict) else None
+        return isinstance(side, dict) \
+            and all(is_number(side.get(key)) for key in ("test_acc", "test_acc_std", "rankme", "rankme_std", "rank")) \
+            and (is_number(alpha) and alpha >= 0 or isinstance(alpha, list) and all(map(is_number, alpha))) \
+            and isinstance(seeds, list) and len(seeds) > 0 and all(map(is_whole_number, seeds))
+
+    return isinstance(result, dict) and is_side(result.get("a")) and is_side(result.get("b")) \
+        and all(is_number(result.get(key)) for key in ("paired_difference_points", "paired_difference_std")) \
+        and all(is_whole_number(result.get(key)) for key in ("a_better_on", "paired_seeds"))
 
 
 def main() -> None:

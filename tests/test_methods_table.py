@@ -31,8 +31,8 @@ def paired(results, method, werank_accuracy, plain_accuracy):
     assert proc.returncode == 0, proc.stderr
 
 
-def table_script(results, *methods):
-    return run([sys.executable, REPO / "benchmarks" / "methods_table.py", results, *methods], env=None)
+def table_script(results):
+    return run([sys.executable, REPO / "benchmarks" / "methods_table.py", results], env=None)
 
 
 def test_the_table_checks_the_issues_targets_and_lists_unfinished_methods(tmp_path):
@@ -42,29 +42,31 @@ def test_the_table_checks_the_issues_targets_and_lists_unfinished_methods(tmp_pa
     proc = table_script(results)
     assert proc.returncode == 0, proc.stderr
     table = (results / "cora-methods.md").read_text()
-    assert table == proc.stdout.split("figure:")[0]
-    assert "| bgrl | WERank | 0.05 | 100–102 | 83.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | +2.00 ± 0.00 | 3 of 3 | — |" \
-        in table
+    assert table == proc.stdout
+    assert "| bgrl | WERank | 0.05 | 100–102 | 83.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | +2.00 ± 0.00 | 3 of 3 " \
+           "| 82.7 ± 0.6 |" in table
     assert "| grace | plain | 0 | 100–102 | 81.50 ± 1.00 | 100.0 ± 0.0 | 256.0 |  |  |  |" in table
     assert "| grace | WERank | 0.05 | 100–102 | 81.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | -0.50 ± 0.00 | 0 of 3 " \
            "| 81.9 ± 0.4 |" in table
     assert "| cca-ssg | not finished |" in table and "| vicreg | not finished |" in table
-    assert "* grace + WERank reaches its published 81.9 ± 0.4: no, 0.90 points short (81.00 ± 1.00; plain 81.50)" \
-        in table
+    assert "* grace + WERank reaches its published 81.9 ± 0.4: no, 0.90 points short (81.00 ± 1.00, 3 seeds, " \
+           "fewer than the 10 asked; plain 81.50)" in table
     assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: not finished" in table
-    assert "* the best method + WERank reaches 84.5: so far no, 1.50 points short (bgrl, 83.00); " \
-           "not finished: cca-ssg, vicreg" in table
+    assert "* the best method + WERank reaches 84.5: so far no, 1.50 points short (bgrl, 83.00, 3 seeds, fewer " \
+           "than the 10 asked); not finished: cca-ssg, vicreg" in table
     assert (results / "cora-methods.png").stat().st_size > 0
 
     paired(results, "cca-ssg", 84.0, 83.0)
     paired(results, "vicreg", 79.0, 79.0)
-    proc = table_script(results, "cca-ssg", "vicreg")
+    proc = table_script(results)
     assert proc.returncode == 0, proc.stderr
     table = (results / "cora-methods.md").read_text()
-    assert table.count("| cca-ssg |") == 2 and "bgrl" not in table  # the rows asked for, in that order
-    assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: yes (85.00 ± 1.00; plain 84.00)" in table
-    assert "* vicreg has no published graph figure: plain 80.00, + WERank 80.00" in table
-    assert "* the best method + WERank reaches 84.5: yes (cca-ssg, 85.00)" in table
+    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    assert rows == ["| method", "| bgrl", "| bgrl", "| cca-ssg", "| cca-ssg", "| grace", "| grace", "| vicreg",
+                    "| vicreg"]
+    assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: yes (85.00 ± 1.00, 3 seeds" in table
+    assert "* vicreg has no published Cora figure: plain 80.00, + WERank 80.00 (3 seeds" in table
+    assert "* the best method + WERank reaches 84.5: yes (cca-ssg, 85.00, 3 seeds" in table
 
 
 def test_bad_input_is_refused_in_one_line_and_the_table_is_kept(tmp_path):
@@ -72,13 +74,23 @@ def test_bad_input_is_refused_in_one_line_and_the_table_is_kept(tmp_path):
     paired(results, "bgrl", 82.0, 80.0)
     assert table_script(results).returncode == 0
     table = (results / "cora-methods.md").read_text()
-    (results / "cora-methods-grace-paired.json").write_text('{"a": {"test_acc": 8')
-    for arguments, message in (([results], "cora-methods-grace-paired.json is unreadable"),
-                               ([results, "simclr"], "unknown method 'simclr'"),
-                               ([tmp_path / "missing"], "is not a folder")):
-        proc = table_script(*arguments)
+    grace = results / "cora-methods-grace-paired.json"
+    good = json.loads((results / "cora-fair-paired.json").read_text())
+    swapped = {**good, "a": good["b"], "b": good["a"]}
+    for text, message in (('{"a": {"test_acc": 8', "cora-methods-grace-paired.json is unreadable"),
+                          ('{"a": {}, "b": {}}', "not a result of benchmarks/paired_difference.py"),
+                          (json.dumps({**good, "a": {**good["a"], "test_acc": None}}), "not a result of"),
+                          (json.dumps({**good, "a": {**good["a"], "seeds": []}}), "not a result of"),
+                          (json.dumps({**good, "a": {**good["a"], "rank": True}}), "not a result of"),
+                          (json.dumps(swapped), "does not compare a WERank arm (side A) with α = 0 (side B)")):
+        grace.write_text(text)
+        proc = table_script(results)
         assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and message in proc.stderr, proc.stderr
-    (results / "cora-methods-grace-paired.json").write_text('{"a": {}, "b": {}}')
+    grace.unlink()
+    (results / "cora-methods.png").unlink()
+    (results / "cora-methods.png").mkdir()  # the figure cannot be written
     proc = table_script(results)
-    assert proc.returncode == 2 and "not a result of benchmarks/paired_difference.py" in proc.stderr
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "cannot write" in proc.stderr, proc.stderr
+    proc = table_script(tmp_path / "missing")
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is not a folder" in proc.stderr
     assert (results / "cora-methods.md").read_text() == table
