@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from common import bench_results, fail, report
-from graphssl.config import is_number, is_whole_number, read_yaml
+from graphssl.config import is_number, is_recorded_alpha, is_whole_number, read_yaml
 from graphssl.errors import GraphSSLError
 from graphssl.tables import mean_std
 
@@ -85,11 +85,10 @@ def summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
 def is_paired_result(result: Any) -> bool:
     """Whether ``result`` (a file this script wrote, parsed) has what readers of it use, of the types written."""
     def is_side(side: Any) -> bool:
-        alpha = side.get("werank") if isinstance(side, dict) else None
         seeds = side.get("seeds") if isinstance(side, dict) else None
         return isinstance(side, dict) \
             and all(is_number(side.get(key)) for key in ("test_acc", "test_acc_std", "rankme", "rankme_std", "rank")) \
-            and (is_number(alpha) and alpha >= 0 or isinstance(alpha, list) and all(map(is_number, alpha))) \
+            and is_recorded_alpha(side.get("werank")) \
             and isinstance(seeds, list) and len(seeds) > 0 and all(map(is_whole_number, seeds))
 
     return isinstance(result, dict) and is_side(result.get("a")) and is_side(result.get("b")) \

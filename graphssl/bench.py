@@ -29,8 +29,8 @@ from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import (config_for_dataset, dataset_name, is_number, is_whole_number, load_config, parse_assignment,
-                     read_yaml_file, training_identity)
+from .config import (config_for_dataset, dataset_name, is_number, is_recorded_alpha, is_whole_number, load_config,
+                     parse_assignment, read_yaml_file, training_identity)
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, NotAsWritten, warn
@@ -177,9 +177,8 @@ def _is_metrics(metrics: Any) -> bool:
     """Whether ``metrics`` (a run's metrics.json) has what the tables read, of the types a run writes."""
     if not isinstance(metrics, dict):
         return False
-    alpha = metrics.get("werank")
     return all(is_number(metrics.get(key)) for key in ("test_acc", "val_acc", "rank", "rankme", "train_seconds")) \
-        and (is_number(alpha) and alpha >= 0 or isinstance(alpha, list) and all(is_number(a) for a in alpha))
+        and is_recorded_alpha(metrics.get("werank"))
 
 
 def _same_config(run_dir: Path, config: dict[str, Any]) -> bool:

@@ -466,6 +466,20 @@ def is_number(value: Any) -> bool:
         return False
 
 
+def is_recorded_alpha(value: Any) -> bool:
+    """Whether ``value`` has the shape of a ``werank`` coefficient a run recorded: a number >= 0, or a list of
+    numbers (one per matrix). What readers of results accept; :func:`load_config` checks a config fully.
+
+    Returns:
+        ``True`` or ``False``.
+
+    Example:
+        >>> is_recorded_alpha(0.1), is_recorded_alpha([0.1, 0.0]), is_recorded_alpha(-1), is_recorded_alpha("0.1")
+        (True, True, False, False)
+    """
+    return is_number(value) and value >= 0 or isinstance(value, list) and all(map(is_number, value))
+
+
 def is_whole_number(value: Any) -> bool:
     """Whether ``value`` is an int (not a bool) that fits in 64 bits, as torch's sizes and counts must.
 
