@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import (DEFAULTS, METHOD_NAMES, config_for_dataset, dataset_name, load_config, parse_assignment,
-                     read_yaml, without_negative_zeros)
+from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dataset_name, load_config,
+                     parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 
 
@@ -178,15 +178,13 @@ def _add_plot(commands: Any) -> None:
 
 
 def _add_toy(commands: Any) -> None:
-    from .toy import LOSSES
-
     p = commands.add_parser(
         "toy", help="the WERank paper's synthetic collapse experiments (linear networks, Gaussian data)",
         description="Train an L-layer linear network on 1000 whitened 16-d Gaussian points with two noisy views "
                     "(noise of variance k on the last 8 coordinates), under InfoNCE, VICReg or an EMA "
                     "student-teacher, with or without WERank; write spectra.json and spectra.png. --sweep runs the "
                     "grid of the paper's figures and writes figures, table.md and README.md.")
-    p.add_argument("--loss", choices=LOSSES, default="vicreg", help="the self-supervised loss (default vicreg)")
+    p.add_argument("--loss", choices=TOY_LOSSES, default="vicreg", help="the self-supervised loss (default vicreg)")
     p.add_argument("--layers", type=int, default=2, help="depth L of the linear network (default 2)")
     p.add_argument("--werank", type=float, default=0.1, help="WERank coefficient on every layer (0: off; default 0.1)")
     p.add_argument("--k", type=float, default=0.1, help="augmentation strength: noise variance (default 0.1)")
@@ -195,8 +193,8 @@ def _add_toy(commands: Any) -> None:
     p.add_argument("--lr", type=float, help="learning rate (default: infonce 0.1, vicreg 0.01, ema 0.01)")
     p.add_argument("--seed", type=int, default=0, help="random seed of data, noise and weights (default 0)")
     p.add_argument("--sweep", action="store_true", help="run the whole grid (3 losses x WERank on/off x depths and k)")
-    p.add_argument("--losses", nargs="+", choices=LOSSES, default=list(LOSSES), metavar="LOSS",
-                   help=f"with --sweep: the losses to sweep (default all: {', '.join(LOSSES)})")
+    p.add_argument("--losses", nargs="+", choices=TOY_LOSSES, default=list(TOY_LOSSES), metavar="LOSS",
+                   help=f"with --sweep: the losses to sweep (default all: {', '.join(TOY_LOSSES)})")
     p.add_argument("--out", default="runs/toy", metavar="DIR",
                    help="folder for spectra.json and its figure, or the sweep's (default runs/toy)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -258,9 +256,6 @@ def _then(error: WriteFailed, step: str) -> WriteFailed:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from .pipeline import resume_training, run_training
-    from .run_folder import CHECKPOINT, default_run_dir
-
     if args.resume is not None:
         fixed = [flag for flag, value in (("--dataset", args.dataset), ("--config", args.config),
                                           ("--set", args.assignments), ("--method", args.method),
@@ -279,8 +274,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 "see 'graphssl train --help'")
         dataset = dataset_name(args.dataset)
         config = _train_config(args, dataset)
-        # Named here to say where to resume after a failed write; under torchrun rank 0's name is the one used.
-        out = Path(args.out) if args.out is not None else default_run_dir(dataset, config)
+        out = Path(args.out) if args.out is not None else None
+    # Imported once the flags and config are known good: torch takes seconds to load, a typo's error should not.
+    from .pipeline import resume_training, run_training
+    from .run_folder import CHECKPOINT, default_run_dir
+
+    if out is None:  # named here to say where to resume after a failed write; under torchrun rank 0's name is used
+        out = default_run_dir(dataset, config)
     try:
         if args.resume is not None:
             result = resume_training(out, data_root=args.data_root, device=args.device, progress=not args.quiet,

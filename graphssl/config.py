@@ -58,6 +58,8 @@ DEFAULTS: dict[str, Any] = {
 
 # The self-supervised objectives, as graphssl.model.METHODS builds them (named here without importing torch).
 METHOD_NAMES = ("bgrl", "grace", "vicreg", "cca-ssg")
+# The toy's self-supervised losses (graphssl.toy), named here so that the command's parser is built without torch.
+TOY_LOSSES = ("infonce", "vicreg", "ema")
 # What werank.scope may say WERank regularizes. (Not "werank.on": YAML 1.1, as PyYAML reads it, takes a key
 # "on" for the boolean true.)
 WERANK_SCOPES = ("encoder", "encoder+head")

@@ -40,13 +40,13 @@ from torch import Tensor, nn
 
 from . import vicreg
 from .bgrl import ema_update
+from .config import TOY_LOSSES
 from .errors import DivergenceError, GraphSSLError
 from .files import claim_folder, is_temporary, starts_with, write_json, write_text
 from .rank import covariance_spectrum, singular_values
 from .regularizers import WERank
 
 DIM, NOISY_DIMS, POINTS = 16, 8, 1000
-LOSSES = ("infonce", "vicreg", "ema")
 INFONCE_TEMPERATURE = 0.5
 VICREG_COEFFICIENTS = (10.0, 10.0, 1.0)  # variance, invariance, covariance
 EMA_MOMENTUM = 0.995
@@ -183,8 +183,8 @@ class ToyConfig:
     log_every: int = 0  # 0: about 100 logged points over training
 
     def check(self) -> None:
-        if self.loss not in LOSSES:
-            raise GraphSSLError(f"--loss {self.loss}: choose one of {', '.join(LOSSES)}")
+        if self.loss not in TOY_LOSSES:
+            raise GraphSSLError(f"--loss {self.loss}: choose one of {', '.join(TOY_LOSSES)}")
         for name, value, ok, rule in (("--layers", self.layers, self.layers >= 1, "at least 1"),
                                       ("--epochs", self.epochs, self.epochs >= 1, "at least 1"),
                                       ("--werank", self.werank, self.werank >= 0, ">= 0"),
@@ -331,7 +331,7 @@ SWEEP_DEPTHS = (1, 2, 3, 4)
 SWEEP_KS = (0.01, 0.1, 0.5, 1.0, 2.0)
 
 
-def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = LOSSES) -> list[ToyConfig]:
+def sweep_configs(epochs: int, seed: int = 0, losses: Sequence[str] = TOY_LOSSES) -> list[ToyConfig]:
     """The grid of the paper's figures: depths at k = 0.1 (Fig. 1, 2, 4, 5) and k at L = 1 (Fig. 3).
 
     Returns:
@@ -372,7 +372,7 @@ def _toy_sweep_owns(entry: Path) -> bool:
 
 
 def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool = True,
-              losses: Sequence[str] = LOSSES) -> Path:
+              losses: Sequence[str] = TOY_LOSSES) -> Path:
     """Run the grid for ``losses`` into ``out``; writes the figures, ``table.md`` and a README section ``README.md``.
 
     Returns:
@@ -403,7 +403,7 @@ def run_sweep(out: str | Path, epochs: int = 1000, seed: int = 0, progress: bool
     write_json(out / "summary.json", {name: {**r["config"], **summary(r["final"])} for name, r in results.items()})
     section = [f"{SWEEP_README_START} ({epochs} epochs, seed {seed})", "",
                f"Command: `graphssl toy --sweep --epochs {epochs}"
-               f"{'' if tuple(losses) == LOSSES else ' --losses ' + ' '.join(losses)} --out {out}`", ""]
+               f"{'' if tuple(losses) == TOY_LOSSES else ' --losses ' + ' '.join(losses)} --out {out}`", ""]
     section += [f"![{f.stem}]({f.name})" for f in figures]
     section += [f"![{name}]({name}/spectra.png)" for name in results if "-L2-k0.1-" in name]
     section += ["", table]

@@ -124,6 +124,21 @@ def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_bef
     assert proc.stdout.strip() == "0"  # the user's own choice stays
 
 
+def test_help_and_bad_train_flags_answer_before_torch_is_loaded(env):
+    """Loading torch and torch_geometric takes seconds: --help and a typo's one-line error do not wait for it."""
+    code = ("import contextlib, sys\n"
+            "from graphssl.cli import main\n"
+            "with contextlib.suppress(SystemExit):\n"
+            "    main(['--help'])\n"
+            "for argv in (['train', '--dataset', 'nope'], ['train', '--dataset', 'cora', '--werank', '-1'],\n"
+            "             ['train', '--dataset', 'cora', '--set', 'optim.lr=x'], ['toy', '--loss', 'nope']):\n"
+            "    assert main(argv) == 2, argv\n"
+            "assert 'torch' not in sys.modules\n")
+    proc = run([sys.executable, "-c", code], env)
+    assert proc.returncode == 0, proc.stderr
+    assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 4, proc.stderr
+
+
 def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):
     for argv in (["bench", "--datasets", "cora", "--seeds", "1000000000", "--out", str(tmp_path / "b")],
                  ["tune", "--dataset", "cora", "--space", str(tmp_path / "space.yaml"), "--trials", "1000000000",
