@@ -30,7 +30,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from common import GRAPHSSL, REPO, fail, run_visible
+from common import REPO, fail, run_graphssl, run_visible
 from graphssl.config import ADAPTIVE_ONLY_KEYS, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.files import write_json
@@ -79,9 +79,9 @@ def plan(config_path: Path, alpha: float | None, rates: tuple[float, ...], seeds
 def bench(study: dict[str, Any], out: Path, rates: list[float], arms: list[str], extra: list[str]) -> None:
     """One ``graphssl bench`` call: the arms (``--werank`` values and settings) at these augmentation rates."""
     assignments = [arg for key, rate in zip(AUGMENT_KEYS, rates) for arg in ("--set", f"{key}={rate}")]
-    run_visible([*GRAPHSSL, "bench", "--datasets", "cora", "--config", study["config"], "--seeds", len(study["seeds"]),
-                 "--first-seed", study["seeds"][0], "--steps", study["steps"], "--out", out, "--quiet", *arms,
-                 *assignments, *extra])
+    run_graphssl(["bench", "--datasets", "cora", "--config", study["config"], "--seeds", len(study["seeds"]),
+                  "--first-seed", study["seeds"][0], "--steps", study["steps"], "--out", out, "--quiet", *arms,
+                  *assignments, *extra])
 
 
 def main() -> None:

@@ -47,6 +47,20 @@ def run_visible(command: Sequence[str]) -> None:
         raise SystemExit(status)
 
 
+def run_graphssl(argv: Sequence[Any]) -> None:
+    """Run ``graphssl ARGV`` in this process, from the repository root, with its output shown as it comes; exits
+    with its status when it fails. For scripts that call graphssl many times: a new process would load torch and
+    torch_geometric again each time (about 5 s)."""
+    from graphssl.cli import main
+
+    argv = list(map(str, argv))
+    print("$ graphssl", " ".join(argv), file=sys.stderr, flush=True)
+    os.chdir(REPO)
+    status = main(argv)
+    if status != 0:
+        raise SystemExit(status)
+
+
 def fail(message: str) -> NoReturn:
     """End a script on bad input as graphssl ends a command: one line naming the problem and the fix, status 2."""
     print(f"{Path(sys.argv[0]).name}: {message}", file=sys.stderr)
