@@ -31,8 +31,7 @@ TORCHRUN = (sys.executable, "-m", "torch.distributed.run", "--standalone")
 
 def run(command: Sequence[str]) -> str:
     """Run ``command`` in the repository root; returns its stdout, or exits with its stderr when it fails."""
-    print("$", " ".join(map(str, command)), file=sys.stderr, flush=True)
-    proc = subprocess.run(list(map(str, command)), cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+    proc = subprocess.run(_shown(command), cwd=REPO, capture_output=True, text=True, stdin=subprocess.DEVNULL)
     if proc.returncode != 0:
         raise SystemExit(proc.stderr[-3000:])
     return proc.stdout
@@ -41,22 +40,35 @@ def run(command: Sequence[str]) -> str:
 def run_visible(command: Sequence[str]) -> None:
     """Run ``command`` in the repository root with its output shown as it comes (long sweeps show their
     progress); exits with its status when it fails."""
-    print("$", " ".join(map(str, command)), file=sys.stderr, flush=True)
-    status = subprocess.run(list(map(str, command)), cwd=REPO, stdin=subprocess.DEVNULL).returncode
-    if status != 0:
-        raise SystemExit(status)
+    _exit_if_failed(subprocess.run(_shown(command), cwd=REPO, stdin=subprocess.DEVNULL).returncode)
 
 
 def run_graphssl(argv: Sequence[Any]) -> None:
-    """Run ``graphssl ARGV`` in this process, from the repository root, with its output shown as it comes; exits
-    with its status when it fails. For scripts that call graphssl many times: a new process would load torch and
-    torch_geometric again each time (about 5 s)."""
+    """:func:`run_visible` of ``graphssl ARGV``, run in this process by ``graphssl.cli.main`` (the working folder
+    is the repository root during the call and restored after). For scripts that call graphssl many times: a new
+    process would load torch and torch_geometric again each time, about 5 s (bench's ``--jobs`` workers still
+    load them once per call)."""
     from graphssl.cli import main
 
-    argv = list(map(str, argv))
-    print("$ graphssl", " ".join(argv), file=sys.stderr, flush=True)
+    argv = _shown(["graphssl", *argv])[1:]
+    previous = os.getcwd()
     os.chdir(REPO)
-    status = main(argv)
+    try:
+        status = main(argv)
+    finally:
+        sys.stdout.flush()  # each call's tables in a log before the next call's command line, as a child's were
+        os.chdir(previous)
+    _exit_if_failed(status)
+
+
+def _shown(command: Sequence[Any]) -> list[str]:
+    """``command`` as strings, after printing it on stderr as the line one would type."""
+    command = list(map(str, command))
+    print("$", " ".join(command), file=sys.stderr, flush=True)
+    return command
+
+
+def _exit_if_failed(status: int) -> None:
     if status != 0:
         raise SystemExit(status)
 

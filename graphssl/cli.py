@@ -274,13 +274,13 @@ def _cmd_train(args: argparse.Namespace) -> int:
                                 "see 'graphssl train --help'")
         dataset = dataset_name(args.dataset)
         config = _train_config(args, dataset)
-        out = Path(args.out) if args.out is not None else None
-    # Imported once the flags and config are known good: torch takes seconds to load, a typo's error should not.
-    from .pipeline import resume_training, run_training
-    from .run_folder import CHECKPOINT, default_run_dir
+        # Imported once the flags and config are known good: torch takes seconds to load, a typo's error should not.
+        from .run_folder import default_run_dir
 
-    if out is None:  # named here to say where to resume after a failed write; under torchrun rank 0's name is used
-        out = default_run_dir(dataset, config)
+        # Named here to say where to resume after a failed write; under torchrun rank 0's name is the one used.
+        out = Path(args.out) if args.out is not None else default_run_dir(dataset, config)
+    from .pipeline import resume_training, run_training
+    from .run_folder import CHECKPOINT
     try:
         if args.resume is not None:
             result = resume_training(out, data_root=args.data_root, device=args.device, progress=not args.quiet,
