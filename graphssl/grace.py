@@ -146,20 +146,22 @@ def row_blocks(n: int, chunk_size: int) -> list[tuple[int, int]]:
 
 
 def self_similarity_rows(x: Tensor, start: int, stop: int, temperature: float) -> Tensor:
-    """Rows ``start:stop`` of ``x xᵀ / τ`` with each node's similarity to itself set to ``-inf``.
+    """Rows ``start:stop`` of ``x xᵀ / τ`` from column ``start`` on, each node's similarity to itself ``-inf``.
 
-    ``-inf`` drops the ``k = i`` pair from every ``logsumexp`` and ``exp``.
+    ``x xᵀ`` is symmetric, so the columns before ``start`` are rows of earlier
+    blocks: each pair is computed once.  ``-inf`` drops the ``k = i`` pair
+    from every ``logsumexp`` and ``exp``.
 
     Returns:
-        A ``(stop - start) × N`` block.
+        A ``(stop - start) × (N - start)`` block.
 
     Example:
         >>> self_similarity_rows(torch.eye(3), 1, 3, 1.0)
-        tensor([[0., -inf, 0.],
-                [0., 0., -inf]])
+        tensor([[-inf, 0.],
+                [0., -inf]])
     """
-    block = torch.mm(x[start:stop], x.t()).div_(temperature)
-    block.diagonal(offset=start).fill_(float("-inf"))
+    block = torch.mm(x[start:stop], x[start:].t()).div_(temperature)
+    block.diagonal().fill_(float("-inf"))
     return block
 
 
@@ -180,7 +182,10 @@ class _ChunkedGRACELoss(torch.autograd.Function):
     Forward keeps only each anchor's log-denominator (``N`` values per view):
     row blocks of ``S_uv = u vᵀ/τ`` give ``logD_u`` directly and ``logD_v`` as
     running column-wise ``logsumexp``; ``S_uu`` and ``S_vv`` give the intra-view
-    terms.  Backward recomputes each block and uses, with ``P`` the softmax
+    terms.  Those two are symmetric, so a block computes them only from its
+    first row's column on (:func:`self_similarity_rows`) and hands the columns
+    past its last row to those later rows: each pair once, about half their
+    products (README, "What a step costs").  Backward recomputes each block and uses, with ``P`` the softmax
     probabilities ``exp(s - logD)``,
 
     .. math::
@@ -192,8 +197,8 @@ class _ChunkedGRACELoss(torch.autograd.Function):
 
     where ``P^v_{ki}`` is anchor ``v_k``'s probability of ``u_i``, and
     ``s^{uu}_{ik} = s^{uu}_{ki}`` is one quantity in the softmaxes of both
-    ``u_i`` and ``u_k``; then ``∂s_ik/∂u_i = v_k/τ`` etc.: per block four
-    products of ``chunk × N`` by ``N × d``, and never an ``N × N`` tensor.
+    ``u_i`` and ``u_k``; then ``∂s_ik/∂u_i = v_k/τ`` etc.: per block
+    products of at most ``chunk × N`` by ``N × d``, and never an ``N × N`` tensor.
     """
 
     @staticmethod
@@ -202,17 +207,21 @@ class _ChunkedGRACELoss(torch.autograd.Function):
         n = u.size(0)
         log_denominator_u = u.new_empty(n)
         log_denominator_v = u.new_full((n,), float("-inf"))
-        within_v = u.new_full((n,), float("-inf"))
+        within = {"u": u.new_full((n,), float("-inf")), "v": u.new_full((n,), float("-inf"))}
         for start, stop in row_blocks(n, chunk_size):
             between = torch.mm(u[start:stop], v.t()).div_(temperature)
-            rows = torch.logsumexp(between, dim=1)
+            log_denominator_u[start:stop] = torch.logsumexp(between, dim=1)
             torch.logaddexp(log_denominator_v, torch.logsumexp(between, dim=0), out=log_denominator_v)
             if intra_view_negatives:
-                rows = torch.logaddexp(rows, torch.logsumexp(self_similarity_rows(u, start, stop, temperature), dim=1))
-                within_v[start:stop] = torch.logsumexp(self_similarity_rows(v, start, stop, temperature), dim=1)
-            log_denominator_u[start:stop] = rows
+                for x, log_sums in ((u, within["u"]), (v, within["v"])):
+                    block = self_similarity_rows(x, start, stop, temperature)
+                    # The block's rows, and (by symmetry) the later rows its columns stand for.
+                    torch.logaddexp(log_sums[start:stop], torch.logsumexp(block, dim=1), out=log_sums[start:stop])
+                    torch.logaddexp(log_sums[stop:], torch.logsumexp(block[:, stop - start:], dim=0),
+                                    out=log_sums[stop:])
         if intra_view_negatives:
-            torch.logaddexp(log_denominator_v, within_v, out=log_denominator_v)
+            torch.logaddexp(log_denominator_u, within["u"], out=log_denominator_u)
+            torch.logaddexp(log_denominator_v, within["v"], out=log_denominator_v)
         positives = (u * v).sum(dim=1) / temperature
         ctx.save_for_backward(u, v, log_denominator_u, log_denominator_v)
         ctx.temperature, ctx.chunk_size, ctx.intra_view_negatives = temperature, chunk_size, intra_view_negatives
@@ -232,9 +241,10 @@ class _ChunkedGRACELoss(torch.autograd.Function):
             grad_v.addmm_(weights.t(), u[start:stop])
             if ctx.intra_view_negatives:
                 for x, log_denominator, grad_x in ((u, log_denominator_u, grad_u), (v, log_denominator_v, grad_v)):
-                    within = self_similarity_rows(x, start, stop, temperature)
-                    weights = _softmax_weights(within, log_denominator[start:stop], log_denominator)
-                    grad_x[start:stop].addmm_(weights, x)
+                    block = self_similarity_rows(x, start, stop, temperature)
+                    weights = _softmax_weights(block, log_denominator[start:stop], log_denominator[start:])
+                    grad_x[start:stop].addmm_(weights, x[start:])
+                    grad_x[stop:].addmm_(weights[:, stop - start:].t(), x[start:stop])  # the symmetric pairs
         scale = grad / (2 * u.size(0) * temperature)
         return grad_u.mul_(scale), grad_v.mul_(scale), None, None, None
 

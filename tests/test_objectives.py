@@ -127,13 +127,14 @@ def test_row_blocks_cover_the_rows_once():
         row_blocks(5, 0)
 
 
-def test_self_similarity_rows_are_a_block_of_the_gram_matrix_without_self_pairs():
+def test_self_similarity_rows_are_a_block_of_the_gram_matrix_from_the_first_rows_column_without_self_pairs():
     x = torch.randn(5, 3, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     block = self_similarity_rows(x, 2, 4, 0.5)
     expected = x @ x.t() / 0.5
+    assert block.shape == (2, 3)  # rows 2-3, columns 2-4: the earlier columns are rows 0-1's
     for r, i in enumerate(range(2, 4)):
-        for k in range(5):
-            assert block[r, k] == (float("-inf") if k == i else pytest.approx(float(expected[i, k]), rel=1e-12))
+        for c, k in enumerate(range(2, 5)):
+            assert block[r, c] == (float("-inf") if k == i else pytest.approx(float(expected[i, k]), rel=1e-12))
 
 
 @pytest.mark.parametrize("intra_view", [True, False])
