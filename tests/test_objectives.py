@@ -163,6 +163,15 @@ def test_edge_cases_two_nodes_and_one_node():
     assert grace_loss_dense(u, v).item() == pytest.approx(0.0, abs=1e-15)
 
 
+def test_chunked_loss_with_repeated_nodes_and_a_small_temperature_equals_the_paper():
+    # Repeated rows give the largest off-diagonal similarities (cos = 1), in the diagonal block and across blocks.
+    u, v = views(n=7, d=3)
+    u, v = (torch.cat([t[:4], t[:3]]).detach().requires_grad_() for t in (u, v))
+    for chunk_size in (1, 3, 4):
+        assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.05, chunk_size),
+                                       lambda u, v: paper_grace(u, v, 0.05), u, v)
+
+
 def test_small_temperature_is_stable_in_float32():
     # cos/τ up to 100: e^100 overflows float32, so this needs log-sum-exp throughout.
     u, v = (t.detach().float().requires_grad_() for t in views(n=9, d=4))
