@@ -2,8 +2,8 @@
 # WERank across SSL objectives on Cora (issue 14): for each method, two arms tuned on validation with the same
 # space, trials and seeds (alpha = 0, and alpha searched), then scored on fresh seeds (none used in tuning) with a
 # paired difference. Every step is resumable: run this again after a kill and finished trials and runs are
-# skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (GRACE's searches take
-# longest: README, 'What a step costs'); METHODS (default all four, the cheapest first so that whole
+# skipped. Needs the Cora files under $GRAPHSSL_DATA (or ./data). Days on 2 CPU cores (each method's step cost:
+# README, 'What a step costs'); METHODS (default all four, the cheapest first so that whole
 # rows finish soonest) picks methods, and without bgrl TRIALS (default 64) and SEEDS (default 3) shrink the
 # searches.
 #
