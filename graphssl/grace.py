@@ -22,7 +22,8 @@ code, CRIPAC-DIG/GRACE ``model.py``).
 The similarities form three ``N × N`` matrices; on ogbn-arxiv (169,343 nodes)
 one of them is 115 GB in float32.  :func:`grace_loss_chunked` computes the same
 value and gradient from blocks of ``chunk_size`` rows, in ``O(chunk_size · N)``
-memory, with a hand-written backward that recomputes each block.
+memory, with a hand-written backward that recomputes each block (on a graph
+whose matrices fit ``MAX_KEPT_BYTES``, Cora's, it keeps them instead).
 
 The official Cora setting (``config.yaml`` and ``train.py``): τ = 0.4, a
 2-layer GCN 1433 → 256 → 128 with ReLU after both layers, projection hidden
@@ -47,6 +48,9 @@ from .sampling import seed_rows
 
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_CHUNK_SIZE = 1024
+# Up to this many bytes of similarities, the forward keeps its blocks for the backward instead of recomputing them,
+# which saves about a fifth of the loss's time: Cora's three N x N matrices are 88 MB in float32, ogbn-arxiv's 344 GB.
+MAX_KEPT_BYTES = 2**28
 
 
 class ProjectionHead(nn.Sequential):
@@ -166,6 +170,16 @@ def self_similarity_rows(x: Tensor, start: int, stop: int, temperature: float) -
     return block
 
 
+def _similarity_blocks(u: Tensor, v: Tensor, start: int, stop: int, temperature: float,
+                       intra_view_negatives: bool) -> list[Tensor]:
+    """Rows ``start:stop`` of ``S_uv``, then (with intra-view negatives) of ``S_uu`` and ``S_vv`` from column
+    ``start`` on (:func:`self_similarity_rows`)."""
+    blocks = [torch.mm(u[start:stop], v.t()).div_(temperature)]
+    if intra_view_negatives:
+        blocks += [self_similarity_rows(x, start, stop, temperature) for x in (u, v)]
+    return blocks
+
+
 def _softmax_weights(logits: Tensor, log_denominator_rows: Tensor, log_denominator_columns: Tensor) -> Tensor:
     """``exp(logits - logD_rows[:, None]) + exp(logits - logD_columns[None, :])``, consuming ``logits``.
 
@@ -187,8 +201,9 @@ class _ChunkedGRACELoss(torch.autograd.Function):
     first row's column on (:func:`self_similarity_rows`) and hands the columns
     past its last row to those later rows: about ``(1 + chunk/N) / 2`` of
     their products (0.67 on Cora in blocks of 1024; README, "What a step
-    costs").  Backward recomputes each block and uses, with ``P`` the softmax
-    probabilities ``exp(s - logD)``,
+    costs").  Backward takes each block again (kept from the forward if all of
+    them fit ``max_kept_bytes``, else recomputed) and uses, with ``P`` the
+    softmax probabilities ``exp(s - logD)``,
 
     .. math::
         \frac{\partial \mathcal{L}}{\partial s^{uv}_{ik}}
@@ -201,26 +216,30 @@ class _ChunkedGRACELoss(torch.autograd.Function):
     ``s^{uu}_{ik} = s^{uu}_{ki}`` is one quantity in the softmaxes of both
     ``u_i`` and ``u_k``; then ``∂s_ik/∂u_i = v_k/τ`` etc.: per block
     products of at most ``chunk × N`` by ``N × d``, and never an ``N × N`` tensor.
+    Recomputing holds one block at a time, ``O(chunk · N)`` memory; keeping
+    holds all of them, ``O(N²)``, which ``max_kept_bytes`` caps.
     """
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, v: Tensor, temperature: float, chunk_size: int,
-                intra_view_negatives: bool) -> Tensor:
+                intra_view_negatives: bool, max_kept_bytes: int) -> Tensor:
         n = u.size(0)
+        keep = any(ctx.needs_input_grad[:2]) and 3 * n * n * u.element_size() <= max_kept_bytes
+        ctx.kept = []
         log_denominator_u = u.new_empty(n)
         log_denominator_v = u.new_full((n,), float("-inf"))
         within_u, within_v = u.new_full((n,), float("-inf")), u.new_full((n,), float("-inf"))
         for start, stop in row_blocks(n, chunk_size):
-            between = torch.mm(u[start:stop], v.t()).div_(temperature)
+            between, *within = _similarity_blocks(u, v, start, stop, temperature, intra_view_negatives)
             log_denominator_u[start:stop] = torch.logsumexp(between, dim=1)
             torch.logaddexp(log_denominator_v, torch.logsumexp(between, dim=0), out=log_denominator_v)
-            if intra_view_negatives:
-                for x, log_sums in ((u, within_u), (v, within_v)):
-                    block = self_similarity_rows(x, start, stop, temperature)
-                    # The block's rows, and (by symmetry) the later rows its columns stand for.
-                    torch.logaddexp(log_sums[start:stop], torch.logsumexp(block, dim=1), out=log_sums[start:stop])
-                    torch.logaddexp(log_sums[stop:], torch.logsumexp(block[:, stop - start:], dim=0),
-                                    out=log_sums[stop:])
+            for block, log_sums in zip(within, (within_u, within_v)):
+                # The block's rows, and (by symmetry) the later rows its columns stand for.
+                torch.logaddexp(log_sums[start:stop], torch.logsumexp(block, dim=1), out=log_sums[start:stop])
+                torch.logaddexp(log_sums[stop:], torch.logsumexp(block[:, stop - start:], dim=0),
+                                out=log_sums[stop:])
+            if keep:
+                ctx.kept.append([between, *within])
         if intra_view_negatives:
             torch.logaddexp(log_denominator_u, within_u, out=log_denominator_u)
             torch.logaddexp(log_denominator_v, within_v, out=log_denominator_v)
@@ -231,33 +250,37 @@ class _ChunkedGRACELoss(torch.autograd.Function):
 
     @staticmethod
     @once_differentiable
-    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None]:
+    def backward(ctx: Any, grad: Tensor) -> tuple[Tensor, Tensor, None, None, None, None]:
         u, v, log_denominator_u, log_denominator_v = ctx.saved_tensors
         temperature = ctx.temperature
+        # The weights below consume the blocks, so a second backward (retain_graph) recomputes them.
+        kept, ctx.kept = ctx.kept, []
         grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
-        for start, stop in row_blocks(u.size(0), ctx.chunk_size):
-            between = torch.mm(u[start:stop], v.t()).div_(temperature)
+        for index, (start, stop) in enumerate(row_blocks(u.size(0), ctx.chunk_size)):
+            between, *within = (kept[index] if kept else
+                                _similarity_blocks(u, v, start, stop, temperature, ctx.intra_view_negatives))
             weights = _softmax_weights(between, log_denominator_u[start:stop], log_denominator_v)
             weights.diagonal(offset=start).sub_(2.0)  # the positive pair's -2δ_ik
             grad_u[start:stop].addmm_(weights, v)
             grad_v.addmm_(weights.t(), u[start:stop])
-            if ctx.intra_view_negatives:
-                for x, log_denominator, grad_x in ((u, log_denominator_u, grad_u), (v, log_denominator_v, grad_v)):
-                    block = self_similarity_rows(x, start, stop, temperature)
-                    weights = _softmax_weights(block, log_denominator[start:stop], log_denominator[start:])
-                    grad_x[start:stop].addmm_(weights, x[start:])
-                    grad_x[stop:].addmm_(weights[:, stop - start:].t(), x[start:stop])  # the symmetric pairs
+            for block, x, log_denominator, grad_x in zip(within, (u, v), (log_denominator_u, log_denominator_v),
+                                                         (grad_u, grad_v)):
+                weights = _softmax_weights(block, log_denominator[start:stop], log_denominator[start:])
+                grad_x[start:stop].addmm_(weights, x[start:])
+                grad_x[stop:].addmm_(weights[:, stop - start:].t(), x[start:stop])  # the symmetric pairs
         scale = grad / (2 * u.size(0) * temperature)
-        return grad_u.mul_(scale), grad_v.mul_(scale), None, None, None
+        return grad_u.mul_(scale), grad_v.mul_(scale), None, None, None, None
 
 
 def grace_loss_chunked(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPERATURE,
                        chunk_size: int = DEFAULT_CHUNK_SIZE,
-                       intra_view_negatives: bool = True) -> Tensor:
+                       intra_view_negatives: bool = True, max_kept_bytes: int = MAX_KEPT_BYTES) -> Tensor:
     """:func:`grace_loss_dense`'s value and gradient in ``O(chunk_size · N)`` memory.
 
-    Arguments as in :func:`infonce_per_node`; ``chunk_size``: rows per block.
-    Not twice differentiable.
+    Arguments as in :func:`infonce_per_node`; ``chunk_size``: rows per block;
+    ``max_kept_bytes``: if the three ``N × N`` matrices fit in it, the forward's
+    blocks are kept for the backward (``O(N²)`` memory, a fifth less time)
+    instead of recomputed; 0 always recomputes.  Not twice differentiable.
 
     Returns:
         The scalar loss.
@@ -268,7 +291,7 @@ def grace_loss_chunked(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPER
         True
     """
     return _ChunkedGRACELoss.apply(F.normalize(u, dim=1), F.normalize(v, dim=1), temperature, chunk_size,
-                                   intra_view_negatives)
+                                   intra_view_negatives, max_kept_bytes)
 
 
 def grace_loss(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPERATURE, chunk_size: int | None = None,
@@ -297,7 +320,8 @@ class GRACELoss(nn.Module):
             as the official Cora setting, 128 and 128).
         temperature: ``τ``.
         chunk_size: rows of similarities per block, for ``O(chunk_size · N)`` memory
-            (:func:`grace_loss_chunked`; on Cora also ~2.5x faster than the plain
+            on graphs too large to keep them all (:func:`grace_loss_chunked`; on Cora
+            also ~2.5x faster than the plain
             definition); None: all ``N × N`` at once with plain autograd
             (:func:`grace_loss_dense`, twice differentiable).
 

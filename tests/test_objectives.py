@@ -18,8 +18,9 @@ from torch.utils._pytree import tree_flatten
 from graphssl import toy
 from graphssl.cca_ssg import CCASSGLoss, cca_ssg_loss, decorrelation_term, standardize
 from graphssl.cca_ssg import invariance_term as cca_invariance_term
-from graphssl.grace import (GRACELoss, ProjectionHead, grace_loss, grace_loss_chunked, grace_loss_dense,
-                            infonce_per_node, off_diagonal_logsumexp, row_blocks, self_similarity_rows)
+from graphssl.grace import (MAX_KEPT_BYTES, GRACELoss, ProjectionHead, grace_loss, grace_loss_chunked,
+                            grace_loss_dense, infonce_per_node, off_diagonal_logsumexp, row_blocks,
+                            self_similarity_rows)
 from graphssl.regularizers import weight_matrices
 from graphssl.vicreg import (Expander, VICRegLoss, covariance_term, invariance_term, variance_term,
                              vicreg_loss)
@@ -137,13 +138,50 @@ def test_self_similarity_rows_are_a_block_of_the_gram_matrix_from_the_first_rows
             assert block[r, c] == (float("-inf") if k == i else pytest.approx(float(expected[i, k]), rel=1e-12))
 
 
+@pytest.mark.parametrize("kept", [True, False])
 @pytest.mark.parametrize("intra_view", [True, False])
 @pytest.mark.parametrize("chunk_size", [1, 2, 3, 4, 6, 7, 8, 50])
-def test_chunked_loss_equals_the_plain_one_in_value_and_gradient(chunk_size, intra_view):
+def test_chunked_loss_equals_the_plain_one_in_value_and_gradient(chunk_size, intra_view, kept):
     # N = 7: chunk sizes 2, 3, 4 and 6 leave a short last block; 8 and 50 exceed N.
     u, v = views(n=7, d=5, seed=chunk_size)
-    assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size, intra_view),
+    max_kept_bytes = MAX_KEPT_BYTES if kept else 0
+    assert_same_value_and_gradient(lambda u, v: grace_loss_chunked(u, v, 0.5, chunk_size, intra_view, max_kept_bytes),
                                    lambda u, v: grace_loss_dense(u, v, 0.5, intra_view), u, v)
+
+
+class MatrixProducts(TorchDispatchMode):
+    """Counts the similarity blocks computed (``aten.mm``; the gradients use ``addmm``)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.count = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        self.count += func is torch.ops.aten.mm.default
+        return func(*args, **(kwargs or {}))
+
+
+@pytest.mark.parametrize("intra_view", [True, False])
+def test_the_backward_reuses_the_forwards_blocks_only_if_all_fit_max_kept_bytes(intra_view):
+    n, chunk_size = 50, 16  # 4 blocks, 3 similarity matrices of 50 x 50 float32: 30,000 bytes
+    u, v = (torch.randn(n, 8, generator=torch.Generator().manual_seed(s), requires_grad=True) for s in (0, 1))
+    blocks = 4 * (3 if intra_view else 1)
+    grads = {}
+    for max_kept_bytes, backward_products in ((30_000, 0), (29_999, blocks)):
+        loss = grace_loss_chunked(u, v, 0.5, chunk_size, intra_view, max_kept_bytes)
+        with MatrixProducts() as products:
+            grads[max_kept_bytes] = torch.autograd.grad(loss, (u, v))
+        assert products.count == backward_products
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(grads[30_000], grads[29_999]))
+
+
+def test_a_second_backward_through_kept_blocks_gives_the_same_gradient():
+    # The backward consumes the kept blocks in place, so a retained graph's second pass must recompute them.
+    u, v = views(n=9, d=4)
+    loss = grace_loss_chunked(u, v, 0.5, 4)
+    first = torch.autograd.grad(loss, (u, v), retain_graph=True)
+    second = torch.autograd.grad(loss, (u, v))
+    assert all(torch.allclose(a, b, rtol=1e-12) for a, b in zip(first, second))
 
 
 def test_chunked_loss_matches_the_paper_and_passes_gradcheck():
