@@ -49,7 +49,8 @@ from .sampling import seed_rows
 DEFAULT_TEMPERATURE = 0.5
 DEFAULT_CHUNK_SIZE = 1024
 # Up to this many bytes of similarities, the forward keeps its blocks for the backward instead of recomputing them,
-# which saves about a fifth of the loss's time: Cora's three N x N matrices are 88 MB in float32, ogbn-arxiv's 344 GB.
+# which saved 0.15 of a GRACE step on Cora with a 512-wide encoder (README, "What a step costs"): Cora's three
+# N x N matrices are 88 MB in float32, ogbn-arxiv's 344 GB.
 MAX_KEPT_BYTES = 2**28
 
 
@@ -217,14 +218,17 @@ class _ChunkedGRACELoss(torch.autograd.Function):
     ``u_i`` and ``u_k``; then ``∂s_ik/∂u_i = v_k/τ`` etc.: per block
     products of at most ``chunk × N`` by ``N × d``, and never an ``N × N`` tensor.
     Recomputing holds one block at a time, ``O(chunk · N)`` memory; keeping
-    holds all of them, ``O(N²)``, which ``max_kept_bytes`` caps.
+    holds all of them, ``O(N²)``, which ``max_kept_bytes`` caps.  The kept
+    blocks are ``ctx`` attributes, not saved tensors: saved-tensor hooks
+    (``save_on_cpu``) do not see them.
     """
 
     @staticmethod
     def forward(ctx: Any, u: Tensor, v: Tensor, temperature: float, chunk_size: int,
                 intra_view_negatives: bool, max_kept_bytes: int) -> Tensor:
         n = u.size(0)
-        keep = any(ctx.needs_input_grad[:2]) and 3 * n * n * u.element_size() <= max_kept_bytes
+        # An upper bound: the intra-view blocks hold (1 + chunk/N)/2 of their matrices.
+        keep = (1 + 2 * intra_view_negatives) * n * n * u.element_size() <= max_kept_bytes
         ctx.kept = []
         log_denominator_u = u.new_empty(n)
         log_denominator_v = u.new_full((n,), float("-inf"))
@@ -257,8 +261,10 @@ class _ChunkedGRACELoss(torch.autograd.Function):
         kept, ctx.kept = ctx.kept, []
         grad_u, grad_v = torch.zeros_like(u), torch.zeros_like(v)
         for index, (start, stop) in enumerate(row_blocks(u.size(0), ctx.chunk_size)):
-            between, *within = (kept[index] if kept else
-                                _similarity_blocks(u, v, start, stop, temperature, ctx.intra_view_negatives))
+            if kept:
+                (between, *within), kept[index] = kept[index], []  # freed as they are used
+            else:
+                between, *within = _similarity_blocks(u, v, start, stop, temperature, ctx.intra_view_negatives)
             weights = _softmax_weights(between, log_denominator_u[start:stop], log_denominator_v)
             weights.diagonal(offset=start).sub_(2.0)  # the positive pair's -2δ_ik
             grad_u[start:stop].addmm_(weights, v)
@@ -275,12 +281,15 @@ class _ChunkedGRACELoss(torch.autograd.Function):
 def grace_loss_chunked(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPERATURE,
                        chunk_size: int = DEFAULT_CHUNK_SIZE,
                        intra_view_negatives: bool = True, max_kept_bytes: int = MAX_KEPT_BYTES) -> Tensor:
-    """:func:`grace_loss_dense`'s value and gradient in ``O(chunk_size · N)`` memory.
+    """:func:`grace_loss_dense`'s value and gradient, in ``O(chunk_size · N)`` memory above ``max_kept_bytes``.
 
     Arguments as in :func:`infonce_per_node`; ``chunk_size``: rows per block;
-    ``max_kept_bytes``: if the three ``N × N`` matrices fit in it, the forward's
-    blocks are kept for the backward (``O(N²)`` memory, a fifth less time)
-    instead of recomputed; 0 always recomputes.  Not twice differentiable.
+    ``max_kept_bytes``: if the ``N × N`` matrices (three, or one without
+    intra-view negatives) fit in it and a backward can follow (gradients
+    enabled and wanted), the forward's blocks are kept for the backward
+    (``O(N²)`` memory; a fifth less time for the loss on Cora with 512-wide
+    projections) instead of recomputed; 0 always recomputes.  Not twice
+    differentiable.
 
     Returns:
         The scalar loss.
@@ -290,8 +299,9 @@ def grace_loss_chunked(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPER
         >>> torch.allclose(grace_loss_chunked(u, v, chunk_size=3), grace_loss_dense(u, v))
         True
     """
+    backward_follows = torch.is_grad_enabled() and (u.requires_grad or v.requires_grad)
     return _ChunkedGRACELoss.apply(F.normalize(u, dim=1), F.normalize(v, dim=1), temperature, chunk_size,
-                                   intra_view_negatives, max_kept_bytes)
+                                   intra_view_negatives, max_kept_bytes if backward_follows else 0)
 
 
 def grace_loss(u: Tensor, v: Tensor, temperature: float = DEFAULT_TEMPERATURE, chunk_size: int | None = None,
@@ -321,9 +331,8 @@ class GRACELoss(nn.Module):
         temperature: ``τ``.
         chunk_size: rows of similarities per block, for ``O(chunk_size · N)`` memory
             on graphs too large to keep them all (:func:`grace_loss_chunked`; on Cora
-            also ~2.5x faster than the plain
-            definition); None: all ``N × N`` at once with plain autograd
-            (:func:`grace_loss_dense`, twice differentiable).
+            also faster than the plain definition); None: all ``N × N`` at once with
+            plain autograd (:func:`grace_loss_dense`, twice differentiable).
 
     ``head`` is the projection head (its 2-D weights can be regularized like the encoder's).
 

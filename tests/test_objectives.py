@@ -8,6 +8,7 @@ official code; value and gradient must match the library to ~1e-12.
 from __future__ import annotations
 
 import math
+import weakref
 
 import pytest
 import torch
@@ -161,18 +162,54 @@ class MatrixProducts(TorchDispatchMode):
         return func(*args, **(kwargs or {}))
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
 @pytest.mark.parametrize("intra_view", [True, False])
-def test_the_backward_reuses_the_forwards_blocks_only_if_all_fit_max_kept_bytes(intra_view):
-    n, chunk_size = 50, 16  # 4 blocks, 3 similarity matrices of 50 x 50 float32: 30,000 bytes
-    u, v = (torch.randn(n, 8, generator=torch.Generator().manual_seed(s), requires_grad=True) for s in (0, 1))
+def test_the_backward_reuses_the_forwards_blocks_only_if_all_fit_max_kept_bytes(intra_view, dtype):
+    n, chunk_size = 50, 16  # 4 blocks; 50 x 50 similarity matrices, three of them with intra-view negatives
+    fits = (3 if intra_view else 1) * n * n * (4 if dtype == torch.float32 else 8)
+    u, v = (torch.randn(n, 8, dtype=dtype, generator=torch.Generator().manual_seed(s), requires_grad=True)
+            for s in (0, 1))
     blocks = 4 * (3 if intra_view else 1)
     grads = {}
-    for max_kept_bytes, backward_products in ((30_000, 0), (29_999, blocks)):
+    for max_kept_bytes, backward_products in ((fits, 0), (fits - 1, blocks)):
         loss = grace_loss_chunked(u, v, 0.5, chunk_size, intra_view, max_kept_bytes)
         with MatrixProducts() as products:
             grads[max_kept_bytes] = torch.autograd.grad(loss, (u, v))
         assert products.count == backward_products
-    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(grads[30_000], grads[29_999]))
+    assert all(torch.allclose(a, b, rtol=1e-6, atol=1e-8) for a, b in zip(grads[fits], grads[fits - 1]))
+
+
+class LiveBlocks(TorchDispatchMode):
+    """The most similarity blocks (``aten.mm`` outputs) alive at one time."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.blocks: list[weakref.ref] = []
+        self.most = 0
+
+    def __torch_dispatch__(self, func, types, args=(), kwargs=None):
+        out = func(*args, **(kwargs or {}))
+        if func is torch.ops.aten.mm.default:
+            self.blocks.append(weakref.ref(out))
+            self.most = max(self.most, sum(block() is not None for block in self.blocks))
+        return out
+
+
+def test_blocks_are_kept_only_for_a_backward_that_can_follow():
+    n, chunk_size = 50, 16  # 4 blocks of S_uv, S_uu and S_vv
+    u, v = (torch.randn(n, 8, generator=torch.Generator().manual_seed(s), requires_grad=True) for s in (0, 1))
+    with LiveBlocks() as kept:
+        grace_loss_chunked(u, v, 0.5, chunk_size).backward()
+    assert kept.most == 12
+    for max_kept_bytes, grad_mode in ((0, True), (MAX_KEPT_BYTES, False)):
+        with LiveBlocks() as recomputed, torch.set_grad_enabled(grad_mode):
+            loss = grace_loss_chunked(u, v, 0.5, chunk_size, max_kept_bytes=max_kept_bytes)
+            if grad_mode:
+                loss.backward()
+        assert recomputed.most == 6  # a row block of each matrix, and the previous ones until they are replaced
+    with LiveBlocks() as without_gradients:
+        grace_loss_chunked(u.detach(), v.detach(), 0.5, chunk_size)
+    assert without_gradients.most == 6
 
 
 def test_a_second_backward_through_kept_blocks_gives_the_same_gradient():
@@ -239,8 +276,8 @@ class LargestTensor(TorchDispatchMode):
 def test_chunked_loss_never_allocates_an_n_by_n_tensor():
     n, chunk_size = 600, 64
     u, v = (torch.randn(n, 8, generator=torch.Generator().manual_seed(s), requires_grad=True) for s in (0, 1))
-    with LargestTensor() as chunked:
-        grace_loss_chunked(u, v, 0.5, chunk_size).backward()
+    with LargestTensor() as chunked:  # above max_kept_bytes, as ogbn-arxiv
+        grace_loss_chunked(u, v, 0.5, chunk_size, max_kept_bytes=0).backward()
     assert chunked.numel == chunk_size * n  # one block of similarities, in forward and backward
     with LargestTensor() as dense:  # the probe does see the plain path's N x N matrices
         grace_loss_dense(u, v).backward()
