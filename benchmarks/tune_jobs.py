@@ -18,7 +18,8 @@ from pathlib import Path
 from common import report
 from graphssl.config import config_for_dataset, load_config
 from graphssl.errors import silence_known_warnings
-from graphssl.tune import parse_space, run_tune
+from graphssl.search_space import parse_space
+from graphssl.tune import run_tune
 
 
 def main() -> None:

@@ -3,12 +3,12 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``locks``, ``config``, ``tables``, ``files``: errors a user can
-  act on; locks that keep two processes off one run folder or dataset; the
-  config schema, the shipped config files and the dataset names; mean ± std
-  over seeds and CSV text; the one atomic writer every output goes through,
-  output folders, and what an OS error means to a user (none of them imports
-  torch).
+* ``errors``, ``locks``, ``config``, ``search_space``, ``tables``, ``files``:
+  errors a user can act on; locks that keep two processes off one run folder or
+  dataset; the config schema, the shipped config files and the dataset names;
+  ``tune``'s search spaces and the points a search tries; mean ± std over seeds
+  and CSV text; the one atomic writer every output goes through, output
+  folders, and what an OS error means to a user (none of them imports torch).
 * ``precision``, ``sparse``: float32, bfloat16 mixed precision and TF32 (autocast, the
   float32 parts of a step); the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;

@@ -354,6 +354,11 @@ RUN_AGAIN = "run the same command again: it keeps what finished and continues"
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
+    # Checked before torch loads (seconds), and again by run_bench: a typo's error should not wait.
+    for dataset in args.datasets:
+        dataset_name(dataset)
+    if args.config is not None:
+        load_config(args.config)
     from .bench import run_bench
 
     try:
@@ -368,7 +373,7 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from .tune import read_space, run_tune
+    from .search_space import read_space
 
     dataset = dataset_name(args.dataset)
     space = read_space(*args.space)
@@ -378,6 +383,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")
     base = load_config(args.config or config_for_dataset(dataset), fixed)
+    from .tune import run_tune  # once the dataset, space and config are known good: torch takes seconds to load
+
     out = args.out or f"runs/tune-{dataset}"
     try:
         result = run_tune(dataset, space, base, out, trials=args.trials, seeds=args.seeds, jobs=args.jobs,

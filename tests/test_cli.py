@@ -124,19 +124,28 @@ def test_import_leaves_the_environment_alone_and_the_command_sets_huge_pages_bef
     assert proc.stdout.strip() == "0"  # the user's own choice stays
 
 
-def test_help_and_bad_train_flags_answer_before_torch_is_loaded(env):
+def test_help_and_bad_flags_answer_before_torch_is_loaded(env, tmp_path):
     """Loading torch and torch_geometric takes seconds: --help and a typo's one-line error do not wait for it."""
+    space = tmp_path / "space.yaml"
+    space.write_text("optim.lr: [0.001]\n")
+    bad_space = tmp_path / "bad.yaml"
+    bad_space.write_text("optim.lrr: [0.001]\n")
     code = ("import contextlib, sys\n"
             "from graphssl.cli import main\n"
             "with contextlib.suppress(SystemExit):\n"
             "    main(['--help'])\n"
             "for argv in (['train', '--dataset', 'nope'], ['train', '--dataset', 'cora', '--werank', '-1'],\n"
-            "             ['train', '--dataset', 'cora', '--set', 'optim.lr=x'], ['toy', '--loss', 'nope']):\n"
+            "             ['train', '--dataset', 'cora', '--set', 'optim.lr=x'], ['toy', '--loss', 'nope'],\n"
+            f"             ['tune', '--dataset', 'nope', '--space', {str(space)!r}],\n"
+            f"             ['tune', '--dataset', 'cora', '--space', {str(bad_space)!r}],\n"
+            f"             ['tune', '--dataset', 'cora', '--space', {str(space)!r}, '--set', 'optim.lr=0.1'],\n"
+            "             ['bench', '--datasets', 'cora', 'nope'], ['bench', '--config', '/dev/zero']):\n"
             "    assert main(argv) == 2, argv\n"
             "assert 'torch' not in sys.modules\n")
-    proc = run([sys.executable, "-c", code], env)
+    proc = run([sys.executable, "-c", code], env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 4, proc.stderr
+    assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 9, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "space.yaml"]  # nothing written
 
 
 def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):

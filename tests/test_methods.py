@@ -195,7 +195,8 @@ def test_bench_methods_is_a_grid_dimension(tmp_path, data_root):
 
 
 def test_tune_searches_the_method_like_any_key(tmp_path, data_root):
-    from graphssl.tune import parse_space, run_tune
+    from graphssl.search_space import parse_space
+    from graphssl.tune import run_tune
 
     space = parse_space({"method": ["bgrl", "cca-ssg"]}, "space")
     base = load_config(None, {**SMALL, "optim.steps": 2})

@@ -13,8 +13,8 @@ from graphssl.cli import main
 from graphssl.config import is_number, load_config
 from graphssl.errors import GraphSSLError
 from graphssl.training_log import read_log
-from graphssl.tune import (Range, Trial, _training_key, best_trial, parse_space, run_seed as real_run_seed, run_tune,
-                           sample_trials, trial_config)
+from graphssl.search_space import Range, parse_space, sample_trials, trial_config
+from graphssl.tune import Trial, _training_key, best_trial, run_seed as real_run_seed, run_tune
 from helpers import graphssl_command, kill_tree, spy_on_probe_splits, start
 
 TINY = ["--set", "encoder.layers=[16,8]", "--set", "predictor.hidden=16", "--steps", "4", "--quiet"]

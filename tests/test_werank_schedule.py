@@ -15,7 +15,8 @@ from graphssl.model import build_model
 from graphssl.pipeline import resume_training, run_training
 from graphssl.train import Pretrainer, pretrain
 from graphssl.training_log import read_log
-from graphssl.tune import read_space, run_tune, sample_trials, trial_config
+from graphssl.search_space import read_space, sample_trials, trial_config
+from graphssl.tune import run_tune
 from graphssl.werank_schedule import AdaptiveAlpha
 from helpers import comparable, interrupt_training_at, log_without_timings
 
