@@ -14,8 +14,8 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dataset_name, load_config,
-                     parse_assignment, read_yaml, without_negative_zeros)
+from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_file_over_defaults, config_for_dataset,
+                     dataset_name, load_config, parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 
 
@@ -354,11 +354,11 @@ RUN_AGAIN = "run the same command again: it keeps what finished and continues"
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    # Checked before torch loads (seconds), and again by run_bench: a typo's error should not wait.
+    # A typo's error should not wait for torch to load (seconds): the names and the file are checked here, the
+    # values once run_bench has applied its own settings (--steps, --methods, --werank, --set) to each run.
     for dataset in args.datasets:
         dataset_name(dataset)
-    if args.config is not None:
-        load_config(args.config)
+    config_file_over_defaults(args.config)
     from .bench import run_bench
 
     try:

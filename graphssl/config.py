@@ -423,13 +423,30 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         >>> config["werank"]["alpha"], config["optim"]["steps"], config["optim"]["lr"]
         (0.1, 500, 0.001004)
     """
-    config = copy.deepcopy(DEFAULTS)
-    if path is not None:
-        merge(config, read_yaml_file(path, "--config", "an existing YAML file") or {}, str(path))
+    config = config_file_over_defaults(path)
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)
     return without_negative_zeros(config)
+
+
+def config_file_over_defaults(path: str | Path | None) -> dict[str, Any]:
+    """The built-in defaults with the YAML file at ``path`` (if any) merged in: its keys checked, its values not.
+
+    A file can be refused here only for what it is (missing, not YAML, unknown keys); its values are judged
+    once the command's own settings are applied (:func:`load_config`), as bench's ``--steps`` may fix them.
+
+    Returns:
+        A new nested dictionary with every key of :data:`DEFAULTS`.
+
+    Example:
+        >>> config_file_over_defaults(None)["optim"]["steps"] == DEFAULTS["optim"]["steps"]
+        True
+    """
+    config = copy.deepcopy(DEFAULTS)
+    if path is not None:
+        merge(config, read_yaml_file(path, "--config", "an existing YAML file") or {}, str(path))
+    return config
 
 
 def without_negative_zeros(value: Any) -> Any:

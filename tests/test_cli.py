@@ -8,6 +8,7 @@ import torch
 import yaml
 
 from graphssl.cli import main
+from graphssl.errors import GraphSSLError
 from helpers import graphssl_command, run
 
 TINY = ["--steps", "3", "--set", "encoder.layers=[32,16]", "--set", "predictor.hidden=32", "--quiet"]
@@ -146,6 +147,25 @@ def test_help_and_bad_flags_answer_before_torch_is_loaded(env, tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 9, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "space.yaml"]  # nothing written
+
+
+def test_bench_judges_a_config_files_values_only_with_its_own_settings_applied(tmp_path, monkeypatch):
+    # 'optim.steps: 0' alone is refused, but bench's --steps sets every run's; the early check is of names only.
+    config = tmp_path / "config.yaml"
+    config.write_text("optim:\n  steps: 0\n")
+    asked = {}
+
+    def stub_run_bench(datasets, out, **settings):
+        asked.update(settings)
+        raise GraphSSLError("stopped before training")
+
+    monkeypatch.setattr("graphssl.bench.run_bench", stub_run_bench)
+    assert main(["bench", "--config", str(config), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
+    assert asked["config"] == str(config) and asked["steps"] == 5
+    config.write_text("optim:\n  stepz: 5\n")
+    asked.clear()
+    assert main(["bench", "--config", str(config), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
+    assert not asked  # an unknown key is refused before bench.py (and torch) is imported
 
 
 def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):
