@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from typing import Any, Sequence
 
+from . import __version__
 from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_file_over_defaults, config_for_dataset,
                      dataset_name, load_config, parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
@@ -21,7 +22,9 @@ from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_w
 
 class _Parser(argparse.ArgumentParser):
     def error(self, message: str) -> None:  # type: ignore[override]
-        raise GraphSSLError(f"{self.prog}: {message} (see '{self.prog} --help')")
+        # main prints "graphssl: error: " before every message, so only a sub-command's name is added.
+        where = "" if self.prog == "graphssl" else f"{self.prog}: "
+        raise GraphSSLError(f"{where}{message} (see '{self.prog} --help')")
 
 
 def _add_device_and_data(p: argparse.ArgumentParser) -> None:
@@ -217,6 +220,7 @@ def build_parser() -> argparse.ArgumentParser:
     """
     parser = _Parser(prog="graphssl", description="Graph self-supervised learning (BGRL, GRACE, VICReg, CCA-SSG) "
                                                   "with WERank.")
+    parser.add_argument("--version", action="version", version=f"graphssl {__version__}")
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND", parser_class=_Parser)
     _add_train(commands)
     _add_eval(commands)
@@ -383,7 +387,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")
     base = load_config(args.config or config_for_dataset(dataset), fixed)
-    from .tune import run_tune  # once the dataset, space and config are known good: torch takes seconds to load
+    # Imported once the dataset, space and config are known good: torch takes seconds to load.
+    from .tune import run_tune, validation_text
 
     out = args.out or f"runs/tune-{dataset}"
     try:
@@ -396,8 +401,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise DivergenceError(f"every trial diverged (a non-finite loss or WERank term), so none was chosen; "
                               f"narrow the space (e.g. a lower optim.lr or werank.alpha): {out}/trials.md")
     row = result.best.row()
-    print(f"best trial {result.best.name}: validation accuracy {100 * row['val_acc_mean']:.2f} ± "
-          f"{100 * row['val_acc_std']:.2f} % over {row['seeds']} seeds")
+    print(f"best trial {result.best.name}: validation accuracy {validation_text(row)} over {row['seeds']} "
+          f"seed{'s' if row['seeds'] != 1 else ''}")
     for key, value in result.best.values.items():
         print(f"  {key} = {json.dumps(value)}")
     print(f"-> {out}/best.yaml (use with --config), {out}/trials.md, {out}/trials.csv")

@@ -281,6 +281,12 @@ def config_differences(a: dict[str, Any], b: dict[str, Any]) -> list[str]:
     return sorted(k for k in flat_a.keys() | flat_b.keys() if flat_a.get(k, missing) != flat_b.get(k, missing))
 
 
+# What other libraries and papers call some of graphssl's keys: names that string similarity alone would not
+# match ('optim.learning_rate' is closer to 'optim.lr_scaling' than to 'optim.lr').
+_OTHER_NAMES = {"learning_rate": "lr", "epochs": "steps", "num_epochs": "steps", "max_epochs": "steps",
+               "tau": "temperature", "lambda": "lambd", "lam": "lambd"}
+
+
 def unknown_key_error(key: str, where: str) -> GraphSSLError:
     """The error for an unknown dotted key, suggesting the closest known one.
 
@@ -290,13 +296,18 @@ def unknown_key_error(key: str, where: str) -> GraphSSLError:
     Example:
         >>> str(unknown_key_error("optim.lrr", "--set"))
         "--set: unknown config key 'optim.lrr'; did you mean 'optim.lr'?"
+        >>> str(unknown_key_error("optim.learning_rate", "--set"))
+        "--set: unknown config key 'optim.learning_rate'; did you mean 'optim.lr'?"
     """
     section = [known for known in KNOWN_KEYS if known.startswith(f"{key}.")]
     if section:  # e.g. "optim: 5": a section given one value instead of its keys
         return GraphSSLError(f"{where}: '{key}' is a section of keys ({', '.join(section[:3])}"
                              f"{', ...' if len(section) > 3 else ''}), not a value; give its keys, e.g. "
                              f"{section[0]}")
-    close = difflib.get_close_matches(key, KNOWN_KEYS, n=1)
+    section, _, name = key.rpartition(".")
+    renamed = [known for known in KNOWN_KEYS if known.rpartition(".")[2] == _OTHER_NAMES.get(name)
+               and (not section or known.startswith(f"{section}."))]
+    close = renamed or difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
     return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")
 

@@ -235,6 +235,8 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
         >>> state, config, dataset = read_run("runs/cora-wr", "graphssl eval")  # doctest: +SKIP
     """
     out = Path(run_dir)
+    if not out.is_dir():
+        raise GraphSSLError(f"{purpose} {out}: no such folder; give a run folder written by 'graphssl train'")
     if not (out / CHECKPOINT).is_file():
         if (out / CONFIG).is_file():
             raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "

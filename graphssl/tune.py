@@ -178,19 +178,21 @@ def _identity(dataset: str, space: Space, base: dict[str, Any], sampler_seed: in
 TUNE_FILES = ("tune.json", "results", "logs", "trials.csv", "trials.md", "best.yaml")
 
 
-def _same_search(saved: dict[str, Any], identity: dict[str, Any]) -> bool:
-    """Whether a folder's ``tune.json`` (``saved``) holds the search ``identity`` describes: the same dataset, space
-    and sampler seed, and a base config whose trials train the same runs.  The bases are compared less the keys
-    the space sets (every trial overrides them) and, unless the space moves ``werank.schedule``, less the keys
-    the base's schedule leaves unread (:func:`~graphssl.config.training_identity`)."""
+def _search_differences(saved: dict[str, Any], identity: dict[str, Any]) -> list[str]:
+    """What differs between a folder's ``tune.json`` (``saved``) and the search ``identity`` describes: its
+    dataset, space, sampler seed, or a base config whose trials train other runs (empty: the same search).  The
+    bases are compared less the keys the space sets (every trial overrides them) and, unless the space moves
+    ``werank.schedule``, less the keys the base's schedule leaves unread
+    (:func:`~graphssl.config.training_identity`)."""
     space = identity["space"]
 
     def base(config: Any) -> Any:
         complete = with_defaults(config) if "werank.schedule" in space else training_identity(config)
         return without_keys(complete, space) if isinstance(complete, dict) else complete
 
-    return all(saved.get(k) == v for k, v in identity.items() if k != "base_config") \
-        and base(saved.get("base_config")) == base(identity["base_config"])
+    differences = [key.replace("_", " ") for key, value in identity.items()
+                   if key != "base_config" and saved.get(key) != value]
+    return differences + (["base config"] if base(saved.get("base_config")) != base(identity["base_config"]) else [])
 
 
 def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | None]:
@@ -209,9 +211,11 @@ def _claim_folder(out: Path, identity: dict[str, Any]) -> tuple[Path, bool | Non
     except (OSError, ValueError, TypeError, KeyError, AttributeError, GraphSSLError) as err:
         raise GraphSSLError(f"--out {out}: its tune.json is unreadable or not graphssl tune's ({first_line(err, 80)}); "
                             f"restore it, or choose a new --out (finished trials are never overwritten)") from None
-    if not _same_search(saved, identity):
-        raise GraphSSLError(f"--out {out} holds a search with another dataset, space, sampler seed or base "
-                            f"config; choose a new --out (finished trials are never overwritten)")
+    differences = _search_differences(saved, identity)
+    if differences:
+        named = " and ".join([", ".join(differences[:-1]), differences[-1]] if len(differences) > 1 else differences)
+        raise GraphSSLError(f"--out {out} holds a search with another {named}; choose a new --out (finished trials "
+                            f"are never overwritten)")
     return out, {"grid": True, "random": False}.get(saved.get("search"))
 
 
@@ -386,13 +390,14 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
         lines += [f"Command: `{command}`", ""]
     lines += ["Chosen on mean validation accuracy over seeds; test accuracy is neither computed nor shown.", ""]
     if best is not None:
-        lines += [f"Best: **{best.name}**, validation {_percent(rows[best.name])}; its config is `best.yaml`.", ""]
+        lines += [f"Best: **{best.name}**, validation {validation_text(rows[best.name])}; its config is `best.yaml`.",
+                  ""]
     lines += ["| trial | " + " | ".join(space) + " | val acc (%) | RankMe | train s | seeds | copy of |",
               "|---" * (len(space) + 6) + "|"]
     for trial in ranked:
         row = rows[trial.name]
         values = " | ".join(str(row[k]) for k in space)
-        score = _percent(row) if row["status"] == "ok" else "diverged"
+        score = validation_text(row) if row["status"] == "ok" else "diverged"
         rankme = f"{row['rankme_mean']:.1f}" if row["status"] == "ok" else ""
         lines.append(f"| {trial.name} | {values} | {score} | {rankme} | {row['train_seconds']} | {row['seeds']} "
                      f"| {row['same_as']} |")
@@ -402,10 +407,17 @@ def write_tables(out: Path, trials: Sequence[Trial], space: Space, best: Trial |
         row = rows[best.name]
         header = ["# Chosen by graphssl tune on validation accuracy only (test labels never read):"]
         header += [f"#   {command}"] if command else []
-        header += [f"# trial {best.name} of {len(trials)}: validation {_percent(row)} over seeds "
-                   f"{best.seeds[0]}-{best.seeds[-1]}"]
+        seeds = f"seeds {best.seeds[0]}-{best.seeds[-1]}" if len(best.seeds) > 1 else f"seed {best.seeds[0]}"
+        header += [f"# trial {best.name} of {len(trials)}: validation {validation_text(row)} over {seeds}"]
         write_text(out / "best.yaml", "\n".join(header) + "\n" + dump_config(best.config))
 
 
-def _percent(row: dict[str, Any]) -> str:
-    return f"{100 * row['val_acc_mean']:.2f} ± {100 * row['val_acc_std']:.2f} %"
+def validation_text(row: dict[str, Any]) -> str:
+    """A trial's mean validation accuracy in percent, with its spread over seeds when it has more than one.
+
+    Example:
+        >>> validation_text({"val_acc_mean": 0.8, "val_acc_std": 0.01, "seeds": 3})
+        '80.00 ± 1.00 %'
+    """
+    mean = f"{100 * row['val_acc_mean']:.2f}"
+    return f"{mean} %" if row["seeds"] == 1 else f"{mean} ± {100 * row['val_acc_std']:.2f} %"

@@ -7,6 +7,7 @@ import pytest
 import torch
 import yaml
 
+import graphssl
 from graphssl.cli import main
 from graphssl.errors import GraphSSLError
 from helpers import graphssl_command, run
@@ -51,6 +52,7 @@ def test_bad_input_in_a_subprocess_is_one_line_and_exit_2(tmp_path, env):
 @pytest.mark.parametrize("args, message", [
     (["--dataset", "imagenet"], "unknown dataset 'imagenet'"),
     (["--dataset", "cora", "--set", "optim.lrr=0.1"], "unknown config key 'optim.lrr'"),
+    (["--dataset", "cora", "--set", "optim.learning_rate=0.1"], "did you mean 'optim.lr'?"),
     (["--dataset", "cora", "--werank", "-0.1"], "'werank.alpha' is -0.1"),
     (["--dataset", "cora", "--werank", "0.1", "0.1", "0.1"], "3 coefficients but the encoder has 2 layers"),
     (["--dataset", "cora", "--steps", "0"], "'optim.steps' is 0"),
@@ -89,6 +91,15 @@ def test_an_existing_run_folder_is_never_overwritten(tmp_path, capsys, data_root
     assert main(["train", "--dataset", "cora", "--data-root", str(data_root), "--out", str(out), *TINY]) == 2
     assert "already exists" in capsys.readouterr().err
     assert (out / "metrics.json").read_text() == "precious"
+
+
+def test_no_command_is_named_once_and_version_prints_the_version(capsys):
+    assert main([]) == 2
+    assert capsys.readouterr().err == ("graphssl: error: the following arguments are required: COMMAND "
+                                       "(see 'graphssl --help')\n")
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"graphssl {graphssl.__version__}\n"
 
 
 def test_help_lists_the_flags(capsys):

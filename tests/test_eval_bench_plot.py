@@ -62,6 +62,8 @@ def test_eval_bad_input_exits_2(tmp_path, data_root, capsys):
     not_a_run.mkdir()
     assert main(["eval", str(not_a_run)]) == 2
     assert "no checkpoint.pt there" in capsys.readouterr().err
+    assert main(["eval", str(tmp_path / "typo")]) == 2
+    assert f"graphssl eval {tmp_path / 'typo'}: no such folder" in capsys.readouterr().err
     corrupt = tmp_path / "corrupt"
     corrupt.mkdir()
     (corrupt / "checkpoint.pt").write_bytes(b"PK\x03\x04 this is not a checkpoint")

@@ -181,4 +181,4 @@ def test_resume_refuses_finished_runs_and_extra_settings(tmp_path, data_root, ca
     assert main(["train", "--resume", str(run), "--steps", "9"]) == 2
     assert "drop --steps" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
-    assert "no checkpoint.pt there" in capsys.readouterr().err
+    assert f"{tmp_path / 'nothing'}: no such folder" in capsys.readouterr().err

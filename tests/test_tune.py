@@ -208,7 +208,10 @@ def test_tune_refuses_another_search_in_the_same_folder_and_bad_flags(tmp_path, 
     (tmp_path / "other.yaml").write_text("optim.lr: [0.001]\n")
     capsys.readouterr()
     assert main([*common, "--space", str(tmp_path / "other.yaml")]) == 2
-    assert "holds a search with another" in capsys.readouterr().err
+    assert "holds a search with another space;" in capsys.readouterr().err
+    assert main([*common, "--space", str(tmp_path / "other.yaml"), "--sampler-seed", "1", "--set",
+                 "optim.weight_decay=0.5"]) == 2
+    assert "holds a search with another sampler seed, space and base config;" in capsys.readouterr().err
     assert main([*common, "--space", str(tmp_path / "space.yaml"), "--set", "optim.lr=0.01"]) == 2
     assert "optim.lr is both searched" in capsys.readouterr().err
     assert main([*common, "--space", str(tmp_path / "missing.yaml")]) == 2
@@ -364,6 +367,6 @@ def test_runs_differing_only_in_keys_their_schedule_never_reads_are_reused(tmp_p
     run_tune("cora", space, adaptive_base, tmp_path / "ta", **tune)
     run_tune("cora", space, {**adaptive_base, "optim": {**adaptive_base["optim"], "lr": 0.5}}, tmp_path / "ta",
              **tune)  # a base key the space sets: the same search
-    with pytest.raises(GraphSSLError, match="holds a search with another"):  # the constants it reads changed
+    with pytest.raises(GraphSSLError, match="holds a search with another base config;"):  # its constants changed
         run_tune("cora", space, load_config(config, {"werank.schedule": "adaptive", "werank.alpha": 0.1,
                                                      "werank.adapt_factor": 2.0}), tmp_path / "ta", **tune)
