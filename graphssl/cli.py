@@ -112,8 +112,8 @@ def _add_bench(commands: Any) -> None:
         description="Run a grid of trainings and render OUT/table.md and OUT/table.csv (mean ± std over seeds of "
                     "test accuracy, rank and RankMe; training time; seeds). One JSON per finished run in "
                     "OUT/results/; running the same command again skips the runs that finished with the same "
-                    "effective config (every key the training reads), resumes a killed one, and re-runs any whose "
-                    "settings changed.",
+                    "effective config (every key the training reads), resumes a killed one from its last checkpoint "
+                    "(train.checkpoint_every), and re-runs any whose settings changed.",
         epilog="Example: graphssl bench --datasets cora --methods bgrl grace --werank 0 0.1 --seeds 10 "
                "--set augment.drop_edge_1=0.2,0.5 --out runs/bench-cora")
     p.add_argument("--datasets", nargs="+", default=["cora"], metavar="NAME",
