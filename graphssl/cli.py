@@ -322,7 +322,13 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
             f"{_probe_choice(metrics)})\n"
             f"  rank {metrics['rank']}/{metrics['embedding_dim']}  RankMe {metrics['rankme']:.1f}  "
             f"mean pair cosine {metrics['mean_pair_cosine']:.3f}\n"
-            f"  trained in {metrics['train_seconds']:.1f} s ({metrics['ms_per_step']:.1f} ms/step)  ->  {out_dir}")
+            f"  trained in {metrics['train_seconds']:.1f} s: {metrics['ms_per_step']:.1f} ms per step, plus "
+            f"{_measuring_seconds(metrics):.1f} s of spectra, probes and checkpoints  ->  {out_dir}")
+
+
+def _measuring_seconds(metrics: dict[str, Any]) -> float:
+    """The part of a run's training time spent outside its steps (ms_per_step times only the steps)."""
+    return max(0.0, metrics["train_seconds"] - metrics["ms_per_step"] * metrics["steps"] / 1000)
 
 
 def _print_eval(metrics: dict[str, Any]) -> None:
