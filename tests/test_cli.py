@@ -206,3 +206,13 @@ def test_a_quoted_library_error_is_cut_at_a_sentence_or_word_never_mid_word():
                          "an internal miniz error. If you are seeing this error, there is a high chance ...")
     assert first_line(miniz, 100) == "PytorchStreamReader failed reading zip archive: failed finding central directory."
     assert first_line(RuntimeError("word " * 50), 30) == "word word word word word word…"
+
+
+def test_the_summary_splits_training_time_into_steps_and_measuring():
+    from graphssl.cli import summary
+
+    metrics = {"dataset": "cora", "method": "grace", "werank": 0.0, "seed": 0, "steps": 5, "test_acc": 0.7,
+               "val_acc": 0.68, "probe_c": 1.0, "rank": 128, "embedding_dim": 128, "rankme": 90.0,
+               "mean_pair_cosine": 0.1, "train_seconds": 43.4, "ms_per_step": 2650.7}
+    assert "trained in 43.4 s: 2650.7 ms per step, plus 30.1 s of spectra, probes and checkpoints  ->  runs/x" \
+        in summary(metrics, "runs/x")
