@@ -323,7 +323,8 @@ def summary(metrics: dict[str, Any], out_dir: Any) -> str:
             f"  rank {metrics['rank']}/{metrics['embedding_dim']}  RankMe {metrics['rankme']:.1f}  "
             f"mean pair cosine {metrics['mean_pair_cosine']:.3f}\n"
             f"  trained in {metrics['train_seconds']:.1f} s: {metrics['ms_per_step']:.1f} ms per step, plus "
-            f"{_measuring_seconds(metrics):.1f} s of spectra, probes and checkpoints  ->  {out_dir}")
+            f"{_measuring_seconds(metrics):.1f} s outside the steps (spectra, probes, logs, checkpoints)  ->  "
+            f"{out_dir}")
 
 
 def _measuring_seconds(metrics: dict[str, Any]) -> float:

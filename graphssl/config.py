@@ -299,14 +299,15 @@ def unknown_key_error(key: str, where: str) -> GraphSSLError:
         >>> str(unknown_key_error("optim.learning_rate", "--set"))
         "--set: unknown config key 'optim.learning_rate'; did you mean 'optim.lr'?"
     """
-    section = [known for known in KNOWN_KEYS if known.startswith(f"{key}.")]
-    if section:  # e.g. "optim: 5": a section given one value instead of its keys
-        return GraphSSLError(f"{where}: '{key}' is a section of keys ({', '.join(section[:3])}"
-                             f"{', ...' if len(section) > 3 else ''}), not a value; give its keys, e.g. "
-                             f"{section[0]}")
+    keys_under = [known for known in KNOWN_KEYS if known.startswith(f"{key}.")]
+    if keys_under:  # e.g. "optim: 5": a section given one value instead of its keys
+        return GraphSSLError(f"{where}: '{key}' is a section of keys ({', '.join(keys_under[:3])}"
+                             f"{', ...' if len(keys_under) > 3 else ''}), not a value; give its keys, e.g. "
+                             f"{keys_under[0]}")
     section, _, name = key.rpartition(".")
-    renamed = [known for known in KNOWN_KEYS if known.rpartition(".")[2] == _OTHER_NAMES.get(name)
-               and (not section or known.startswith(f"{section}."))]
+    renamed = [known for known in KNOWN_KEYS if known.rpartition(".")[2] == _OTHER_NAMES.get(name)]
+    # The renamed key in the section given first ('train.epochs' is optim.steps, in another section).
+    renamed.sort(key=lambda known: not known.startswith(f"{section}."))
     close = renamed or difflib.get_close_matches(key, KNOWN_KEYS, n=1)
     hint = f"did you mean '{close[0]}'?" if close else "see configs/cora.yaml for the keys"
     return GraphSSLError(f"{where}: unknown config key '{key}'; {hint}")

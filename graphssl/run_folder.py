@@ -236,7 +236,9 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     """
     out = Path(run_dir)
     if not out.is_dir():
-        raise GraphSSLError(f"{purpose} {out}: no such folder; give a run folder written by 'graphssl train'")
+        what = "not a folder" if out.exists() else "no such folder"
+        raise GraphSSLError(f"{purpose} {out}: {what}; give a run folder written by 'graphssl train' (the one "
+                            f"holding {CHECKPOINT})")
     if not (out / CHECKPOINT).is_file():
         if (out / CONFIG).is_file():
             raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "

@@ -13,7 +13,9 @@ share keys (say, with and without WERank) try the same values of those keys in
 the same trials.  When every key is a list and the full grid has at most
 ``trials`` points, the grid is searched instead.
 
-Nothing here loads torch, so a bad space file is refused at once.
+Nothing here loads torch, so a space file with unknown keys or malformed
+values is refused at once; whether each value suits the config (say, a
+negative ``optim.lr``) is checked when the search builds its trials.
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 
 import csv
 import json
+import re
 import subprocess
 import time
 
@@ -205,8 +206,11 @@ def test_tune_refuses_another_search_in_the_same_folder_and_bad_flags(tmp_path, 
     common = ["tune", "--dataset", "cora", "--data-root", str(data_root), "--trials", "1", "--seeds", "1",
               "--jobs", "1", "--out", str(tmp_path / "t"), *TINY]
     assert main([*common, "--space", str(tmp_path / "space.yaml")]) == 0
+    # One seed has no spread to show, and is one seed.
+    assert re.search(r"best trial t000: validation accuracy \d+\.\d\d % over 1 seed\n", capsys.readouterr().out)
+    assert re.search(r"Best: \*\*t000\*\*, validation \d+\.\d\d %;", (tmp_path / "t" / "trials.md").read_text())
+    assert re.search(r"validation \d+\.\d\d % over seed 0\n", (tmp_path / "t" / "best.yaml").read_text())
     (tmp_path / "other.yaml").write_text("optim.lr: [0.001]\n")
-    capsys.readouterr()
     assert main([*common, "--space", str(tmp_path / "other.yaml")]) == 2
     assert "holds a search with another space;" in capsys.readouterr().err
     assert main([*common, "--space", str(tmp_path / "other.yaml"), "--sampler-seed", "1", "--set",
