@@ -3,12 +3,15 @@
 The modules, in the direction their imports run (each imports only from entries
 before it):
 
-* ``errors``, ``locks``, ``config``, ``search_space``, ``tables``, ``files``:
-  errors a user can act on; locks that keep two processes off one run folder or
-  dataset; the config schema, the shipped config files and the dataset names;
-  ``tune``'s search spaces and the points a search tries; mean ± std over seeds
-  and CSV text; the one atomic writer every output goes through, output
-  folders, and what an OS error means to a user (none of them imports torch).
+* ``errors``, ``locks``, ``config``, ``parallel``, ``search_space``, ``bench_grid``,
+  ``tables``, ``files``: errors a user can act on; locks that keep two processes
+  off one run folder or dataset; the config schema, the shipped config files and
+  the dataset names; several trainings at once (torch loads only in its worker
+  processes); ``tune``'s search spaces and the points a search tries;
+  ``bench``'s grid of runs and their configs; mean ± std over seeds and CSV
+  text; the one atomic writer every output goes through, output folders, and
+  what an OS error means to a user (none of them imports torch, so the command
+  line checks its input before torch loads).
 * ``precision``, ``sparse``: float32, bfloat16 mixed precision and TF32 (autocast, the
   float32 parts of a step); the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;
@@ -27,8 +30,8 @@ before it):
   and read back; the per-step log of a run (``log.csv``, TensorBoard).
 * ``distributed``, ``train``: torchrun jobs; the training loop (every method's step).
 * ``pipeline``: whole runs (folder, loop, evaluation), the API of ``graphssl train``.
-* ``linear_eval``, ``parallel``, ``bench``, ``tune``, ``plot``, ``toy``:
-  re-evaluation, several trainings at once, grids, searches, figures, and the
+* ``linear_eval``, ``bench``, ``tune``, ``plot``, ``toy``:
+  re-evaluation, grids of trainings and their tables, searches, figures, and the
   synthetic collapse experiments.
 * ``cli``: the ``graphssl`` command, a thin layer over the above.
 

@@ -19,129 +19,24 @@ is refused, so nothing of another run is replaced.
 
 from __future__ import annotations
 
-import itertools
 import json
-import re
 import statistics
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
 from tqdm import tqdm
 
-from .config import (config_for_dataset, dataset_name, is_number, is_recorded_alpha, is_whole_number, load_config,
-                     parse_assignment, read_yaml_file, training_identity)
+from .bench_grid import Setting, plan_runs
+from .config import is_number, is_recorded_alpha, is_whole_number, read_yaml_file, training_identity
 from .data import cached_graph
 from .devices import resolve_device
 from .errors import GraphSSLError, NotAsWritten, warn
 from .files import claim_folder, is_temporary, make_folder, read_json, read_json_or_warn, write_json, write_text
-from .parallel import check_jobs, check_run_count, run_parallel
+from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
 from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
 from .tables import SWEEP_TABLE, csv_text, mean_std
 from .training_log import LOG, peak_step, read_log, require_tensorboard
-
-
-def split_values(text: str) -> list[str]:
-    """Split ``V1,V2`` on the commas that are not inside brackets.
-
-    Returns:
-        The values, as text.
-
-    Example:
-        >>> split_values("[0.1,0],[0,0.1]")
-        ['[0.1,0]', '[0,0.1]']
-    """
-    values, depth, current = [], 0, ""
-    for char in text:
-        depth += char in "[{"
-        depth -= char in "]}"
-        if char == "," and depth == 0:
-            values.append(current)
-            current = ""
-        else:
-            current += char
-    values.append(current)
-    if depth != 0 or any(not v.strip() for v in values):
-        raise GraphSSLError(f"--set ...={text}: expected comma-separated values, e.g. --set augment.drop_edge_1=0.2,0.4")
-    return values
-
-
-def parse_sweep(assignment: str) -> tuple[str, list[Any]]:
-    """A ``--set KEY=V1,V2,...`` of ``graphssl bench``: the key and its values, each read as YAML.
-
-    Returns:
-        ``(key, values)``.
-
-    Example:
-        >>> parse_sweep("encoder.layers=[256,256],[512,256]")
-        ('encoder.layers', [[256, 256], [512, 256]])
-    """
-    key, sep, raw = assignment.partition("=")
-    if not sep:
-        raise GraphSSLError(f"--set '{assignment}': expected KEY=V1,V2,..., e.g. --set encoder.layers=[256,256],[512,256]")
-    return key.strip(), [parse_assignment(f"{key}={value}")[1] for value in split_values(raw)]
-
-
-@dataclass
-class Setting:
-    """One cell of the grid: a dataset, a WERank coefficient (or None: the config's), swept key values, and a
-    method (or None: the config's; named in the run name only when ``--methods`` chose it).
-
-    Example:
-        >>> setting = Setting("cora", 0.1, (("augment.drop_edge_1", 0.2),))
-        >>> setting.overrides(), setting.run_name(seed=3)
-        ({'augment.drop_edge_1': 0.2, 'werank.alpha': 0.1}, 'cora__werank0.1__augment.drop_edge_1=0.2__seed3')
-        >>> Setting("cora", 0, (), method="grace").run_name(seed=0)
-        'cora__grace__werank0__seed0'
-    """
-
-    dataset: str
-    werank: Any
-    values: tuple[tuple[str, Any], ...]
-    method: str | None = None
-
-    def overrides(self) -> dict[str, Any]:
-        """The config values this cell sets, by dotted key."""
-        return {**dict(self.values), **({"method": self.method} if self.method is not None else {}),
-                **({"werank.alpha": self.werank} if self.werank is not None else {})}
-
-    def label(self) -> str:
-        return " ".join(f"{key}={json.dumps(value)}" for key, value in self.values) or "-"
-
-    def run_name(self, seed: int) -> str:
-        parts = [self.dataset, *([self.method] if self.method is not None else []),
-                 f"werank{json.dumps(self.werank)}" if self.werank is not None else "werank-config"]
-        parts += [f"{key}={json.dumps(value)}" for key, value in self.values]
-        return re.sub(r"[^A-Za-z0-9_.=,+-]", "", "__".join(parts)) + f"__seed{seed}"
-
-
-def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
-              sweeps: Sequence[tuple[str, list[Any]]], methods: Sequence[str] | None = None) -> list[Setting]:
-    """Every combination of datasets, methods, WERank coefficients and swept values.
-
-    Returns:
-        One :class:`Setting` per cell, datasets outermost, then methods.
-
-    Example:
-        >>> [s.werank for s in make_grid(["cora"], [0, 0.1], [("optim.lr", [0.001, 0.002])])]
-        [0, 0, 0.1, 0.1]
-        >>> [(s.method, s.werank) for s in make_grid(["cora"], [0, 0.1], [], methods=["bgrl", "grace"])]
-        [('bgrl', 0), ('bgrl', 0.1), ('grace', 0), ('grace', 0.1)]
-    """
-    keys = [key for key, _ in sweeps]
-    if methods and "method" in keys:
-        raise GraphSSLError("bench: give the methods with --methods or with --set method=..., not both")
-    combos = list(itertools.product(*[values for _, values in sweeps]))
-    return [Setting(dataset, werank, tuple(zip(keys, combo)), method)
-            for dataset in datasets for method in (methods or [None]) for werank in (weranks or [None])
-            for combo in combos]
-
-
-def _config(setting: Setting, seed: int, steps: int | None, config_path: str | Path | None) -> dict[str, Any]:
-    path = config_path or config_for_dataset(setting.dataset)
-    extra = {"train.seed": seed, **({"optim.steps": steps} if steps is not None else {})}
-    return load_config(path, {**setting.overrides(), **extra})
 
 
 def read_result(path: Path) -> dict[str, Any] | None:
@@ -274,15 +169,8 @@ def run_bench(datasets: Sequence[str], out: str | Path, *, methods: Sequence[str
         >>> [(row["werank"], round(100 * row["test_acc_mean"], 1)) for row in rows]  # doctest: +SKIP
         [(0, 80.7), (0.1, 82.3)]
     """
-    datasets = [dataset_name(dataset) for dataset in datasets]
-    if seeds < 1:
-        raise GraphSSLError(f"--seeds {seeds}: give the number of seeds, at least 1")
-    if first_seed < 0:
-        raise GraphSSLError(f"--first-seed {first_seed}: give a seed >= 0")
-    grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
-    check_run_count(len(grid) * seeds, "--seeds")
-    runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
-    configs = [_config(setting, seed, steps, config) for setting, seed in runs]  # bad values fail before any run
+    grid, runs, configs = plan_runs(datasets, methods=methods, weranks=weranks, seeds=seeds, first_seed=first_seed,
+                                    steps=steps, sweeps=sweeps, config=config)  # bad values fail before any run
     resolve_device(device)
     jobs = check_jobs(jobs)  # bad values fail before the folder is made
     if any(c["train"]["tensorboard"] for c in configs):

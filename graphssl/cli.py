@@ -15,9 +15,12 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from . import __version__
-from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_file_over_defaults, config_for_dataset,
-                     dataset_name, load_config, parse_assignment, read_yaml, without_negative_zeros)
+from .bench_grid import plan_runs
+from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dataset_name, load_config,
+                     parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
+from .parallel import check_jobs
+from .search_space import read_space
 
 
 class _Parser(argparse.ArgumentParser):
@@ -60,7 +63,9 @@ def _add_train(commands: Any) -> None:
                         "werank.schedule=adaptive, the starting value, then raised or lowered from the measured "
                         "RankMe (README, 'Adaptive WERank coefficient')")
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps; default: the config's, "
-                                             f"{DEFAULTS['optim']['steps']} for Cora)")
+                                             f"{DEFAULTS['optim']['steps']} for Cora); the learning-rate warm-up "
+                                             f"(optim.warmup_steps, {DEFAULTS['optim']['warmup_steps']} for Cora) "
+                                             f"keeps its length, so a shorter run never reaches optim.lr")
     p.add_argument("--seed", type=int, help=f"random seed (train.seed; default: the config's, {DEFAULTS['train']['seed']})")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="mini-batch training with N seed nodes per step (train.batch_size; 0: full-batch)")
@@ -365,11 +370,11 @@ RUN_AGAIN = "run the same command again: it keeps what finished and continues"
 
 
 def _cmd_bench(args: argparse.Namespace) -> int:
-    # A typo's error should not wait for torch to load (seconds): the names and the file are checked here, the
-    # values once run_bench has applied its own settings (--steps, --methods, --werank, --set) to each run.
-    for dataset in args.datasets:
-        dataset_name(dataset)
-    config_file_over_defaults(args.config)
+    # A typo's error should not wait for torch to load (seconds): every run's config is checked here, with bench's
+    # own settings (--steps, --methods, --werank, --set) applied, and run_bench checks the same again.
+    plan_runs(args.datasets, methods=args.methods, weranks=args.werank, seeds=args.seeds, first_seed=args.first_seed,
+              steps=args.steps, sweeps=args.sweeps, config=args.config)
+    check_jobs(args.jobs)
     from .bench import run_bench
 
     try:
@@ -384,8 +389,6 @@ def _cmd_bench(args: argparse.Namespace) -> int:
 
 
 def _cmd_tune(args: argparse.Namespace) -> int:
-    from .search_space import read_space
-
     dataset = dataset_name(args.dataset)
     space = read_space(*args.space)
     fixed = _overrides(args)
@@ -394,7 +397,8 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")
     base = load_config(args.config or config_for_dataset(dataset), fixed)
-    # Imported once the dataset, space and config are known good: torch takes seconds to load.
+    check_jobs(args.jobs)
+    # Imported once the dataset, space, config and --jobs are known good: torch takes seconds to load.
     from .tune import run_tune, validation_text
 
     out = args.out or f"runs/tune-{dataset}"

@@ -15,8 +15,6 @@ import os
 import signal
 from typing import Any, Callable, Iterator, Sequence
 
-import torch
-
 from .errors import GraphSSLError, silence_known_warnings
 
 
@@ -104,6 +102,8 @@ def _init_worker(threads: int, parent: int) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     _die_with_parent(parent)
     silence_known_warnings()
+    import torch  # here, not above: the CLI checks --jobs with this module before torch loads (seconds)
+
     torch.set_num_threads(threads)
 
 

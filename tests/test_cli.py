@@ -152,17 +152,20 @@ def test_help_and_bad_flags_answer_before_torch_is_loaded(env, tmp_path):
             f"             ['tune', '--dataset', 'cora', '--space', {str(bad_space)!r}],\n"
             f"             ['tune', '--dataset', 'cora', '--space', {str(space)!r}, '--set', 'optim.lr=0.1'],\n"
             "             ['bench', '--datasets', 'cora', 'nope'], ['bench', '--config', '/dev/zero'],\n"
-            f"             ['bench', '--config', {str(bad_space)!r}]):\n"
+            f"             ['bench', '--config', {str(bad_space)!r}], ['bench', '--methods', 'nope'],\n"
+            "             ['bench', '--set', 'optim.lr=0.1,x'], ['bench', '--set', 'encoder.nope=1,2'],\n"
+            "             ['bench', '--set', 'optim.steps=0'], ['bench', '--jobs', '0'],\n"
+            f"             ['tune', '--dataset', 'cora', '--space', {str(space)!r}, '--jobs', '0']):\n"
             "    assert main(argv) == 2, argv\n"
             "assert 'torch' not in sys.modules\n")
     proc = run([sys.executable, "-c", code], env, cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 10, proc.stderr
+    assert "usage: graphssl" in proc.stdout and proc.stderr.count("graphssl: error:") == 16, proc.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.yaml", "space.yaml"]  # nothing written
 
 
 def test_bench_judges_a_config_files_values_only_with_its_own_settings_applied(tmp_path, monkeypatch):
-    # 'optim.steps: 0' alone is refused, but bench's --steps sets every run's; the early check is of names only.
+    # 'optim.steps: 0' alone is refused, but bench's --steps sets every run's, so the early check applies it first.
     config = tmp_path / "config.yaml"
     config.write_text("optim:\n  steps: 0\n")
     asked = {}
@@ -178,6 +181,9 @@ def test_bench_judges_a_config_files_values_only_with_its_own_settings_applied(t
     asked.clear()
     assert main(["bench", "--config", str(config), "--steps", "5", "--out", str(tmp_path / "b")]) == 2
     assert not asked  # an unknown key is refused before run_bench (the subprocess test: before torch loads)
+    config.write_text("optim:\n  steps: 0\n")
+    assert main(["bench", "--config", str(config), "--out", str(tmp_path / "b")]) == 2
+    assert not asked  # and so is a bad value that no flag of bench replaces
 
 
 def test_requests_that_would_exhaust_the_machine_are_one_line(tmp_path, capsys):
