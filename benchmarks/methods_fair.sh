@@ -12,7 +12,8 @@
 # (configs/cora.yaml, configs/cora-bgrl.yaml), on 20 fresh seeds 100-119 (cora-fair-paired.json). GRACE, VICReg
 # and CCA-SSG start from their official Cora setups (configs/cora-<method>.yaml), search
 # configs/spaces/cora-shared.yaml with their own keys (configs/spaces/<method>.yaml), and take each arm's best
-# validation trial (best.yaml, no time budget) to 10 fresh seeds 100-109. The table says each row's seeds.
+# validation trial (best.yaml, no time budget) to 10 fresh seeds 100-109, then, as cross-checks chosen by nothing,
+# each arm's setup with the other arm's WERank setting on the same seeds. The table says each row's seeds.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 R=benchmarks/results
@@ -26,7 +27,7 @@ if [[ " ${METHODS:-bgrl} " == *" bgrl "* ]]; then  # checked before any other me
   [ "$TRIALS/$SEEDS" = 64/3 ] || fail "TRIALS=$TRIALS SEEDS=$SEEDS: BGRL's row comes from cora_fair.sh's" \
     "64 x 3 searches, so the other methods need the same budget; leave bgrl out of METHODS to shrink them"
 fi
-key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['alpha']))"; }
+key() { python -c "import yaml, json; print(json.dumps(yaml.safe_load(open('$1'))['werank']['$2']))"; }
 for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
   [ "$method" = bgrl ] && continue  # its row is read below from cora_fair.sh's cora-fair-paired.json
   base=configs/cora-$method.yaml; spaces="--space $S/cora-shared.yaml --space $S/$method.yaml"
@@ -37,8 +38,18 @@ for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
   FRESH="--datasets cora --seeds 10 --first-seed 100 --quiet"
   graphssl bench $FRESH --config "$werank/best.yaml" --out "$R/cora-methods-$method-werank"
   graphssl bench $FRESH --config "$plain/best.yaml" --out "$R/cora-methods-$method-plain"
-  python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$(key "$werank/best.yaml")" \
+  alpha=$(key "$werank/best.yaml" alpha); squared=$(key "$werank/best.yaml" squared)
+  python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$alpha" \
     "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired.json"
+  # Cross-checks, chosen by nothing (as cora_fair.sh's for BGRL): each arm's setup with the other arm's WERank
+  # setting on the same seeds, so WERank's share of the difference shows apart from the two setups'.
+  graphssl bench $FRESH --config "$werank/best.yaml" --werank 0 --out "$R/cora-methods-$method-werank-setup-alpha0"
+  graphssl bench $FRESH --config "$plain/best.yaml" --set werank.squared="$squared" --werank "$alpha" \
+    --out "$R/cora-methods-$method-plain-setup-werank"
+  python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$alpha" \
+    "$R/cora-methods-$method-werank-setup-alpha0" 0 --out "$R/cora-methods-$method-paired-werank-setup.json"
+  python benchmarks/paired_difference.py "$R/cora-methods-$method-plain-setup-werank" "$alpha" \
+    "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired-plain-setup.json"
 done
 # One table of every method's two arms (test accuracy, RankMe, rank, paired difference, the published figures and
 # the issue's targets) and its figure, for the README: cora-methods.md and cora-methods.png.

@@ -11,7 +11,9 @@ the WERank arm, side B the plain one), and writes
   seeds), the published figures and the issue's 84.5 % as marks;
 * RESULTS/cora-methods.md: per method and arm, test accuracy, RankMe, the numerical rank, WERank's paired
   difference and on how many seeds it wins, the published Cora figure beside it, then the issue's targets
-  checked on the means as the table shows them (2 decimals).
+  checked on the means as the table shows them (2 decimals), then the cross-checks: within each arm's setup,
+  WERank on against off (RESULTS/cora-methods-<method>-paired-{werank,plain}-setup.json; BGRL's
+  cora-fair-paired-{werank,bgrl}-config.json).
 
 A method whose paired result is not there yet is listed as not finished and every verdict that could still
 change says "so far", so the table can be made at any point of the run. Each arm was chosen on validation
@@ -48,6 +50,16 @@ def paired_path(results: Path, method: str) -> Path:
     """Where ``method``'s paired result is: the ``--out`` methods_fair.sh gives paired_difference.py (BGRL's is
     cora_fair.sh's)."""
     return results / ("cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json")
+
+
+def cross_check_paths(results: Path, method: str) -> list[tuple[str, Path]]:
+    """Where ``method``'s cross-checks are, the WERank arm's setup first: within one arm's setup, WERank on (side
+    A, the WERank arm's setting) against α = 0 (side B), on the same seeds (BGRL's are cora_fair.sh's)."""
+    if method == "bgrl":
+        return [("WERank arm's", results / "cora-fair-paired-werank-config.json"),
+                ("plain arm's", results / "cora-fair-paired-bgrl-config.json")]
+    return [(f"{arm} arm's", results / f"cora-methods-{method}-paired-{name}-setup.json")
+            for arm, name in (("WERank", "werank"), ("plain", "plain"))]
 
 
 def is_nonzero(alpha: Any) -> bool:
@@ -100,6 +112,27 @@ def table(rows: Rows) -> list[str]:
                          f"| {side['test_acc']:.2f} ± {side['test_acc_std']:.2f} "
                          f"| {side['rankme']:.1f} ± {side['rankme_std']:.1f} | {side['rank']:.1f} "
                          f"| {difference} | {better} | {published_text(method) if werank else ''} |")
+    return lines
+
+
+def cross_check_table(checks: dict[str, list[tuple[str, dict[str, Any] | None]]]) -> list[str]:
+    """The markdown table of the cross-checks: per method and arm's setup, test accuracy with α = 0 and with the
+    WERank arm's setting, and the paired difference."""
+    lines = ["| method | setup | WERank α | seeds | test acc α = 0 (%) | test acc with WERank (%) "
+             "| WERank − α = 0 (points) | WERank better | RankMe α = 0 / with WERank |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for method, setups in checks.items():
+        for setup, paired in setups:
+            if paired is None:
+                lines.append(f"| {method} | {setup} | not finished | | | | | | |")
+                continue
+            with_werank, plain = paired["a"], paired["b"]
+            lines.append(f"| {method} | {setup} | {with_werank['werank']} | {seed_range(with_werank['seeds'])} "
+                         f"| {plain['test_acc']:.2f} ± {plain['test_acc_std']:.2f} "
+                         f"| {with_werank['test_acc']:.2f} ± {with_werank['test_acc_std']:.2f} "
+                         f"| {paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f} "
+                         f"| {paired['a_better_on']} of {paired['paired_seeds']} "
+                         f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} |")
     return lines
 
 
@@ -180,7 +213,12 @@ def main() -> None:
              f"(benchmarks/results)")
     rows: Rows = {method: read_paired(paired_path(args.results, method)) for method in METHODS}
     figure(rows, args.results / "cora-methods.png")  # first: a failed figure leaves the table as it was
-    text = "\n".join(table(rows)) + "\n\n" + "\n".join(targets(rows)) + "\n"
+    checks = {method: [(setup, read_paired(path)) for setup, path in cross_check_paths(args.results, method)]
+              for method in METHODS}
+    text = ("\n".join(table(rows)) + "\n\n" + "\n".join(targets(rows)) + "\n\n"
+            + "Cross-checks, chosen by nothing: within each arm's setup, WERank (the WERank arm's α and norm) "
+              "against α = 0 on the same seeds, so WERank's share of the difference shows apart from the "
+              "setups'.\n\n" + "\n".join(cross_check_table(checks)) + "\n")
     write_text(args.results / "cora-methods.md", text)
     print(text, end="")
 

@@ -21,13 +21,14 @@ def bench_folder(folder, method, alpha, accuracy):
             {"dataset": "cora", "settings": {}, "seed": seed, "metrics": metrics}))
 
 
-def paired(results, method, werank_accuracy, plain_accuracy):
-    """methods_fair.sh's paired result of ``method`` (α 0.05 against 0), through paired_difference.py."""
-    name = "cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json"
-    bench_folder(results / f"{method}-werank", method, 0.05, werank_accuracy)
-    bench_folder(results / f"{method}-plain", method, 0, plain_accuracy)
-    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", results / f"{method}-werank", "0.05",
-                results / f"{method}-plain", "0", "--out", results / name], env=None)
+def paired(results, method, werank_accuracy, plain_accuracy, name=None):
+    """methods_fair.sh's paired result of ``method`` (α 0.05 against 0), through paired_difference.py, into
+    ``name`` (default: the two arms' pair)."""
+    name = name or ("cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json")
+    bench_folder(results / f"{name}-werank", method, 0.05, werank_accuracy)
+    bench_folder(results / f"{name}-plain", method, 0, plain_accuracy)
+    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", results / f"{name}-werank", "0.05",
+                results / f"{name}-plain", "0", "--out", results / name], env=None)
     assert proc.returncode == 0, proc.stderr
 
 
@@ -61,12 +62,28 @@ def test_the_table_checks_the_issues_targets_and_lists_unfinished_methods(tmp_pa
     proc = table_script(results)
     assert proc.returncode == 0, proc.stderr
     table = (results / "cora-methods.md").read_text()
-    rows = [line.split(" | ")[0] for line in table.splitlines() if line.startswith("| ") and "---" not in line]
+    arms = table.split("\n\n")[0]
+    rows = [line.split(" | ")[0] for line in arms.splitlines() if line.startswith("| ") and "---" not in line]
     assert rows == ["| method", "| bgrl", "| bgrl", "| cca-ssg", "| cca-ssg", "| grace", "| grace", "| vicreg",
                     "| vicreg"]
     assert "* cca-ssg + WERank reaches its published 84.0 ± 0.4: yes (85.00 ± 1.00, 3 seeds" in table
     assert "* vicreg has no published Cora figure: plain 80.00, + WERank 80.00 (3 seeds" in table
     assert "* the best method + WERank reaches 84.5: yes (cca-ssg, 85.00, 3 seeds" in table
+
+
+def test_the_cross_checks_show_werank_within_each_arms_setup(tmp_path):
+    results = tmp_path / "results"
+    paired(results, "grace", 82.0, 80.0)
+    paired(results, "grace", 82.0, 81.0, name="cora-methods-grace-paired-werank-setup.json")
+    paired(results, "bgrl", 81.0, 80.0, name="cora-fair-paired-bgrl-config.json")
+    proc = table_script(results)
+    assert proc.returncode == 0, proc.stderr
+    checks = (results / "cora-methods.md").read_text().split("Cross-checks, chosen by nothing")[1]
+    assert "| grace | WERank arm's | 0.05 | 100–102 | 82.00 ± 1.00 | 83.00 ± 1.00 | +1.00 ± 0.00 | 3 of 3 " \
+           "| 100.0 / 200.0 |" in checks
+    assert "| grace | plain arm's | not finished |" in checks and "| bgrl | WERank arm's | not finished |" in checks
+    assert "| bgrl | plain arm's | 0.05 | 100–102 | 81.00 ± 1.00 | 82.00 ± 1.00 | +1.00 ± 0.00 | 3 of 3 " in checks
+    assert "| vicreg | WERank arm's | not finished |" in checks
 
 
 def test_bad_input_is_refused_in_one_line_and_the_table_is_kept(tmp_path):
