@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Sequence
 
-from .config import config_for_dataset, dataset_name, load_config, parse_assignment
+from .config import config_file_over_defaults, config_for_dataset, dataset_name, parse_assignment, with_overrides
 from .errors import GraphSSLError
 from .parallel import check_run_count
 
@@ -115,18 +115,11 @@ def make_grid(datasets: Sequence[str], weranks: Sequence[Any] | None,
             for combo in combos]
 
 
-def run_config(setting: Setting, seed: int, steps: int | None, config_path: str | Path | None) -> dict[str, Any]:
-    """The whole config of one run of ``setting``: the config file (or the dataset's default) with the cell's
-    values, the seed and, when given, bench's ``--steps``; checked (:func:`graphssl.config.load_config`)."""
-    path = config_path or config_for_dataset(setting.dataset)
-    extra = {"train.seed": seed, **({"optim.steps": steps} if steps is not None else {})}
-    return load_config(path, {**setting.overrides(), **extra})
-
-
 def plan_runs(datasets: Sequence[str], *, methods: Sequence[str] | None = None, weranks: Sequence[Any] | None = None,
               seeds: int = 3, first_seed: int = 0, steps: int | None = None, sweeps: Sequence[str] = (),
-              config: str | Path | None = None) -> tuple[list[Setting], list[tuple[Setting, int]], list[dict[str, Any]]]:
-    """The grid of :func:`graphssl.bench.run_bench` (same arguments), every run's config checked.
+              config: str | Path | None = None
+              ) -> tuple[list[Setting], list[tuple[Setting, int]], list[dict[str, Any]]]:
+    """The grid of :func:`graphssl.bench.run_bench` (its grid arguments, as named there), each run's config checked.
 
     Returns:
         ``(grid, runs, configs)``: the settings, every ``(setting, seed)`` and each run's config, in that order.
@@ -144,4 +137,8 @@ def plan_runs(datasets: Sequence[str], *, methods: Sequence[str] | None = None, 
     grid = make_grid(datasets, weranks, [parse_sweep(s) for s in sweeps], methods)
     check_run_count(len(grid) * seeds, "--seeds")
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
-    return grid, runs, [run_config(setting, seed, steps, config) for setting, seed in runs]
+    # Each file is read once (a grid may hold thousands of runs), then every run's own values are set and checked.
+    files = {dataset: config_file_over_defaults(config or config_for_dataset(dataset)) for dataset in datasets}
+    fixed = {"optim.steps": steps} if steps is not None else {}
+    return grid, runs, [with_overrides(files[setting.dataset], {**setting.overrides(), "train.seed": seed, **fixed})
+                        for setting, seed in runs]

@@ -65,7 +65,8 @@ def _add_train(commands: Any) -> None:
     p.add_argument("--steps", type=int, help="number of training steps (optim.steps; default: the config's, "
                                              f"{DEFAULTS['optim']['steps']} for Cora); the learning-rate warm-up "
                                              f"(optim.warmup_steps, {DEFAULTS['optim']['warmup_steps']} for Cora) "
-                                             f"keeps its length, so a shorter run never reaches optim.lr")
+                                             f"keeps its length, so a run of fewer steps than the warm-up "
+                                             f"never reaches optim.lr")
     p.add_argument("--seed", type=int, help=f"random seed (train.seed; default: the config's, {DEFAULTS['train']['seed']})")
     p.add_argument("--batch-size", type=int, metavar="N",
                    help="mini-batch training with N seed nodes per step (train.batch_size; 0: full-batch)")

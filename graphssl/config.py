@@ -435,7 +435,18 @@ def load_config(path: str | Path | None = None, overrides: Mapping[str, Any] | N
         >>> config["werank"]["alpha"], config["optim"]["steps"], config["optim"]["lr"]
         (0.1, 500, 0.001004)
     """
-    config = config_file_over_defaults(path)
+    return with_overrides(config_file_over_defaults(path), overrides)
+
+
+def with_overrides(config: Mapping[str, Any], overrides: Mapping[str, Any] | None = None) -> dict[str, Any]:
+    """A copy of ``config`` (every key of :data:`DEFAULTS`, e.g. :func:`config_file_over_defaults`'s) with
+    ``overrides`` (values by dotted key) set; validated, as :func:`load_config`.
+
+    Example:
+        >>> with_overrides(config_file_over_defaults(None), {"optim.steps": 500})["optim"]["steps"]
+        500
+    """
+    config = copy.deepcopy(dict(config))
     for key, value in (overrides or {}).items():
         set_key(config, key, copy.deepcopy(value))
     validate(config)
