@@ -20,7 +20,7 @@ from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dat
                      parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 from .parallel import check_jobs
-from .search_space import read_space
+from .search_space import check_search, read_space
 
 
 class _Parser(argparse.ArgumentParser):
@@ -398,8 +398,9 @@ def _cmd_tune(args: argparse.Namespace) -> int:
         raise GraphSSLError(f"{', '.join(clash)} is both searched (--space) and fixed (a flag or --set); "
                             f"drop one of the two")
     base = load_config(args.config or config_for_dataset(dataset), fixed)
+    check_search(space, base, args.trials, args.seeds)
     check_jobs(args.jobs)
-    # Imported once the dataset, space, config and --jobs are known good: torch takes seconds to load.
+    # Imported once the dataset, space, config, search size and --jobs are known good: torch takes seconds to load.
     from .tune import run_tune, validation_text
 
     out = args.out or f"runs/tune-{dataset}"

@@ -30,6 +30,7 @@ from typing import Any
 
 from .config import KNOWN_KEYS, is_number, read_yaml_file, set_key, unknown_key_error, validate
 from .errors import GraphSSLError
+from .parallel import check_run_count
 
 
 @dataclass(frozen=True)
@@ -125,6 +126,22 @@ def read_space(*paths: str | Path) -> Space:
             raise GraphSSLError(f"--space {path}: {', '.join(twice)} is already searched by an earlier --space file")
         space.update(part)
     return space
+
+
+def check_search(space: Space, base: dict[str, Any], trials: int, seeds: int) -> None:
+    """Refuse a search that cannot run: fewer than one trial or seed, more trainings than graphssl runs in one
+    command, or TensorBoard files asked of trials that keep no run folders.
+
+    Example:
+        >>> check_search({"optim.lr": [0.001, 0.002]}, {"train": {"tensorboard": False}}, trials=2, seeds=3)
+    """
+    for flag, value in (("--trials", trials), ("--seeds", seeds)):
+        if value < 1:
+            raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
+    check_run_count(trials * seeds, "--trials and --seeds")
+    if base["train"]["tensorboard"] or "train.tensorboard" in space:
+        raise GraphSSLError("train.tensorboard: tune keeps no run folders, so no TensorBoard files; each run's "
+                            "scalars are in OUT/logs/<trial>__seed<k>.csv (graphssl plot draws them)")
 
 
 def is_small_grid(space: Space, trials: int) -> bool:

@@ -38,9 +38,9 @@ from .devices import resolve_device
 from .errors import DivergenceError, GraphSSLError, Interrupted, first_line, warn
 from .evaluate import validation_only
 from .files import atomic_write, claim_folder, make_folder, read_json, read_json_or_warn, write_json, write_text
-from .parallel import check_jobs, check_run_count, run_parallel
+from .parallel import check_jobs, run_parallel
 from .pipeline import train_and_evaluate
-from .search_space import Space, is_small_grid, sample_trials, trial_config
+from .search_space import Space, check_search, is_small_grid, sample_trials, trial_config
 from .tables import csv_text, mean_std
 
 
@@ -247,13 +247,7 @@ def run_tune(dataset: str, space: Space, base: dict[str, Any], out: str | Path, 
         >>> result.best.values  # doctest: +SKIP
     """
     dataset = dataset_name(dataset)
-    for flag, value in (("--trials", trials), ("--seeds", seeds)):
-        if value < 1:
-            raise GraphSSLError(f"{flag} {value}: give a whole number >= 1")
-    check_run_count(trials * seeds, "--trials and --seeds")
-    if base["train"]["tensorboard"] or "train.tensorboard" in space:
-        raise GraphSSLError("train.tensorboard: tune keeps no run folders, so no TensorBoard files; each run's "
-                            "scalars are in OUT/logs/<trial>__seed<k>.csv (graphssl plot draws them)")
+    check_search(space, base, trials, seeds)
     jobs = check_jobs(jobs)
     resolve_device(device)  # a bad --device fails here, not in every trial
     first_seed = base["train"]["seed"]
