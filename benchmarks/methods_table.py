@@ -94,6 +94,19 @@ def published_text(method: str) -> str:
     return "{:.1f} ± {:.1f}".format(*PUBLISHED[method]) if method in PUBLISHED else "—"
 
 
+def plus_minus(side: dict[str, Any], key: str, digits: int = 2) -> str:
+    """A side's mean ± std of ``key`` (``test_acc``, ``rankme``) as the tables show it."""
+    return f"{side[key]:.{digits}f} ± {side[f'{key}_std']:.{digits}f}"
+
+
+def difference_text(paired: dict[str, Any]) -> str:
+    return f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
+
+
+def wins_text(paired: dict[str, Any]) -> str:
+    return f"{paired['a_better_on']} of {paired['paired_seeds']}"
+
+
 def table(rows: Rows) -> list[str]:
     """The markdown table: two lines per finished method, one per unfinished one."""
     lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | WERank − plain (points) "
@@ -105,13 +118,10 @@ def table(rows: Rows) -> list[str]:
             continue
         for arm, side_key in ARMS:
             side, werank = paired[side_key], arm == "WERank"
-            difference = (f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
-                          if werank else "")
-            better = f"{paired['a_better_on']} of {paired['paired_seeds']}" if werank else ""
             lines.append(f"| {method} | {arm} | {side['werank']} | {seed_range(side['seeds'])} "
-                         f"| {side['test_acc']:.2f} ± {side['test_acc_std']:.2f} "
-                         f"| {side['rankme']:.1f} ± {side['rankme_std']:.1f} | {side['rank']:.1f} "
-                         f"| {difference} | {better} | {published_text(method) if werank else ''} |")
+                         f"| {plus_minus(side, 'test_acc')} | {plus_minus(side, 'rankme', 1)} | {side['rank']:.1f} "
+                         f"| {difference_text(paired) if werank else ''} | {wins_text(paired) if werank else ''} "
+                         f"| {published_text(method) if werank else ''} |")
     return lines
 
 
@@ -128,10 +138,8 @@ def cross_check_table(checks: dict[str, list[tuple[str, dict[str, Any] | None]]]
                 continue
             with_werank, plain = paired["a"], paired["b"]
             lines.append(f"| {method} | {setup} | {with_werank['werank']} | {seed_range(with_werank['seeds'])} "
-                         f"| {plain['test_acc']:.2f} ± {plain['test_acc_std']:.2f} "
-                         f"| {with_werank['test_acc']:.2f} ± {with_werank['test_acc_std']:.2f} "
-                         f"| {paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f} "
-                         f"| {paired['a_better_on']} of {paired['paired_seeds']} "
+                         f"| {plus_minus(plain, 'test_acc')} | {plus_minus(with_werank, 'test_acc')} "
+                         f"| {difference_text(paired)} | {wins_text(paired)} "
                          f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} |")
     return lines
 
@@ -156,8 +164,8 @@ def targets(rows: Rows) -> list[str]:
                 continue
             werank, plain = paired["a"], paired["b"]
             lines.append(f"* {method} + WERank reaches its published {figure} ± {std}: "
-                         f"{short_of(werank['test_acc'], figure)} ({werank['test_acc']:.2f} ± "
-                         f"{werank['test_acc_std']:.2f}, {seeds_note(werank)}; plain {plain['test_acc']:.2f})")
+                         f"{short_of(werank['test_acc'], figure)} ({plus_minus(werank, 'test_acc')}, "
+                         f"{seeds_note(werank)}; plain {plain['test_acc']:.2f})")
         elif paired is not None:
             lines.append(f"* {method} has no published Cora figure: plain {paired['b']['test_acc']:.2f}, + WERank "
                          f"{paired['a']['test_acc']:.2f} ({seeds_note(paired['a'])})")
