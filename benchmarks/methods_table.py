@@ -224,9 +224,8 @@ def main() -> None:
     checks = {method: [(setup, read_paired(path)) for setup, path in cross_check_paths(args.results, method)]
               for method in METHODS}
     text = ("\n".join(table(rows)) + "\n\n" + "\n".join(targets(rows)) + "\n\n"
-            + "Cross-checks, chosen by nothing: within each arm's setup, WERank (the WERank arm's α and norm) "
-              "against α = 0 on the same seeds, so WERank's share of the difference shows apart from the "
-              "setups'.\n\n" + "\n".join(cross_check_table(checks)) + "\n")
+            + "Cross-checks, chosen by nothing: within each arm's setup, WERank (the WERank arm's α and norm)\n"
+              "against α = 0 on the same seeds, so WERank's share of the difference shows apart from the setups'.\n\n" + "\n".join(cross_check_table(checks)) + "\n")
     write_text(args.results / "cora-methods.md", text)
     print(text, end="")
 

@@ -111,3 +111,9 @@ def test_bad_input_is_refused_in_one_line_and_the_table_is_kept(tmp_path):
     proc = table_script(tmp_path / "missing")
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "is not a folder" in proc.stderr
     assert (results / "cora-methods.md").read_text() == table
+
+
+def test_the_readme_shows_the_committed_table_as_written():
+    table = (REPO / "benchmarks" / "results" / "cora-methods.md").read_text().strip()
+    assert table in (REPO / "README.md").read_text(), \
+        "README's methods table differs from benchmarks/results/cora-methods.md; paste the file's text into README"
