@@ -42,7 +42,8 @@ for method in ${METHODS:-bgrl cca-ssg grace vicreg}; do
   python benchmarks/paired_difference.py "$R/cora-methods-$method-werank" "$alpha" \
     "$R/cora-methods-$method-plain" 0 --out "$R/cora-methods-$method-paired.json"
   # Cross-checks, chosen by nothing (as cora_fair.sh's for BGRL): each arm's setup with the other arm's WERank
-  # setting on the same seeds, so WERank's share of the difference shows apart from the two setups'.
+  # setting (alpha and squared, the keys configs/spaces/werank.yaml searches) on the same seeds, so WERank's share
+  # of the difference shows apart from the two setups'.
   graphssl bench $FRESH --config "$werank/best.yaml" --werank 0 --out "$R/cora-methods-$method-werank-setup-alpha0"
   graphssl bench $FRESH --config "$plain/best.yaml" --set werank.squared="$squared" --werank "$alpha" \
     --out "$R/cora-methods-$method-plain-setup-werank"

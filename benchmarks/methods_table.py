@@ -43,6 +43,9 @@ PUBLISHED = {"bgrl": (82.7, 0.6), "cca-ssg": (84.0, 0.4), "grace": (81.9, 0.4)}
 BEST_TARGET = 84.5  # the issue's: the best method + WERank reaches it
 MIN_SEEDS = 10  # the issue's: at least 10 fresh seeds per arm
 ARMS = (("plain", "b"), ("WERank", "a"))
+CROSS_CHECKS_INTRO = ("Cross-checks, chosen by nothing: within each arm's setup, WERank (the WERank arm's α and norm)\n"
+                      "against α = 0 on the same seeds, so WERank's share of the difference shows apart from the "
+                      "setups'.")
 Rows = dict[str, dict[str, Any] | None]  # method -> its paired result, None while not finished
 
 
@@ -100,10 +103,12 @@ def plus_minus(side: dict[str, Any], key: str, digits: int = 2) -> str:
 
 
 def difference_text(paired: dict[str, Any]) -> str:
+    """The paired difference A − B, mean ± std over the seeds, in points."""
     return f"{paired['paired_difference_points']:+.2f} ± {paired['paired_difference_std']:.2f}"
 
 
 def wins_text(paired: dict[str, Any]) -> str:
+    """On how many of the paired seeds side A (WERank) scored higher."""
     return f"{paired['a_better_on']} of {paired['paired_seeds']}"
 
 
@@ -220,12 +225,11 @@ def main() -> None:
         fail(f"{args.results} is not a folder; give the one benchmarks/methods_fair.sh writes into "
              f"(benchmarks/results)")
     rows: Rows = {method: read_paired(paired_path(args.results, method)) for method in METHODS}
-    figure(rows, args.results / "cora-methods.png")  # first: a failed figure leaves the table as it was
     checks = {method: [(setup, read_paired(path)) for setup, path in cross_check_paths(args.results, method)]
-              for method in METHODS}
-    text = ("\n".join(table(rows)) + "\n\n" + "\n".join(targets(rows)) + "\n\n"
-            + "Cross-checks, chosen by nothing: within each arm's setup, WERank (the WERank arm's α and norm)\n"
-              "against α = 0 on the same seeds, so WERank's share of the difference shows apart from the setups'.\n\n" + "\n".join(cross_check_table(checks)) + "\n")
+              for method in METHODS}  # every file read before anything is written
+    figure(rows, args.results / "cora-methods.png")  # first: a failed figure leaves the table as it was
+    text = "\n\n".join(["\n".join(table(rows)), "\n".join(targets(rows)), CROSS_CHECKS_INTRO,
+                        "\n".join(cross_check_table(checks))]) + "\n"
     write_text(args.results / "cora-methods.md", text)
     print(text, end="")
 

@@ -138,7 +138,8 @@ def plan_runs(datasets: Sequence[str], *, methods: Sequence[str] | None = None, 
     check_run_count(len(grid) * seeds, "--seeds")
     runs = [(setting, seed) for setting in grid for seed in range(first_seed, first_seed + seeds)]
     # Each file is read once (a grid may hold thousands of runs), then every run's own values are set and checked.
-    files = {dataset: config_file_over_defaults(config or config_for_dataset(dataset)) for dataset in datasets}
+    base_configs = {dataset: config_file_over_defaults(config or config_for_dataset(dataset)) for dataset in datasets}
     fixed = {"optim.steps": steps} if steps is not None else {}
-    return grid, runs, [with_overrides(files[setting.dataset], {**setting.overrides(), "train.seed": seed, **fixed})
+    return grid, runs, [with_overrides(base_configs[setting.dataset],
+                                       {**setting.overrides(), "train.seed": seed, **fixed})
                         for setting, seed in runs]

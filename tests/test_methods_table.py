@@ -25,10 +25,11 @@ def paired(results, method, werank_accuracy, plain_accuracy, name=None):
     """methods_fair.sh's paired result of ``method`` (α 0.05 against 0), through paired_difference.py, into
     ``name`` (default: the two arms' pair)."""
     name = name or ("cora-fair-paired.json" if method == "bgrl" else f"cora-methods-{method}-paired.json")
-    bench_folder(results / f"{name}-werank", method, 0.05, werank_accuracy)
-    bench_folder(results / f"{name}-plain", method, 0, plain_accuracy)
-    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", results / f"{name}-werank", "0.05",
-                results / f"{name}-plain", "0", "--out", results / name], env=None)
+    stem = name.removesuffix(".json")
+    bench_folder(results / f"{stem}-werank", method, 0.05, werank_accuracy)
+    bench_folder(results / f"{stem}-plain", method, 0, plain_accuracy)
+    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", results / f"{stem}-werank", "0.05",
+                results / f"{stem}-plain", "0", "--out", results / name], env=None)
     assert proc.returncode == 0, proc.stderr
 
 
