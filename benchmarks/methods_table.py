@@ -9,8 +9,9 @@ the WERank arm, side B the plain one), and writes
 
 * RESULTS/cora-methods.png: test accuracy and RankMe of both arms per method (mean ± sample std over the fresh
   seeds), the published figures and the issue's 84.5 % as marks;
-* RESULTS/cora-methods.md: per method and arm, test accuracy, RankMe, the numerical rank, WERank's paired
-  difference and on how many seeds it wins, the published Cora figure beside it, then the issue's targets
+* RESULTS/cora-methods.md: per method and arm, test accuracy, RankMe, the numerical rank and the embedding size
+  (the scale of both ranks), WERank's paired difference and on how many seeds it wins, the published Cora figure
+  beside it, then the issue's targets
   checked on the means as the table shows them (2 decimals), then the cross-checks: within each arm's setup,
   WERank on against off (RESULTS/cora-methods-<method>-paired-{werank,plain}-setup.json; BGRL's
   cora-fair-paired-{werank,bgrl}-config.json).
@@ -114,17 +115,18 @@ def wins_text(paired: dict[str, Any]) -> str:
 
 def table(rows: Rows) -> list[str]:
     """The markdown table: two lines per finished method, one per unfinished one."""
-    lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | WERank − plain (points) "
+    lines = ["| method | arm | WERank α | seeds | test acc (%) | RankMe | rank | of dim | WERank − plain (points) "
              "| WERank better | published Cora |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "|---|---|---|---|---|---|---|---|---|---|---|"]
     for method, paired in rows.items():
         if paired is None:
-            lines.append(f"| {method} | not finished | | | | | | | | {published_text(method)} |")
+            lines.append(f"| {method} | not finished | | | | | | | | | {published_text(method)} |")
             continue
         for arm, side_key in ARMS:
             side, werank = paired[side_key], arm == "WERank"
             lines.append(f"| {method} | {arm} | {side['werank']} | {seed_range(side['seeds'])} "
                          f"| {plus_minus(side, 'test_acc')} | {plus_minus(side, 'rankme', 1)} | {side['rank']:.1f} "
+                         f"| {side['embedding_dim']} "
                          f"| {difference_text(paired) if werank else ''} | {wins_text(paired) if werank else ''} "
                          f"| {published_text(method) if werank else ''} |")
     return lines
@@ -134,18 +136,18 @@ def cross_check_table(checks: dict[str, list[tuple[str, dict[str, Any] | None]]]
     """The markdown table of the cross-checks: per method and arm's setup, test accuracy with α = 0 and with the
     WERank arm's setting, and the paired difference."""
     lines = ["| method | setup | WERank α | seeds | test acc α = 0 (%) | test acc with WERank (%) "
-             "| WERank − α = 0 (points) | WERank better | RankMe α = 0 / with WERank |",
-             "|---|---|---|---|---|---|---|---|---|"]
+             "| WERank − α = 0 (points) | WERank better | RankMe α = 0 / with WERank | of dim |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
     for method, setups in checks.items():
         for setup, paired in setups:
             if paired is None:
-                lines.append(f"| {method} | {setup} | not finished | | | | | | |")
+                lines.append(f"| {method} | {setup} | not finished | | | | | | | |")
                 continue
             with_werank, plain = paired["a"], paired["b"]
             lines.append(f"| {method} | {setup} | {with_werank['werank']} | {seed_range(with_werank['seeds'])} "
                          f"| {plus_minus(plain, 'test_acc')} | {plus_minus(with_werank, 'test_acc')} "
                          f"| {difference_text(paired)} | {wins_text(paired)} "
-                         f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} |")
+                         f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} | {plain['embedding_dim']} |")
     return lines
 
 

@@ -4,7 +4,7 @@ Each side is a bench folder and a WERank coefficient (as bench recorded it), and
 methods (``bench --methods``) the method, or for one that swept a config key (``bench --set KEY=V1,V2``) that
 key's value (``--where-a``, ``--where-b``); runs are matched by seed, and the difference A - B is summarized
 over the seeds both sides have (mean ± sample std, and how many seeds A wins), beside each side's own
-mean ± std of test accuracy and RankMe.
+mean ± std of test accuracy and RankMe, its mean numerical rank and its embedding size (the scale of both ranks).
 
     python benchmarks/paired_difference.py benchmarks/results/cora-fair-werank 0.01 \\
         benchmarks/results/cora-fair-bgrl 0 --out benchmarks/results/cora-fair-paired.json
@@ -74,12 +74,21 @@ def runs_by_seed(bench: Path, alpha: Any, method: str | None = None,
     return found
 
 
+def embedding_dim(runs: dict[int, dict[str, Any]]) -> int:
+    """The embedding size of one side's runs, the scale of its rank and RankMe (several sizes end the script)."""
+    dims = sorted({m["embedding_dim"] for m in runs.values()})
+    if len(dims) > 1:
+        fail(f"one side's runs have embeddings of {dims} dimensions; give one setting per side")
+    return dims[0]
+
+
 def summary(runs: dict[int, dict[str, Any]]) -> dict[str, Any]:
     acc, acc_std = mean_std([100 * m["test_acc"] for m in runs.values()])
     rankme, rankme_std = mean_std([m["rankme"] for m in runs.values()])
     rank = mean_std([m["rank"] for m in runs.values()])[0]
     return {"test_acc": round(acc, 2), "test_acc_std": round(acc_std, 2), "rankme": round(rankme, 1),
-            "rankme_std": round(rankme_std, 1), "rank": round(rank, 1), "seeds": sorted(runs)}
+            "rankme_std": round(rankme_std, 1), "rank": round(rank, 1), "embedding_dim": embedding_dim(runs),
+            "seeds": sorted(runs)}
 
 
 def is_paired_result(result: Any) -> bool:
@@ -88,7 +97,7 @@ def is_paired_result(result: Any) -> bool:
         seeds = side.get("seeds") if isinstance(side, dict) else None
         return isinstance(side, dict) \
             and all(is_number(side.get(key)) for key in ("test_acc", "test_acc_std", "rankme", "rankme_std", "rank")) \
-            and is_recorded_alpha(side.get("werank")) \
+            and is_recorded_alpha(side.get("werank")) and is_whole_number(side.get("embedding_dim")) \
             and isinstance(seeds, list) and len(seeds) > 0 and all(map(is_whole_number, seeds))
 
     return isinstance(result, dict) and is_side(result.get("a")) and is_side(result.get("b")) \

@@ -16,7 +16,7 @@ def bench_folder(folder, method, alpha, accuracy):
     (folder / "results").mkdir(parents=True)
     for seed in SEEDS:
         metrics = {"method": method, "werank": alpha, "test_acc": (accuracy + seed - 100) / 100, "val_acc": 0.5,
-                   "rank": 256, "rankme": 200.0 if alpha else 100.0, "train_seconds": 1.0}
+                   "rank": 256, "rankme": 200.0 if alpha else 100.0, "embedding_dim": 256, "train_seconds": 1.0}
         (folder / "results" / f"cora__{alpha}__{seed}.json").write_text(json.dumps(
             {"dataset": "cora", "settings": {}, "seed": seed, "metrics": metrics}))
 
@@ -45,10 +45,10 @@ def test_the_table_checks_the_issues_targets_and_lists_unfinished_methods(tmp_pa
     assert proc.returncode == 0, proc.stderr
     table = (results / "cora-methods.md").read_text()
     assert table == proc.stdout
-    assert "| bgrl | WERank | 0.05 | 100–102 | 83.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | +2.00 ± 0.00 | 3 of 3 " \
+    assert "| bgrl | WERank | 0.05 | 100–102 | 83.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | 256 | +2.00 ± 0.00 | 3 of 3 " \
            "| 82.7 ± 0.6 |" in table
-    assert "| grace | plain | 0 | 100–102 | 81.50 ± 1.00 | 100.0 ± 0.0 | 256.0 |  |  |  |" in table
-    assert "| grace | WERank | 0.05 | 100–102 | 81.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | -0.50 ± 0.00 | 0 of 3 " \
+    assert "| grace | plain | 0 | 100–102 | 81.50 ± 1.00 | 100.0 ± 0.0 | 256.0 | 256 |  |  |  |" in table
+    assert "| grace | WERank | 0.05 | 100–102 | 81.00 ± 1.00 | 200.0 ± 0.0 | 256.0 | 256 | -0.50 ± 0.00 | 0 of 3 " \
            "| 81.9 ± 0.4 |" in table
     assert "| cca-ssg | not finished |" in table and "| vicreg | not finished |" in table
     assert "* grace + WERank reaches its published 81.9 ± 0.4: no, 0.90 points short (81.00 ± 1.00, 3 seeds, " \
@@ -81,7 +81,7 @@ def test_the_cross_checks_show_werank_within_each_arms_setup(tmp_path):
     assert proc.returncode == 0, proc.stderr
     checks = (results / "cora-methods.md").read_text().split("Cross-checks, chosen by nothing")[1]
     assert "| grace | WERank arm's | 0.05 | 100–102 | 82.00 ± 1.00 | 83.00 ± 1.00 | +1.00 ± 0.00 | 3 of 3 " \
-           "| 100.0 / 200.0 |" in checks
+           "| 100.0 / 200.0 | 256 |" in checks
     assert "| grace | plain arm's | not finished |" in checks and "| bgrl | WERank arm's | not finished |" in checks
     assert "| bgrl | plain arm's | 0.05 | 100–102 | 81.00 ± 1.00 | 82.00 ± 1.00 | +1.00 ± 0.00 | 3 of 3 " in checks
     assert "| vicreg | WERank arm's | not finished |" in checks
@@ -118,3 +118,17 @@ def test_the_readme_shows_the_committed_table_as_written():
     table = (REPO / "benchmarks" / "results" / "cora-methods.md").read_text().strip()
     assert table in (REPO / "README.md").read_text(), \
         "README's methods table differs from benchmarks/results/cora-methods.md; paste the file's text into README"
+
+
+def test_paired_difference_refuses_a_side_whose_runs_differ_in_embedding_size(tmp_path):
+    bench_folder(tmp_path / "a", "grace", 0.05, 82.0)
+    bench_folder(tmp_path / "b", "grace", 0, 80.0)
+    result = tmp_path / "a" / "results" / "cora__0.05__101.json"
+    run_101 = json.loads(result.read_text())
+    run_101["metrics"]["embedding_dim"] = 512  # rank and RankMe of two sizes would be averaged as one
+    result.write_text(json.dumps(run_101))
+    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", tmp_path / "a", "0.05", tmp_path / "b",
+                "0", "--out", tmp_path / "paired.json"], env=None)
+    assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "[256, 512] dimensions" in proc.stderr, \
+        proc.stderr
+    assert not (tmp_path / "paired.json").exists()
