@@ -7,8 +7,8 @@ Reads RESULTS/cora-fair-paired.json (BGRL's row: benchmarks/cora_fair.sh's headl
 RESULTS/cora-methods-<method>-paired.json for CCA-SSG, GRACE and VICReg (benchmarks/paired_difference.py: side A
 the WERank arm, side B the plain one), and writes
 
-* RESULTS/cora-methods.png: test accuracy and RankMe of both arms per method (mean ± sample std over the fresh
-  seeds), the published figures and the issue's 84.5 % as marks;
+* RESULTS/cora-methods.png: test accuracy and RankMe (as a share of the embedding size) of both arms per method
+  (mean ± sample std over the fresh seeds), the published figures and the issue's 84.5 % as marks;
 * RESULTS/cora-methods.md: per method and arm, test accuracy, RankMe, the numerical rank and the embedding size
   (the scale of both ranks), WERank's paired difference and on how many seeds it wins, the published Cora figure
   beside it, then the issue's targets
@@ -190,15 +190,19 @@ def targets(rows: Rows) -> list[str]:
 
 
 def figure(rows: Rows, path: Path) -> None:
-    """Test accuracy and RankMe of both arms per method (dots: mean, whiskers: std), unfinished ones labelled."""
+    """Test accuracy and RankMe as a share of the embedding size (arms embed in different sizes) of both arms per
+    method (dots: mean, whiskers: std), unfinished ones labelled."""
     fig, axes = plt.subplots(1, 2, figsize=(10, 4))
     methods = list(rows)
-    for axis, (quantity, label) in zip(axes, (("test_acc", "test accuracy (%)"), ("rankme", "RankMe"))):
+    panels = (("test_acc", "test accuracy (%)", lambda side: 1), ("rankme", "RankMe (% of the embedding size)",
+                                                                 lambda side: 100 / side["embedding_dim"]))
+    for axis, (quantity, label, scale) in zip(axes, panels):
         for offset, (arm, side_key) in zip((-0.12, 0.12), ARMS):
             shown = [(x, rows[method][side_key]) for x, method in enumerate(methods) if rows[method] is not None]
             if shown:
-                axis.errorbar([x + offset for x, _ in shown], [side[quantity] for _, side in shown],
-                              yerr=[side[f"{quantity}_std"] for _, side in shown], fmt="o", capsize=4, label=arm)
+                axis.errorbar([x + offset for x, _ in shown], [side[quantity] * scale(side) for _, side in shown],
+                              yerr=[side[f"{quantity}_std"] * scale(side) for _, side in shown], fmt="o", capsize=4,
+                              label=arm)
         if quantity == "test_acc":
             marks = [(x + 0.36, *PUBLISHED[method]) for x, method in enumerate(methods) if method in PUBLISHED]
             axis.errorbar([x for x, _, _ in marks], [m for _, m, _ in marks], yerr=[s for _, _, s in marks],
