@@ -75,7 +75,7 @@ def read_paired(path: Path) -> dict[str, Any] | None:
     or whose sides are not a WERank arm against α = 0, ends the script (:func:`common.fail`)."""
     if not path.exists():
         return None
-    rerun = "run benchmarks/methods_fair.sh again (it rewrites it)"
+    rerun = f"run benchmarks/{'cora' if path.name.startswith('cora-fair') else 'methods'}_fair.sh again (it rewrites it)"
     try:
         paired = read_json(path)
     except (OSError, ValueError) as err:
@@ -147,7 +147,8 @@ def cross_check_table(checks: dict[str, list[tuple[str, dict[str, Any] | None]]]
             lines.append(f"| {method} | {setup} | {with_werank['werank']} | {seed_range(with_werank['seeds'])} "
                          f"| {plus_minus(plain, 'test_acc')} | {plus_minus(with_werank, 'test_acc')} "
                          f"| {difference_text(paired)} | {wins_text(paired)} "
-                         f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} | {plain['embedding_dim']} |")
+                         f"| {plain['rankme']:.1f} / {with_werank['rankme']:.1f} "
+                         f"| {' / '.join(sorted({str(plain['embedding_dim']), str(with_werank['embedding_dim'])}))} |")
     return lines
 
 

@@ -4,7 +4,8 @@ Each side is a bench folder and a WERank coefficient (as bench recorded it), and
 methods (``bench --methods``) the method, or for one that swept a config key (``bench --set KEY=V1,V2``) that
 key's value (``--where-a``, ``--where-b``); runs are matched by seed, and the difference A - B is summarized
 over the seeds both sides have (mean ± sample std, and how many seeds A wins), beside each side's own
-mean ± std of test accuracy and RankMe, its mean numerical rank and its embedding size (the scale of both ranks).
+mean ± std of test accuracy and RankMe, its mean numerical rank and its embedding size (the scale of both ranks;
+RankMe's relative difference compares the two sides' RankMe as shares of their sizes).
 
     python benchmarks/paired_difference.py benchmarks/results/cora-fair-werank 0.01 \\
         benchmarks/results/cora-fair-bgrl 0 --out benchmarks/results/cora-fair-paired.json
@@ -124,8 +125,10 @@ def main() -> None:
         fail(f"no seed has a run on both sides (A: {sorted(a)}, B: {sorted(b)}); run the benches on the same seeds")
     differences = [100 * (a[s]["test_acc"] - b[s]["test_acc"]) for s in common]
     mean, std = mean_std(differences)
-    # RankMe of A relative to B, from the means over each side's seeds (the issue's "within 5%").
-    rankme = statistics.mean(m["rankme"] for m in a.values()) / statistics.mean(m["rankme"] for m in b.values()) - 1
+    # RankMe of A relative to B, from the means over each side's seeds (the issue's "within 5%"), each as a share
+    # of its embedding size: sides of different sizes (two tuned arms) are compared on the same scale.
+    rankme = (statistics.mean(m["rankme"] for m in a.values()) / embedding_dim(a)) \
+        / (statistics.mean(m["rankme"] for m in b.values()) / embedding_dim(b)) - 1
     result = {"a": {"bench": str(args.bench_a), "method": args.method_a, "werank": args.alpha_a,
                     "where": args.where_a, **summary(a)},
               "b": {"bench": str(args.bench_b), "method": args.method_b, "werank": args.alpha_b,

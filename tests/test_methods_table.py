@@ -11,12 +11,12 @@ REPO = Path(__file__).resolve().parents[1]
 SEEDS = range(100, 103)
 
 
-def bench_folder(folder, method, alpha, accuracy):
-    """A bench folder of one arm: ``accuracy`` (%) on seed 100, + 1 point per later seed."""
+def bench_folder(folder, method, alpha, accuracy, dim=256):
+    """A bench folder of one arm: ``accuracy`` (%) on seed 100, + 1 point per later seed; embeddings of ``dim``."""
     (folder / "results").mkdir(parents=True)
     for seed in SEEDS:
         metrics = {"method": method, "werank": alpha, "test_acc": (accuracy + seed - 100) / 100, "val_acc": 0.5,
-                   "rank": 256, "rankme": 200.0 if alpha else 100.0, "embedding_dim": 256, "train_seconds": 1.0}
+                   "rank": 256, "rankme": 200.0 if alpha else 100.0, "embedding_dim": dim, "train_seconds": 1.0}
         (folder / "results" / f"cora__{alpha}__{seed}.json").write_text(json.dumps(
             {"dataset": "cora", "settings": {}, "seed": seed, "metrics": metrics}))
 
@@ -132,3 +132,14 @@ def test_paired_difference_refuses_a_side_whose_runs_differ_in_embedding_size(tm
     assert proc.returncode == 2 and proc.stderr.count("\n") == 1 and "[256, 512] dimensions" in proc.stderr, \
         proc.stderr
     assert not (tmp_path / "paired.json").exists()
+
+
+def test_paired_difference_compares_rankme_as_a_share_of_each_sides_embedding_size(tmp_path):
+    bench_folder(tmp_path / "a", "cca-ssg", 0.05, 82.0, dim=512)  # RankMe 200 of 512
+    bench_folder(tmp_path / "b", "cca-ssg", 0, 80.0)  # RankMe 100 of 256
+    proc = run([sys.executable, REPO / "benchmarks" / "paired_difference.py", tmp_path / "a", "0.05", tmp_path / "b",
+                "0", "--out", tmp_path / "paired.json"], env=None)
+    assert proc.returncode == 0, proc.stderr
+    paired = json.loads((tmp_path / "paired.json").read_text())
+    assert (paired["a"]["embedding_dim"], paired["b"]["embedding_dim"]) == (512, 256)
+    assert paired["rankme_relative_difference"] == round((200 / 512) / (100 / 256) - 1, 4)  # not 200 / 100 - 1
