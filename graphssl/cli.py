@@ -16,8 +16,8 @@ from typing import Any, Sequence
 
 from . import __version__
 from .bench_grid import plan_runs
-from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dataset_name, load_config,
-                     parse_assignment, read_yaml, without_negative_zeros)
+from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dataset_name, device_name,
+                     load_config, parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 from .parallel import check_jobs
 from .search_space import check_search, read_space
@@ -31,7 +31,8 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _add_device_and_data(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--device", default="auto", help="auto (cuda when available), cpu, cuda, cuda:1 ...")
+    p.add_argument("--device", default="auto", type=device_name,
+                   help="auto (cuda when available), cpu, cuda, cuda:1 ...")
     p.add_argument("--data-root", metavar="DIR", help="dataset folder (default: $GRAPHSSL_DATA, else ./data)")
 
 

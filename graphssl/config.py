@@ -364,6 +364,25 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), read_yaml(raw, f"--set {key.strip()}")
 
 
+_DEVICE_NAME = re.compile(r"auto|(cpu|cuda)(:\d+)?")
+
+
+def device_name(name: str) -> str:
+    """``--device`` checked by its form alone: ``auto``, ``cpu`` or ``cuda[:N]`` (whether this machine has that
+    device is :func:`graphssl.devices.resolve_device`'s to say, once torch is loaded).
+
+    Returns:
+        ``name``, unchanged.
+
+    Example:
+        >>> device_name("cuda:1")
+        'cuda:1'
+    """
+    if not _DEVICE_NAME.fullmatch(name):
+        raise GraphSSLError(f"--device {name}: graphssl trains on the CPU or a CUDA GPU; use auto, cpu or cuda[:N]")
+    return name
+
+
 def dataset_name(name: str) -> str:
     """``name`` as graphssl spells it: case does not matter (``Cora`` is ``cora``); an unknown name is an error.
 

@@ -9,6 +9,7 @@ from typing import Iterator
 
 import torch
 
+from .config import device_name
 from .errors import GraphSSLError
 
 
@@ -23,15 +24,9 @@ def resolve_device(name: str = "auto") -> torch.device:
         >>> resolve_device("cpu")
         device(type='cpu')
     """
-    if name == "auto":
+    if device_name(name) == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        device = torch.device(name)
-    except RuntimeError:
-        raise GraphSSLError(f"--device {name}: not a device name; use auto, cpu or cuda[:N]") from None
-    if device.type not in ("cpu", "cuda"):
-        raise GraphSSLError(f"--device {name}: graphssl trains on the CPU or a CUDA GPU, not on {device.type}; "
-                            f"use auto, cpu or cuda[:N]")
+    device = torch.device(name)
     if device.type == "cuda" and not torch.cuda.is_available():
         raise GraphSSLError(f"--device {name}: CUDA is not available on this machine; use --device cpu or auto")
     if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
