@@ -6,7 +6,7 @@ before it):
 * ``errors``, ``locks``, ``config``, ``parallel``, ``search_space``, ``bench_grid``,
   ``tables``, ``files``: errors a user can act on; locks that keep two processes
   off one run folder or dataset; the config schema, the shipped config files and
-  the dataset names; several trainings at once (torch loads only in its worker
+  the dataset and device names; several trainings at once (torch loads only in its worker
   processes); ``tune``'s search spaces and the points a search tries;
   ``bench``'s grid of runs and their configs; mean ± std over seeds and CSV
   text; the one atomic writer every output goes through, output folders, and

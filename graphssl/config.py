@@ -364,7 +364,7 @@ def parse_assignment(text: str) -> tuple[str, Any]:
     return key.strip(), read_yaml(raw, f"--set {key.strip()}")
 
 
-_DEVICE_NAME = re.compile(r"auto|(cpu|cuda)(:\d+)?")
+_DEVICE_NAME = re.compile(r"auto|(cpu|cuda)(:(0|[1-9]\d{0,8}))?")  # the indices torch parses: no leading zeros
 
 
 def device_name(name: str) -> str:
