@@ -4,14 +4,15 @@ The modules, in the direction their imports run (each imports only from entries
 before it):
 
 * ``errors``, ``locks``, ``config``, ``parallel``, ``search_space``, ``bench_grid``,
-  ``tables``, ``files``: errors a user can act on; locks that keep two processes
+  ``tables``, ``files``, ``run_layout``: errors a user can act on; locks that keep two processes
   off one run folder or dataset; the config schema, the shipped config files and
   the dataset and device names; several trainings at once (torch loads only in its worker
   processes); ``tune``'s search spaces and the points a search tries;
   ``bench``'s grid of runs and their configs; mean ± std over seeds and CSV
   text; the one atomic writer every output goes through, output folders, and
-  what an OS error means to a user (none of them imports torch, so the command
-  line checks its input before torch loads).
+  what an OS error means to a user; a run folder's file names and the check that a
+  folder is one (none of them imports torch, so the command line checks its input
+  before torch loads).
 * ``precision``, ``sparse``: float32, bfloat16 mixed precision and TF32 (autocast, the
   float32 parts of a step); the sparse-dense products of GCN propagation and sparse features.
 * ``data``, ``augment``, ``sampling``: graphs with their splits; the two views;

@@ -34,7 +34,8 @@ from .errors import GraphSSLError, NotAsWritten, warn
 from .files import claim_folder, is_temporary, make_folder, read_json, read_json_or_warn, write_json, write_text
 from .parallel import check_jobs, run_parallel
 from .pipeline import resume_training, run_training
-from .run_folder import CHECKPOINT, CONFIG, METRICS, discard_run_dir
+from .run_folder import discard_run_dir
+from .run_layout import CHECKPOINT, CONFIG, METRICS
 from .tables import SWEEP_TABLE, csv_text, mean_std
 from .training_log import LOG, peak_step, read_log, require_tensorboard
 

@@ -20,6 +20,7 @@ from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dat
                      load_config, parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 from .parallel import check_jobs
+from .run_layout import CHECKPOINT, check_run_folder
 from .search_space import check_search, read_space
 
 
@@ -278,7 +279,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
-        out = Path(args.resume)
+        out = check_run_folder(args.resume, "--resume")
     else:
         if args.dataset is None:
             raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "
@@ -291,7 +292,6 @@ def _cmd_train(args: argparse.Namespace) -> int:
         # Named here to say where to resume after a failed write; under torchrun rank 0's name is the one used.
         out = Path(args.out) if args.out is not None else default_run_dir(dataset, config)
     from .pipeline import resume_training, run_training
-    from .run_folder import CHECKPOINT
     try:
         if args.resume is not None:
             result = resume_training(out, data_root=args.data_root, device=args.device, progress=not args.quiet,
@@ -346,18 +346,21 @@ def _print_eval(metrics: dict[str, Any]) -> None:
 
 
 def _cmd_eval(args: argparse.Namespace) -> int:
-    from .linear_eval import evaluate_embedding_file, evaluate_run, metrics_file
-
     if args.embeddings is not None:
         if args.run_dir is not None or args.dataset is None or args.save_embeddings is not None:
             raise GraphSSLError("graphssl eval: give either RUN_DIR (with --save-embeddings if wanted), or "
                                 "--embeddings FILE with --dataset NAME")
+        from .linear_eval import evaluate_embedding_file, metrics_file
+
         _print_eval(evaluate_embedding_file(args.embeddings, args.dataset, data_root=args.data_root,
                                             config=args.config, out=args.out))
         print(f"metrics written to {metrics_file(args.embeddings, args.out)}")
         return 0
     if args.run_dir is None:
         raise GraphSSLError("graphssl eval: give a RUN_DIR, or --embeddings FILE --dataset NAME")
+    check_run_folder(args.run_dir, "graphssl eval")
+    from .linear_eval import evaluate_run, metrics_file
+
     save = None if args.save_embeddings is None else (args.save_embeddings or f"{args.run_dir}/embeddings.pt")
     metrics = evaluate_run(args.run_dir, data_root=args.data_root, device=args.device, save_embeddings=save,
                            out=args.out)

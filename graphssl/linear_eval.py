@@ -27,7 +27,8 @@ from .errors import DivergenceError, GraphSSLError, first_line
 from .evaluate import embed, evaluate_embeddings
 from .files import atomic_write, read_json, write_error, write_json
 from .probe import unit_scaled
-from .run_folder import CHECKPOINT, CONFIG, METRICS, SPECTRA, load_tensor_file, load_trained_model
+from .run_folder import load_tensor_file, load_trained_model
+from .run_layout import CHECKPOINT, CONFIG, METRICS, SPECTRA
 from .training_log import LOG
 
 RUN_FILES = (CHECKPOINT, CONFIG, METRICS, SPECTRA, LOG)

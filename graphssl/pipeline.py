@@ -29,7 +29,8 @@ from .errors import GraphSSLError
 from .evaluate import embed, evaluate_embeddings, run_metrics, weight_shapes, weight_spectra
 from .model import SSLModel, build_model
 from .precision import check_precision
-from .run_folder import METRICS, default_run_dir, new_run_dir, read_resumable_run, write_results, writing_run_dir
+from .run_folder import default_run_dir, new_run_dir, read_resumable_run, write_results, writing_run_dir
+from .run_layout import METRICS
 from .train import Pretrainer, pretrain
 from .training_log import require_tensorboard
 

@@ -33,13 +33,9 @@ from .errors import GraphSSLError, first_line, load_refusal
 from .files import atomic_write, is_temporary, make_folder, write_error, write_json, write_text
 from .locks import LockTaken, exclusive_lock
 from .model import SSLModel, build_model
+from .run_layout import CHECKPOINT, CONFIG, LOCK, METRICS, SPECTRA, check_run_folder
 
-CHECKPOINT = "checkpoint.pt"
-CONFIG = "config.yaml"
-LOCK = ".lock"  # held by the process writing the folder (graphssl.locks)
 LOCK_PATIENCE_S = 3.0  # how long a held lock is retried before another live writer is an error
-METRICS = "metrics.json"
-SPECTRA = "spectra.json"
 
 
 def save_checkpoint(path: str | Path, state: dict[str, Any]) -> None:
@@ -234,17 +230,7 @@ def read_run(run_dir: str | Path, purpose: str) -> tuple[dict[str, Any], dict[st
     Example:
         >>> state, config, dataset = read_run("runs/cora-wr", "graphssl eval")  # doctest: +SKIP
     """
-    out = Path(run_dir)
-    if not out.is_dir():
-        what = "not a folder" if out.exists() else "no such folder"
-        raise GraphSSLError(f"{purpose} {out}: {what}; give a run folder written by 'graphssl train' (the one "
-                            f"holding {CHECKPOINT})")
-    if not (out / CHECKPOINT).is_file():
-        if (out / CONFIG).is_file():
-            raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "
-                                f"to continue or evaluate; train it again with --config {out / CONFIG} and a new "
-                                f"--out (or delete the folder and reuse it)")
-        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
+    out = check_run_folder(run_dir, purpose)
     state = load_checkpoint(out / CHECKPOINT)
     try:
         saved = state["config"]

@@ -34,7 +34,8 @@ from .model import SSLModel, TwoViewModel, build_werank
 from .precision import autocast, check_precision, matmul_precision, warn_if_slow
 from .rank import covariance_spectrum, rank_report
 from .regularizers import weight_matrices
-from .run_folder import CHECKPOINT, save_checkpoint
+from .run_folder import save_checkpoint
+from .run_layout import CHECKPOINT
 from .sampling import NeighborBatches
 from .schedulers import CosineMomentum, WarmupCosineLR
 from .training_log import LOG, TENSORBOARD, TrainingLog, is_logged, log_columns
