@@ -20,7 +20,7 @@ from .config import (DEFAULTS, METHOD_NAMES, TOY_LOSSES, config_for_dataset, dat
                      load_config, parse_assignment, read_yaml, without_negative_zeros)
 from .errors import DivergenceError, GraphSSLError, WriteFailed, silence_known_warnings
 from .parallel import check_jobs
-from .run_layout import CHECKPOINT, check_run_folder
+from .run_layout import CHECKPOINT, check_run_folder, run_folder_path
 from .search_space import check_search, read_space
 
 
@@ -279,7 +279,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
                  if value is not None and value != []]
         if fixed:
             raise GraphSSLError(f"--resume continues a run with its own settings; drop {', '.join(fixed)}")
-        out = check_run_folder(args.resume, "--resume")
+        out = run_folder_path(args.resume, "--resume")
     else:
         if args.dataset is None:
             raise GraphSSLError("graphssl train: --dataset is required (or --resume RUN_DIR); "

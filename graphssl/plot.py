@@ -33,6 +33,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 from .config import read_yaml_file  # noqa: E402
 from .errors import GraphSSLError, NotAsWritten, reason, warn  # noqa: E402
 from .files import atomic_write, make_folder, read_json, write_text  # noqa: E402
+from .run_layout import CONFIG, METRICS, SPECTRA  # noqa: E402
 from .tables import SWEEP_TABLE, csv_text, mean_std  # noqa: E402
 from .training_log import LOG, read_log  # noqa: E402
 
@@ -115,7 +116,7 @@ def _spectra_problem(spectra: Any) -> str | None:
 
 def _read_spectra(run: Path) -> dict[str, Any]:
     """A run's ``spectra.json``, checked to be as graphssl writes it (else one :class:`GraphSSLError`)."""
-    path = run / "spectra.json"
+    path = run / SPECTRA
     spectra = _read_json(path)
     problem = _spectra_problem(spectra)
     if problem:
@@ -124,7 +125,7 @@ def _read_spectra(run: Path) -> dict[str, Any]:
 
 
 def _label(run: Path) -> str:
-    path = run / "metrics.json"
+    path = run / METRICS
     metrics = _read_json(path)
     if not isinstance(metrics, dict) or not (_is_number(metrics.get("werank"))
                                              or _is_numbers(metrics.get("werank"))):
@@ -209,7 +210,7 @@ def _draw_training_spectra(run: Path, spectra: dict[str, Any], label: str, out: 
 def _alpha(run: Path) -> str:
     """The run's WERank coefficient(s) from its config.yaml (there from the start), e.g. ``0.1`` or ``[0.1, 0]``."""
     try:
-        alpha = read_yaml_file(run / "config.yaml", "plot", "a run folder written by 'graphssl train'")["werank"]["alpha"]
+        alpha = read_yaml_file(run / CONFIG, "plot", "a run folder written by 'graphssl train'")["werank"]["alpha"]
         return f"[{', '.join(f'{a:g}' for a in alpha)}]" if isinstance(alpha, list) else f"{alpha:g}"
     except (OSError, KeyError, TypeError, ValueError):
         raise GraphSSLError(f"{run}: no readable config.yaml; give a run folder written by 'graphssl train'") from None
@@ -260,7 +261,7 @@ def _draw_curves(logs: Sequence[tuple[list[dict[str, float]], str]], out: Path) 
 
 def _weight_extremes(run: Path) -> tuple[float, float] | None:
     """Smallest and largest singular value over all encoder weights at the end of a bench run, if recorded."""
-    path = run / "spectra.json"
+    path = run / SPECTRA
     if not path.is_file():
         return None
     weights = _read_spectra(run)["final"].get("weights")
@@ -398,7 +399,7 @@ def plot(folders: Sequence[str | Path], out: str | Path | None = None) -> list[P
     runs, logged, benches = [], [], []
     for path in paths:
         try:
-            finished = (path / "spectra.json").is_file() and (path / "metrics.json").is_file()
+            finished = (path / SPECTRA).is_file() and (path / METRICS).is_file()
             if path.is_file() and path.suffix == ".csv":  # a log of its own, e.g. one of tune's OUT/logs/
                 logged.append(path)
                 continue

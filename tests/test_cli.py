@@ -160,7 +160,7 @@ def test_help_and_bad_flags_answer_before_torch_is_loaded(env, tmp_path):
             f"             ['tune', '--dataset', 'cora', '--space', {str(space)!r}, '--set', 'train.tensorboard=true'],\n"
             "             ['train', '--dataset', 'cora', '--device', 'meta'], ['bench', '--device', 'tpu:7'],\n"
             f"             ['tune', '--dataset', 'cora', '--space', {str(space)!r}, '--device', 'cuda:01'],\n"
-            "             ['eval', 'typo'], ['eval', '.'], ['train', '--resume', 'typo'], ['train', '--resume', '.']):\n"
+            "             ['eval', 'typo'], ['eval', '.'], ['train', '--resume', 'typo'], ['train', '--resume', 'space.yaml']):\n"
             "    assert main(argv) == 2, argv\n"
             "assert 'torch' not in sys.modules\n")
     proc = run([sys.executable, "-c", code], env, cwd=tmp_path)

@@ -180,5 +180,8 @@ def test_resume_refuses_finished_runs_and_extra_settings(tmp_path, data_root, ca
     assert "already finished" in capsys.readouterr().err
     assert main(["train", "--resume", str(run), "--steps", "9"]) == 2
     assert "drop --steps" in capsys.readouterr().err
+    (run / "checkpoint.pt").unlink()  # finished is still what to say, not "stopped before its first checkpoint"
+    assert main(["train", "--resume", str(run)]) == 2
+    assert "already finished" in capsys.readouterr().err
     assert main(["train", "--resume", str(tmp_path / "nothing")]) == 2
     assert f"{tmp_path / 'nothing'}: no such folder" in capsys.readouterr().err

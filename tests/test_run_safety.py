@@ -277,6 +277,28 @@ def test_a_second_process_on_a_run_folder_is_refused_and_a_dead_ones_lock_is_tak
     assert not (out / ".lock").exists()
 
 
+def test_resume_of_a_run_not_yet_checkpointed_waits_for_its_lock_before_judging_it(tmp_path, capsys):
+    # A run still training before its first checkpoint holds only config.yaml and .lock: "it stopped" (and
+    # "delete the folder") would be wrong advice, so the early, torch-free folder check leaves it to the lock.
+    out = tmp_path / "run"
+    out.mkdir()
+    (out / "config.yaml").write_text("method: bgrl\n")
+    with exclusive_lock(out / ".lock", wait=False):
+        assert main(["train", "--resume", str(out)]) == 2
+        assert f"another graphssl process (pid {os.getpid()}) is writing to this folder" in one_line_error(capsys)
+    assert main(["train", "--resume", str(out)]) == 2
+    assert "the run stopped before its first checkpoint" in one_line_error(capsys)
+
+
+@pytest.mark.parametrize("command", ["eval", "resume"])
+@pytest.mark.parametrize("path", ["", "n" * 300])
+def test_an_empty_or_overlong_run_folder_name_is_one_line(command, path, capsys):
+    argv = ["eval", path] if command == "eval" else ["train", "--resume", path]
+    assert main(argv) == 2
+    err = one_line_error(capsys)
+    assert ("an empty path" if path == "" else "cannot read it (File name too long)") in err, err
+
+
 def test_a_lock_is_exclusive_until_released(tmp_path):
     path = tmp_path / ".lock"
     with exclusive_lock(path, wait=False):
