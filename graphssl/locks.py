@@ -35,6 +35,27 @@ def _holder(path: Path) -> int | None:
         return None
 
 
+def other_live_holder(path: str | Path) -> int | None:
+    """The process id a lock file names, when that is a live process other than this one; else ``None``.
+
+    For messages only, from a reader that takes no lock: a killed owner's id may have been reused since.
+
+    Example:
+        >>> other_live_holder("runs/cora-wr/.lock")  # doctest: +SKIP
+        4242
+    """
+    pid = _holder(Path(path))
+    if pid is None or pid == os.getpid() or pid <= 0:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return None
+    except OSError:  # alive, but another user's
+        pass
+    return pid
+
+
 def _not_a_lock(path: Path) -> GraphSSLError:
     # Written through, a link would let graphssl truncate whatever file it points to.
     return GraphSSLError(f"{path} is not a lock file graphssl made (a symbolic link, a folder or a special file); "

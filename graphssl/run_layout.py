@@ -6,9 +6,11 @@ refuse a wrong folder before torch loads (seconds), as it refuses a typo.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .errors import GraphSSLError, reason
+from .locks import other_live_holder
 
 CHECKPOINT = "checkpoint.pt"
 CONFIG = "config.yaml"
@@ -35,12 +37,20 @@ def run_folder_path(run_dir: str | Path, purpose: str) -> Path:
     out = Path(run_dir)
     try:
         is_folder, exists = out.is_dir(), out.exists()
-    except OSError as err:  # a name too long, a folder that cannot be read
-        raise GraphSSLError(f"{purpose} {out}: cannot read it ({reason(err)})") from None
+    except OSError as err:  # a name too long, a folder above it that cannot be entered
+        raise _unreadable(out, purpose, reason(err)) from None
     if not is_folder:
         raise GraphSSLError(f"{purpose} {out}: {'not a folder' if exists else 'no such folder'}; give a run folder "
                             f"written by 'graphssl train' (the one holding {CHECKPOINT})")
+    # A folder that cannot be listed would otherwise fail later, on the first file looked up in it.
+    if not os.access(out, os.R_OK | os.X_OK):
+        raise _unreadable(out, purpose, "permission denied")
     return out
+
+
+def _unreadable(out: Path, purpose: str, why: str) -> GraphSSLError:
+    return GraphSSLError(f"{purpose} {out}: cannot read it ({why}); give a run folder you can read, by a path the "
+                         f"file system accepts")
 
 
 def check_run_folder(run_dir: str | Path, purpose: str) -> Path:
@@ -55,13 +65,20 @@ def check_run_folder(run_dir: str | Path, purpose: str) -> Path:
     """
     out = run_folder_path(run_dir, purpose)
     try:
-        has_checkpoint, has_config = (out / CHECKPOINT).is_file(), (out / CONFIG).is_file()
+        has = {name: (out / name).is_file() for name in (CHECKPOINT, CONFIG, METRICS)}
     except OSError as err:
-        raise GraphSSLError(f"{purpose} {out}: cannot read it ({reason(err)})") from None
-    if not has_checkpoint:
-        if has_config:
-            raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "
-                                f"to continue or evaluate; train it again with --config {out / CONFIG} and a new "
-                                f"--out (or delete the folder and reuse it)")
-        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")
-    return out
+        raise _unreadable(out, purpose, reason(err)) from None
+    if has[CHECKPOINT]:
+        return out
+    if has[METRICS]:
+        raise GraphSSLError(f"{purpose} {out}: the run finished but its {CHECKPOINT} is gone; restore it (the "
+                            f"results are in {out / METRICS})")
+    writer = other_live_holder(out / LOCK)  # eval takes no lock: the run may still be before its first checkpoint
+    if writer is not None:
+        raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} yet; the run is still training (process {writer}): "
+                            f"wait for its first checkpoint")
+    if has[CONFIG]:
+        raise GraphSSLError(f"{purpose} {out}: the run stopped before its first checkpoint, so there is nothing "
+                            f"to continue or evaluate; train it again with --config {out / CONFIG} and a new "
+                            f"--out (or delete the folder and reuse it)")
+    raise GraphSSLError(f"{purpose} {out}: no {CHECKPOINT} there; give a run folder written by 'graphssl train'")

@@ -4,6 +4,7 @@ stopped before their first checkpoint, two processes on one run folder, and what
 import json
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
@@ -288,15 +289,33 @@ def test_resume_of_a_run_not_yet_checkpointed_waits_for_its_lock_before_judging_
         assert f"another graphssl process (pid {os.getpid()}) is writing to this folder" in one_line_error(capsys)
     assert main(["train", "--resume", str(out)]) == 2
     assert "the run stopped before its first checkpoint" in one_line_error(capsys)
+    # eval takes no lock: the live process the lock file names is what tells a running run from a stopped one.
+    writer = subprocess.Popen(["sleep", "60"])
+    try:
+        (out / ".lock").write_text(f"{writer.pid}\n")
+        assert main(["eval", str(out)]) == 2
+        assert f"no checkpoint.pt yet; the run is still training (process {writer.pid})" in one_line_error(capsys)
+    finally:
+        writer.kill()
+        writer.wait()
+    assert main(["eval", str(out)]) == 2  # the lock file of a killed run names no live process
+    assert "the run stopped before its first checkpoint" in one_line_error(capsys)
+    (out / "metrics.json").write_text("{}")
+    assert main(["eval", str(out)]) == 2
+    assert "the run finished but its checkpoint.pt is gone" in one_line_error(capsys)
 
 
 @pytest.mark.parametrize("command", ["eval", "resume"])
-@pytest.mark.parametrize("path", ["", "n" * 300])
-def test_an_empty_or_overlong_run_folder_name_is_one_line(command, path, capsys):
+@pytest.mark.parametrize("path", ["", "n" * 300, "unreadable"])
+def test_an_empty_overlong_or_unreadable_run_folder_is_one_line(command, path, tmp_path, monkeypatch, capsys):
+    if path == "unreadable":  # tests may run as root, whom permissions do not stop
+        path = str(tmp_path)
+        monkeypatch.setattr("graphssl.run_layout.os.access", lambda *args: False)
     argv = ["eval", path] if command == "eval" else ["train", "--resume", path]
     assert main(argv) == 2
     err = one_line_error(capsys)
-    assert ("an empty path" if path == "" else "cannot read it (File name too long)") in err, err
+    assert {"": "an empty path", str(tmp_path): "cannot read it (permission denied)"}.get(
+        path, "cannot read it (File name too long)") in err, err
 
 
 def test_a_lock_is_exclusive_until_released(tmp_path):
