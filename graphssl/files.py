@@ -26,9 +26,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .errors import GraphSSLError, WriteFailed, first_line, warn
+from .locks import PID_LIMIT, process_exists
 
-# Linux's largest possible process id (pid_max's ceiling); a larger number after ".tmp-" is not one of ours.
-_PID_LIMIT = 1 << 22
 # Room left under the file system's 255-byte name limit for ".", ".tmp-" and a process id, so that a long but
 # legal file name still gets a legal temporary.
 _TEMPORARY_STEM_BYTES = 200
@@ -91,7 +90,7 @@ def _writer_pid(name: str) -> int | None:
     head, separator, pid = name.rpartition(".tmp-")
     if not (separator and head.startswith(".") and pid.isdigit()):
         return None
-    return int(pid) if 0 < int(pid) < _PID_LIMIT else None
+    return int(pid) if 0 < int(pid) < PID_LIMIT else None  # a larger number after ".tmp-" is not one of ours
 
 
 def is_temporary(name: str) -> bool:
@@ -105,16 +104,6 @@ def is_temporary(name: str) -> bool:
         (True, False)
     """
     return _writer_pid(name) is not None
-
-
-def _process_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:  # another user's process
-        return True
-    return True
 
 
 def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> None:
@@ -132,7 +121,7 @@ def remove_stale_temporaries(folder: str | Path, name: str | None = None) -> Non
         return
     for entry in names:
         pid = _writer_pid(entry)
-        if pid is not None and entry.startswith(prefix) and not _process_exists(pid):
+        if pid is not None and entry.startswith(prefix) and not process_exists(pid):
             # Gone already (another process cleaned up first), or a read-only folder whose writes will say so.
             with contextlib.suppress(OSError):
                 os.unlink(folder / entry)

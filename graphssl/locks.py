@@ -19,6 +19,28 @@ from typing import Iterator
 from .errors import GraphSSLError
 
 
+# Linux's largest possible process id (pid_max's ceiling).
+PID_LIMIT = 1 << 22
+
+
+def process_exists(pid: int) -> bool:
+    """Whether a process with id ``pid`` runs now (any user's); a number no process id can be is ``False``.
+
+    Example:
+        >>> process_exists(os.getpid())
+        True
+    """
+    if not 0 < pid < PID_LIMIT:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's process
+        return True
+    return True
+
+
 class LockTaken(Exception):
     """Another live process holds the lock; ``pid`` is its process id when the lock file names it."""
 
@@ -45,15 +67,7 @@ def other_live_holder(path: str | Path) -> int | None:
         4242
     """
     pid = _holder(Path(path))
-    if pid is None or pid == os.getpid() or pid <= 0:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return None
-    except OSError:  # alive, but another user's
-        pass
-    return pid
+    return pid if pid is not None and pid != os.getpid() and process_exists(pid) else None
 
 
 def _not_a_lock(path: Path) -> GraphSSLError:

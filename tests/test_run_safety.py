@@ -298,8 +298,10 @@ def test_resume_of_a_run_not_yet_checkpointed_waits_for_its_lock_before_judging_
     finally:
         writer.kill()
         writer.wait()
-    assert main(["eval", str(out)]) == 2  # the lock file of a killed run names no live process
-    assert "the run stopped before its first checkpoint" in one_line_error(capsys)
+    for named in (f"{writer.pid}\n", "99999999999999999999\n"):  # a killed run's pid; no process id at all
+        (out / ".lock").write_text(named)
+        assert main(["eval", str(out)]) == 2
+        assert "the run stopped before its first checkpoint" in one_line_error(capsys)
     (out / "metrics.json").write_text("{}")
     assert main(["eval", str(out)]) == 2
     assert "the run finished but its checkpoint.pt is gone" in one_line_error(capsys)
